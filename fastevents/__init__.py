@@ -1,0 +1,56 @@
+"""fastevents: a fast, strict implementation of the events protocol.
+
+Envelopes are msgspec Structs decoded in one pass; dispatch runs on a compiled core (with a
+pure-Python twin, ``FASTEVENTS_NO_EXTENSIONS=1``); clients pool their connections.
+"""
+
+from ._builder import EventBuilder
+from ._context import EventContext, EventContextHolder
+from ._errors import (
+    BadProtocolException,
+    EventClientError,
+    EventException,
+    FailedDependencyException,
+    InvalidEnvelopeError,
+    PayloadValidationError,
+    TimeoutException,
+)
+from ._impl import COMPILED
+from ._model import (
+    CamelStruct,
+    Event,
+    EventErrorType,
+    EventSuccessType,
+    RedirectPayload,
+    RequestEvent,
+    ResponseEvent,
+)
+from ._processor import EventProcessor
+from ._router import DuplicateEventError, EventHandler, EventRouter
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "COMPILED",
+    "BadProtocolException",
+    "CamelStruct",
+    "DuplicateEventError",
+    "Event",
+    "EventBuilder",
+    "EventClientError",
+    "EventContext",
+    "EventContextHolder",
+    "EventErrorType",
+    "EventException",
+    "EventHandler",
+    "EventProcessor",
+    "EventRouter",
+    "EventSuccessType",
+    "FailedDependencyException",
+    "InvalidEnvelopeError",
+    "PayloadValidationError",
+    "RedirectPayload",
+    "RequestEvent",
+    "ResponseEvent",
+    "TimeoutException",
+]

@@ -1,0 +1,172 @@
+"""The answers off the hot path: errors, unusual handler results, and their log records.
+
+Both dispatch cores (compiled and pure Python) call into this module, so every error
+answer and every log line is written in exactly one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+import msgspec
+from msgspec import Raw
+
+from ._errors import EventException, PayloadValidationError
+from ._model import Event, EventErrorType, diagnose_envelope
+
+logger = logging.getLogger("fastevents")
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+# Everything after the payload in an answer: the request's identity, auth and metadata are
+# never echoed.
+TAIL = b',"identity":{},"auth":{},"metadata":{}}'
+ERROR_LOG_LEVEL = {True: logging.INFO, False: logging.WARNING}
+
+
+def answer(name: str, version: int, id_raw: Raw, flow_raw: Raw, payload: bytes) -> bytes:
+    """Assemble one answer envelope, keys in protocol order."""
+    return b"".join(
+        (
+            b'{"name":',
+            _encode(name),
+            b',"version":%d,"id":' % version,
+            id_raw,
+            b',"flowId":',
+            flow_raw,
+            b',"payload":',
+            payload,
+            TAIL,
+        )
+    )
+
+
+def _text(raw: Raw) -> str:
+    try:
+        value = _decode(raw)
+    except Exception:  # pragma: no cover - the raw ids were checked to be JSON strings
+        return "?"
+    return value if isinstance(value, str) else "?"
+
+
+def _log(level: int, outcome: str, name: str | None, version: Any, id_raw: Raw, flow_raw: Raw,
+         detail: str = "", exc_info: BaseException | None = None) -> None:
+    if not logger.isEnabledFor(level):
+        return
+    event_id, flow_id = _text(id_raw), _text(flow_raw)
+    logger.log(
+        level,
+        "event %s v%s answered %s%s (id=%s flowId=%s)",
+        name, version, outcome, f": {detail}" if detail else "", event_id, flow_id,
+        exc_info=exc_info,
+        extra={"event_name": name, "event_version": version, "event_id": event_id,
+               "flow_id": flow_id, "outcome": outcome},
+    )
+
+
+def bad_protocol(body: Any, reason: tuple[str | None, str] | None = None,
+                 ids: tuple[Raw, Raw] | None = None) -> bytes:
+    """``badProtocol``: the body is not a valid envelope. ``reason``/``ids`` when known."""
+    if reason is None or ids is None:
+        property_name, message, id_raw, flow_raw = diagnose_envelope(body)
+        reason = reason or (property_name, message)
+        ids = ids or (id_raw, flow_raw)
+    payload = _encode(
+        {"code": "INVALID_COMMUNICATION_PROTOCOL",
+         "parameters": {"propertyName": reason[0], "message": reason[1]}}
+    )
+    _log(logging.WARNING, "badProtocol", None, None, ids[0], ids[1],
+         f"{reason[0] or 'body'}: {reason[1]}")
+    return answer("badProtocol", 1, ids[0], ids[1], payload)
+
+
+def not_found(name: str, version: int, id_raw: Raw, flow_raw: Raw) -> bytes:
+    """``eventNotFound``: no handler for (name, version)."""
+    payload = _encode(
+        {"code": "NO_EVENT_HANDLER_FOUND", "parameters": {"event": name, "version": version}}
+    )
+    _log(logging.WARNING, "eventNotFound", name, version, id_raw, flow_raw)
+    return answer("eventNotFound", 1, id_raw, flow_raw, payload)
+
+
+def bad_request(name: str, version: int, id_raw: Raw, flow_raw: Raw, exc: Exception) -> bytes:
+    """``<name>:badRequest``: the payload does not match the handler's schema."""
+    if isinstance(exc, msgspec.ValidationError):
+        return error(name, version, id_raw, flow_raw, PayloadValidationError.from_validation_error(exc))
+    # Deeper than the decoder allows, or not decodable into the schema at all.
+    fields = [{"name": "", "errorType": "invalid", "message": "payload could not be decoded"}]
+    return error(name, version, id_raw, flow_raw,
+                 PayloadValidationError(parameters={"fields": fields}, expected=True))
+
+
+def error(name: str, version: int, id_raw: Raw, flow_raw: Raw, exc: BaseException) -> bytes:
+    """The answer to a handler that raised: typed for :class:`EventException`, else generic.
+
+    Nothing of an unexpected exception reaches the wire: its text and traceback go to the
+    ``fastevents`` logger only.
+    """
+    if isinstance(exc, EventException):
+        try:
+            payload = _encode({"code": exc.code, "parameters": exc.parameters})
+        except Exception as enc_exc:  # parameters that JSON cannot hold
+            return error(name, version, id_raw, flow_raw, enc_exc)
+        suffix = str(exc.type)
+        _log(ERROR_LOG_LEVEL[exc.expected], suffix, name, version, id_raw, flow_raw, exc.code)
+        return answer(f"{name}:{suffix}", version, id_raw, flow_raw, payload)
+    _log(logging.ERROR, EventErrorType.GENERIC.value, name, version, id_raw, flow_raw,
+         f"unhandled {type(exc).__name__}", exc_info=exc)
+    return answer(f"{name}:error", version, id_raw, flow_raw,
+                  b'{"code":"UNHANDLED_ERROR","parameters":{}}')
+
+
+def result(name: str, version: int, id_raw: Raw, flow_raw: Raw, value: Any, prefix: bytes) -> bytes:
+    """A handler's result that the core's fast path did not take.
+
+    An :class:`Event` (a ``ResponseEvent`` from :class:`EventBuilder`, say) is sent as it
+    is; anything msgspec can encode is the success payload; anything else is a generic
+    error (logged).
+    """
+    if isinstance(value, Event):
+        try:
+            return value.to_json()
+        except Exception as exc:
+            return error(name, version, id_raw, flow_raw, exc)
+    try:
+        payload = _encode(value)
+    except Exception as exc:
+        return error(name, version, id_raw, flow_raw, exc)
+    return b"".join((prefix, id_raw, b',"flowId":', flow_raw, b',"payload":', payload, TAIL))
+
+
+_local = threading.local()
+
+
+def run_awaitable(awaitable: Any) -> Any:
+    """Run an async handler's awaitable to completion from synchronous code.
+
+    Uses one event loop per thread (kept between calls). Inside a running event loop this
+    would deadlock, so it raises instead: use ``process_event_async`` there.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        if hasattr(awaitable, "close"):
+            awaitable.close()
+        raise RuntimeError(
+            "an async handler cannot run under process_event() inside a running event "
+            "loop; await process_event_async() instead"
+        )
+    runner = getattr(_local, "runner", None)
+    if runner is None:
+        runner = _local.runner = asyncio.Runner()
+
+    async def wait() -> Any:
+        return await awaitable
+
+    return runner.run(wait())

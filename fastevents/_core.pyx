@@ -1,0 +1,317 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The dispatch core, compiled: the twin of ``_core_py.py`` (read that file first).
+
+Same routes, same answers, same calls into ``_answers`` off the hot path. What compiling
+buys is in the details of the hot path: the event's slots are read at their C offsets,
+raw slices are checked through the buffer protocol without Python objects, the body's
+ASCII check runs a word at a time, the current event is set through the C context-variable
+API, and the answer is assembled with one allocation and a few ``memcpy``.
+"""
+
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.contextvars cimport PyContextVar_Reset, PyContextVar_Set
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
+from libc.stdint cimport uint64_t
+from libc.string cimport memcpy
+
+import types
+
+import msgspec
+from msgspec import Raw
+
+from . import _answers
+from ._context import current_event
+from ._model import (
+    AUTH_SLOT, FLOW_ID_SLOT, ID_SLOT, IDENTITY_SLOT, METADATA_SLOT, PAYLOAD_SLOT,
+    Event, RequestEvent, _EventFields, fresh_id_raw, wire_decoder,
+)
+from ._core_py import MODE_EVENT, MODE_PLAIN, MODE_RAW, MODE_TYPED
+
+__all__ = ["MODE_EVENT", "MODE_PLAIN", "MODE_RAW", "MODE_TYPED", "Dispatcher", "Route"]
+
+cdef extern from "structmember.h":
+    ctypedef struct PyMemberDef:
+        const char *name
+        int type
+        Py_ssize_t offset
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef *d_member
+    int T_OBJECT_EX "T_OBJECT_EX"
+
+
+cdef Py_ssize_t _offset(object descriptor) except -1:
+    # Where a Struct field lives inside the object. msgspec stores fields as member slots;
+    # if that ever changes, refuse to load so that the pure-Python core is used instead.
+    if type(descriptor) is not types.MemberDescriptorType:
+        raise ImportError("msgspec Struct fields are not member slots")
+    cdef PyMemberDef *member = (<PyMemberDescrObject*><PyObject*>descriptor).d_member
+    if member.type != T_OBJECT_EX:
+        raise ImportError("unexpected msgspec Struct slot kind")
+    return member.offset
+
+
+cdef Py_ssize_t OFF_NAME = _offset(_EventFields.__dict__["name"])
+cdef Py_ssize_t OFF_VERSION = _offset(_EventFields.__dict__["version"])
+cdef Py_ssize_t OFF_ID = _offset(ID_SLOT)
+cdef Py_ssize_t OFF_FLOW_ID = _offset(FLOW_ID_SLOT)
+cdef Py_ssize_t OFF_PAYLOAD = _offset(PAYLOAD_SLOT)
+cdef Py_ssize_t OFF_IDENTITY = _offset(IDENTITY_SLOT)
+cdef Py_ssize_t OFF_AUTH = _offset(AUTH_SLOT)
+cdef Py_ssize_t OFF_METADATA = _offset(METADATA_SLOT)
+
+
+cdef inline object slot_get(object obj, Py_ssize_t offset):
+    cdef PyObject *value = (<PyObject**>((<char*><PyObject*>obj) + offset))[0]
+    if value == NULL:  # pragma: no cover - msgspec always fills every field
+        raise AttributeError("unset field")
+    return <object>value
+
+
+cdef inline void slot_set(object obj, Py_ssize_t offset, object value):
+    cdef PyObject **where = <PyObject**>((<char*><PyObject*>obj) + offset)
+    cdef PyObject *old = where[0]
+    Py_INCREF(value)
+    where[0] = <PyObject*>value
+    Py_XDECREF(old)
+
+
+# The layout check above is about memory; make sure it also reads what Python reads.
+_probe = Event(name="probe", version=7, id="i", flow_id="f", payload=1, identity={}, auth={}, metadata={})
+if (slot_get(_probe, OFF_NAME), slot_get(_probe, OFF_VERSION), slot_get(_probe, OFF_ID),
+        slot_get(_probe, OFF_FLOW_ID), slot_get(_probe, OFF_PAYLOAD)) != ("probe", 7, "i", "f", 1):
+    raise ImportError("msgspec Struct slot layout not understood")
+del _probe
+
+cdef object _decode_envelope = wire_decoder(RequestEvent).decode
+cdef object _decode_plain = msgspec.json.Decoder().decode
+cdef object _encode = msgspec.json.Encoder().encode
+cdef object _current = current_event
+cdef object _Raw = Raw
+cdef object _Event = Event
+cdef object _bad_protocol = _answers.bad_protocol
+cdef object _not_found = _answers.not_found
+cdef object _bad_request = _answers.bad_request
+cdef object _error = _answers.error
+cdef object _result = _answers.result
+cdef object _run_awaitable = _answers.run_awaitable
+cdef object _isawaitable
+from inspect import isawaitable as _isawaitable
+
+cdef bytes _TAIL = _answers.TAIL
+cdef bytes _FLOW_KEY = b',"flowId":'
+cdef bytes _PAYLOAD_KEY = b',"payload":'
+cdef int _MAX_VERSION_DIGITS = 18
+cdef int _MODE_EVENT = MODE_EVENT
+cdef int _MODE_PLAIN = MODE_PLAIN
+cdef int _MODE_TYPED = MODE_TYPED
+cdef int _MODE_RAW = MODE_RAW
+
+
+cdef class Route:
+    """One registered (name, version): its handler and how to call it."""
+
+    cdef readonly str name
+    cdef readonly object version
+    cdef readonly object handler
+    cdef readonly int mode
+    cdef readonly object decoder
+    cdef readonly bint is_async
+    cdef readonly bytes prefix
+
+    def __init__(self, str name, version, handler, int mode, decoder, bint is_async):
+        self.name = name
+        self.version = version
+        self.handler = handler
+        self.mode = mode
+        self.decoder = decoder
+        self.is_async = is_async
+        self.prefix = b'{"name":%s,"version":%d,"id":' % (_encode(name + ":response"), version)
+
+
+cdef inline bint _is_ascii(const unsigned char *p, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i = 0
+    cdef uint64_t word, acc = 0
+    while i + 8 <= n:
+        memcpy(&word, p + i, 8)
+        acc |= word
+        i += 8
+    while i < n:
+        acc |= p[i]
+        i += 1
+    return (acc & <uint64_t>0x8080808080808080ULL) == 0
+
+
+cdef inline int _first_byte(object raw) except -2:
+    # The first byte of a raw JSON value (valid JSON, so never empty); -1 if not a Raw.
+    cdef Py_buffer view
+    cdef int first
+    if type(raw) is not _Raw:
+        return -1
+    PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE)
+    first = (<const unsigned char*>view.buf)[0] if view.len > 0 else -1
+    PyBuffer_Release(&view)
+    return first
+
+
+cdef object _as_bytes(object body):
+    if isinstance(body, str):
+        try:
+            return (<str>body).encode()
+        except UnicodeEncodeError:
+            return None
+    try:
+        return bytes(body)
+    except Exception:
+        return None
+
+
+cdef bytes _assemble(bytes prefix, object id_raw, object flow_raw, bytes payload):
+    cdef Py_buffer id_view, flow_view
+    cdef Py_ssize_t n_prefix = PyBytes_GET_SIZE(prefix)
+    cdef Py_ssize_t n_payload = PyBytes_GET_SIZE(payload)
+    cdef Py_ssize_t n_tail = PyBytes_GET_SIZE(_TAIL)
+    cdef Py_ssize_t n_flow_key = PyBytes_GET_SIZE(_FLOW_KEY)
+    cdef Py_ssize_t n_payload_key = PyBytes_GET_SIZE(_PAYLOAD_KEY)
+    cdef bytes out
+    cdef char *w
+    PyObject_GetBuffer(id_raw, &id_view, PyBUF_SIMPLE)
+    try:
+        PyObject_GetBuffer(flow_raw, &flow_view, PyBUF_SIMPLE)
+        try:
+            out = PyBytes_FromStringAndSize(
+                NULL,
+                n_prefix + id_view.len + n_flow_key + flow_view.len + n_payload_key
+                + n_payload + n_tail,
+            )
+            w = PyBytes_AS_STRING(out)
+            memcpy(w, PyBytes_AS_STRING(prefix), n_prefix); w += n_prefix
+            memcpy(w, id_view.buf, id_view.len); w += id_view.len
+            memcpy(w, PyBytes_AS_STRING(_FLOW_KEY), n_flow_key); w += n_flow_key
+            memcpy(w, flow_view.buf, flow_view.len); w += flow_view.len
+            memcpy(w, PyBytes_AS_STRING(_PAYLOAD_KEY), n_payload_key); w += n_payload_key
+            memcpy(w, PyBytes_AS_STRING(payload), n_payload); w += n_payload
+            memcpy(w, PyBytes_AS_STRING(_TAIL), n_tail)
+        finally:
+            PyBuffer_Release(&flow_view)
+    finally:
+        PyBuffer_Release(&id_view)
+    return out
+
+
+cdef class Dispatcher:
+    """Bytes in, bytes out, over a live routing table ``{(name, version): Route}``."""
+
+    cdef readonly dict table
+
+    def __init__(self, dict table):
+        self.table = table
+
+    def dispatch(self, body, bint allow_async=False):
+        """Answer one request (see ``_core_py.Dispatcher.dispatch``)."""
+        cdef object event, id_raw, flow_raw, version, name, arg = None, result, token
+        cdef Route route
+        cdef int first, mode
+        cdef str text
+        if type(body) is not bytes:
+            body = _as_bytes(body)
+            if body is None:
+                return _bad_protocol(b"", (None, "body is not UTF-8 text"))
+        if not _is_ascii(<const unsigned char*>PyBytes_AS_STRING(body), PyBytes_GET_SIZE(body)):
+            try:
+                (<bytes>body).decode()
+            except UnicodeDecodeError:
+                return _bad_protocol(body, (None, "body is not valid UTF-8"),
+                                     (fresh_id_raw(), fresh_id_raw()))
+        try:
+            event = _decode_envelope(body)
+        except Exception:
+            return _bad_protocol(body)
+
+        # The envelope rules a typed decode cannot express, on raw slices.
+        id_raw = slot_get(event, OFF_ID)
+        first = _first_byte(id_raw)
+        if first != 34:  # '"'
+            if first != 110:  # 'n': null
+                return _bad_protocol(body)
+            id_raw = fresh_id_raw()
+            slot_set(event, OFF_ID, id_raw)
+        flow_raw = slot_get(event, OFF_FLOW_ID)
+        first = _first_byte(flow_raw)
+        if first != 34:
+            if first != 110:
+                return _bad_protocol(body)
+            flow_raw = fresh_id_raw()
+            slot_set(event, OFF_FLOW_ID, flow_raw)
+        first = _first_byte(slot_get(event, OFF_IDENTITY))
+        if first != 123 and first != 110:  # '{' or null
+            return _bad_protocol(body)
+        first = _first_byte(slot_get(event, OFF_AUTH))
+        if first != 123 and first != 110:
+            return _bad_protocol(body)
+        first = _first_byte(slot_get(event, OFF_METADATA))
+        if first != 123 and first != 110:
+            return _bad_protocol(body)
+        version = slot_get(event, OFF_VERSION)
+        if type(version) is not int:
+            text = <str>version
+            if not (0 < len(text) <= _MAX_VERSION_DIGITS and text.isascii() and text.isdigit()):
+                return _bad_protocol(body)
+            version = int(text)
+            slot_set(event, OFF_VERSION, version)
+
+        name = slot_get(event, OFF_NAME)
+        found = self.table.get((name, version))
+        if found is None:
+            return _not_found(name, version, id_raw, flow_raw)
+        route = <Route>found
+
+        mode = route.mode
+        if mode == _MODE_TYPED:
+            try:
+                arg = route.decoder.decode(slot_get(event, OFF_PAYLOAD))
+            except Exception as exc:
+                return _bad_request(route.name, version, id_raw, flow_raw, exc)
+        elif mode == _MODE_PLAIN:
+            arg = _decode_plain(slot_get(event, OFF_PAYLOAD))
+            slot_set(event, OFF_PAYLOAD, arg)
+        elif mode == _MODE_RAW:
+            arg = slot_get(event, OFF_PAYLOAD).copy()
+
+        token = PyContextVar_Set(_current, event)
+        try:
+            if mode == _MODE_EVENT:
+                result = route.handler(event)
+            else:
+                result = route.handler(event, arg)
+            if route.is_async or (type(result) is not dict and _isawaitable(result)):
+                if allow_async:
+                    return route, event, id_raw, flow_raw, result
+                result = _run_awaitable(result)
+        except Exception as exc:
+            return _error(route.name, version, id_raw, flow_raw, exc)
+        finally:
+            PyContextVar_Reset(_current, token)
+        return self._finish(route, event, id_raw, flow_raw, result)
+
+    cdef bytes _finish(self, Route route, object event, object id_raw, object flow_raw, object result):
+        cdef bytes payload
+        if type(result) is dict or not isinstance(result, _Event):
+            try:
+                payload = _encode(result)
+            except Exception:
+                pass
+            else:
+                return _assemble(route.prefix, id_raw, flow_raw, payload)
+        return _result(route.name, slot_get(event, OFF_VERSION), id_raw, flow_raw, result, route.prefix)
+
+    def finish(self, Route route, event, id_raw, flow_raw, result):
+        """The answer to ``result``, what the handler returned."""
+        return self._finish(route, event, id_raw, flow_raw, result)
+
+    def fail(self, Route route, event, id_raw, flow_raw, exc):
+        """The answer to a handler that raised ``exc``."""
+        return _error(route.name, slot_get(event, OFF_VERSION), id_raw, flow_raw, exc)

@@ -1,0 +1,204 @@
+"""The dispatch core in pure Python: the reference twin of ``_core.pyx``.
+
+Routes map (name, version) to a handler with its payload decoder and a precomputed answer
+prefix. ``Dispatcher.dispatch`` takes request bytes to answer bytes: decode the envelope in
+one pass (ids, payload, identity, auth and metadata stay raw), check the raw slices, route,
+decode the payload straight into the handler's type, call the handler with the event made
+current, and assemble the answer around the raw ids without decoding them. Everything off
+that path is in ``_answers``. Keep the two twins in step: a change to one lands in the other
+in the same commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from inspect import isawaitable
+from typing import Any
+
+import msgspec
+from msgspec import Raw
+
+from . import _answers
+from ._context import current_event
+from ._model import (
+    AUTH_SLOT,
+    FLOW_ID_SLOT,
+    ID_SLOT,
+    IDENTITY_SLOT,
+    METADATA_SLOT,
+    NULL_BYTE,
+    OBJECT_BYTE,
+    PAYLOAD_SLOT,
+    QUOTE_BYTE,
+    Event,
+    RequestEvent,
+    fresh_id_raw,
+    wire_decoder,
+)
+
+__all__ = ["MODE_EVENT", "MODE_PLAIN", "MODE_RAW", "MODE_TYPED", "Dispatcher", "Route"]
+
+# How a route's handler is called.
+MODE_EVENT = 0  # handler(event)
+MODE_PLAIN = 1  # handler(event, payload as a plain JSON value)
+MODE_TYPED = 2  # handler(event, payload decoded into the route's type)
+MODE_RAW = 3  # handler(event, payload as msgspec.Raw, copied off the request buffer)
+
+_decode_envelope = wire_decoder(RequestEvent).decode
+_decode_plain = msgspec.json.Decoder().decode
+_encode = msgspec.json.encode
+_get_id = ID_SLOT.__get__
+_set_id = ID_SLOT.__set__
+_get_flow = FLOW_ID_SLOT.__get__
+_set_flow = FLOW_ID_SLOT.__set__
+_get_payload = PAYLOAD_SLOT.__get__
+_set_payload = PAYLOAD_SLOT.__set__
+_get_identity = IDENTITY_SLOT.__get__
+_get_auth = AUTH_SLOT.__get__
+_get_metadata = METADATA_SLOT.__get__
+_set_current = current_event.set
+_reset_current = current_event.reset
+
+_TAIL = _answers.TAIL
+_FLOW_KEY = b',"flowId":'
+_PAYLOAD_KEY = b',"payload":'
+_MAX_VERSION_DIGITS = 18
+
+
+class Route:
+    """One registered (name, version): its handler and how to call it."""
+
+    __slots__ = ("decoder", "handler", "is_async", "mode", "name", "prefix", "version")
+
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        handler: Callable[..., Any],
+        mode: int,
+        decoder: msgspec.json.Decoder[Any] | None,
+        is_async: bool,
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.handler = handler
+        self.mode = mode
+        self.decoder = decoder
+        self.is_async = is_async
+        # The success answer up to the id, written once here instead of per event.
+        self.prefix = b'{"name":%s,"version":%d,"id":' % (_encode(name + ":response"), version)
+
+
+def _as_bytes(body: Any) -> bytes | None:
+    if isinstance(body, str):
+        try:
+            return body.encode()
+        except UnicodeEncodeError:  # lone surrogates
+            return None
+    try:
+        return bytes(body)
+    except Exception:
+        return None
+
+
+class Dispatcher:
+    """Bytes in, bytes out, over a live routing table ``{(name, version): Route}``."""
+
+    __slots__ = ("table",)
+
+    def __init__(self, table: dict[tuple[str, int], Route]) -> None:
+        self.table = table
+
+    def dispatch(self, body: Any, allow_async: bool = False) -> Any:
+        """Answer one request.
+
+        Returns the answer bytes, or, when ``allow_async`` and the handler gave an
+        awaitable, ``(route, event, id, flowId, awaitable)`` for the caller to await and
+        pass to :meth:`finish` (or :meth:`fail`).
+        """
+        if type(body) is not bytes:
+            body = _as_bytes(body)
+            if body is None:
+                return _answers.bad_protocol(b"", (None, "body is not UTF-8 text"))
+        if not body.isascii():
+            try:
+                body.decode()
+            except UnicodeDecodeError:
+                return _answers.bad_protocol(
+                    body, (None, "body is not valid UTF-8"), (fresh_id_raw(), fresh_id_raw())
+                )
+        try:
+            event = _decode_envelope(body)
+        except Exception:
+            return _answers.bad_protocol(body)
+
+        # The envelope rules a typed decode cannot express, on raw slices.
+        id_raw = _get_id(event)
+        first = memoryview(id_raw)[0]
+        if first != QUOTE_BYTE:
+            if first != NULL_BYTE:
+                return _answers.bad_protocol(body)
+            id_raw = fresh_id_raw()
+            _set_id(event, id_raw)
+        flow_raw = _get_flow(event)
+        first = memoryview(flow_raw)[0]
+        if first != QUOTE_BYTE:
+            if first != NULL_BYTE:
+                return _answers.bad_protocol(body)
+            flow_raw = fresh_id_raw()
+            _set_flow(event, flow_raw)
+        for raw in (_get_identity(event), _get_auth(event), _get_metadata(event)):
+            first = memoryview(raw)[0]
+            if first != OBJECT_BYTE and first != NULL_BYTE:
+                return _answers.bad_protocol(body)
+        version = event.version
+        if type(version) is not int:
+            if not (0 < len(version) <= _MAX_VERSION_DIGITS and version.isascii() and version.isdigit()):
+                return _answers.bad_protocol(body)
+            version = int(version)
+            event.version = version
+
+        route = self.table.get((event.name, version))
+        if route is None:
+            return _answers.not_found(event.name, version, id_raw, flow_raw)
+
+        mode = route.mode
+        arg: Any = None
+        if mode == MODE_TYPED:
+            try:
+                arg = route.decoder.decode(_get_payload(event))
+            except Exception as exc:
+                return _answers.bad_request(route.name, version, id_raw, flow_raw, exc)
+        elif mode == MODE_PLAIN:
+            arg = _decode_plain(_get_payload(event))
+            _set_payload(event, arg)
+        elif mode == MODE_RAW:
+            arg = _get_payload(event).copy()
+
+        token = _set_current(event)
+        try:
+            result = route.handler(event) if mode == MODE_EVENT else route.handler(event, arg)
+            if route.is_async or (type(result) is not dict and isawaitable(result)):
+                if allow_async:
+                    return route, event, id_raw, flow_raw, result
+                result = _answers.run_awaitable(result)
+        except Exception as exc:
+            return _answers.error(route.name, version, id_raw, flow_raw, exc)
+        finally:
+            _reset_current(token)
+        return self.finish(route, event, id_raw, flow_raw, result)
+
+    def finish(self, route: Route, event: Event, id_raw: Raw, flow_raw: Raw, result: Any) -> bytes:
+        """The answer to ``result``, what the handler returned."""
+        if type(result) is dict or not isinstance(result, Event):
+            try:
+                payload = _encode(result)
+            except Exception:
+                pass
+            else:
+                return b"".join((route.prefix, id_raw, _FLOW_KEY, flow_raw, _PAYLOAD_KEY, payload, _TAIL))
+        return _answers.result(route.name, event.version, id_raw, flow_raw, result, route.prefix)
+
+    def fail(self, route: Route, event: Event, id_raw: Raw, flow_raw: Raw, exc: BaseException) -> bytes:
+        """The answer to a handler that raised ``exc``."""
+        return _answers.error(route.name, event.version, id_raw, flow_raw, exc)

@@ -1,0 +1,133 @@
+"""Exceptions: the ones handlers raise to answer with an error event, and the client's."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+import msgspec
+
+from ._model import EventErrorType
+
+__all__ = [
+    "BadProtocolException",
+    "EventClientError",
+    "EventException",
+    "FailedDependencyException",
+    "InvalidEnvelopeError",
+    "PayloadValidationError",
+    "TimeoutException",
+]
+
+
+def _error_type(value: Any) -> EventErrorType | str:
+    if isinstance(value, EventErrorType):
+        return value
+    text = str(value)
+    found = EventErrorType.from_suffix(text)
+    return text if found is EventErrorType.UNKNOWN else found
+
+
+class EventException(Exception):
+    """Raise from a handler to answer ``<name>:<type>`` with ``{"code", "parameters"}``.
+
+    ``code`` and ``type`` come from the arguments, else from the class attributes
+    ``code``/``type`` (or the old package's ``_CODE``/``_TYPE``), else ``GENERIC_ERROR`` and
+    :attr:`EventErrorType.GENERIC`. ``expected=True`` marks an outcome that is part of
+    normal operation: it is logged at INFO instead of WARNING.
+    """
+
+    code: ClassVar[str | None] = None
+    type: ClassVar[EventErrorType | str | None] = None
+    _CODE: ClassVar[str | None] = None
+    _TYPE: ClassVar[EventErrorType | str | None] = None
+
+    def __init__(
+        self,
+        code: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        *,
+        type: EventErrorType | str | None = None,
+        expected: bool = False,
+    ) -> None:
+        cls = self.__class__
+        self.code = code or cls.code or cls._CODE or "GENERIC_ERROR"  # type: ignore[misc]
+        self.type = _error_type(type or cls.type or cls._TYPE or EventErrorType.GENERIC)  # type: ignore[misc]
+        self.parameters: dict[str, Any] = dict(parameters) if parameters else {}
+        self.expected = expected
+        super().__init__(self.code)
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(code={self.code!r}, parameters={self.parameters!r}, "
+            f"type={str(self.type)!r}, expected={self.expected!r})"
+        )
+
+
+_AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]*)`")
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]*)`")
+
+
+def field_error(exc: msgspec.ValidationError) -> dict[str, str]:
+    """One ``{"name", "errorType", "message"}`` entry from a msgspec validation error."""
+    message = str(exc)
+    match = _AT.search(message)
+    path = match.group("path").lstrip(".") if match else ""
+    text = message[: match.start()] if match else message
+    kind = "invalid"
+    for pattern, found in ((_MISSING, "missing"), (_UNKNOWN, "unknown")):
+        m = pattern.match(text)
+        if m:
+            kind = found
+            path = f"{path}.{m.group('field')}" if path else m.group("field")
+            break
+    else:
+        if text.startswith("Expected `"):
+            kind = "type" if ", got `" in text else "constraint"
+    return {"name": path, "errorType": kind, "message": text}
+
+
+class PayloadValidationError(EventException):
+    """The payload does not match the handler's schema: a ``badRequest`` answer."""
+
+    code = "MISSING_FIELDS"
+    type = EventErrorType.BAD_REQUEST
+
+    @classmethod
+    def from_validation_error(cls, exc: msgspec.ValidationError) -> PayloadValidationError:
+        return cls(parameters={"fields": [field_error(exc)]}, expected=True)
+
+
+class InvalidEnvelopeError(ValueError):
+    """The bytes are not an events-protocol envelope."""
+
+    def __init__(self, property_name: str | None, message: str) -> None:
+        self.property_name = property_name
+        self.message = message
+        super().__init__(f"{property_name}: {message}" if property_name else message)
+
+
+class EventClientError(Exception):
+    """Base of the client-side failures (no protocol answer was received)."""
+
+
+class TimeoutException(EventClientError):
+    """The server did not answer in time."""
+
+
+class FailedDependencyException(EventClientError):
+    """The server answered with a non-2xx HTTP status; ``status`` and ``body`` are kept."""
+
+    def __init__(self, message: str, *, status: int | None = None, body: bytes = b"") -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class BadProtocolException(EventClientError):
+    """The answer was not a valid response envelope; the raw ``body`` is kept."""
+
+    def __init__(self, message: str, *, body: bytes = b"") -> None:
+        super().__init__(message)
+        self.body = body
