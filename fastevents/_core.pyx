@@ -42,6 +42,15 @@ cdef extern from "Python.h":
         PyMemberDef *d_member
     int T_OBJECT_EX "T_OBJECT_EX"
 
+# msgspec's Raw object (src/msgspec/_core.c). Read directly when the layout check below
+# passes; through the buffer protocol otherwise.
+ctypedef struct RawObject:
+    Py_ssize_t ob_refcnt
+    void *ob_type
+    PyObject *base
+    char *buf
+    Py_ssize_t len
+
 
 cdef Py_ssize_t _offset(object descriptor) except -1:
     # Where a Struct field lives inside the object. msgspec stores fields as member slots;
@@ -86,6 +95,33 @@ if (slot_get(_probe, OFF_NAME), slot_get(_probe, OFF_VERSION), slot_get(_probe, 
     raise ImportError("msgspec Struct slot layout not understood")
 del _probe
 
+cdef bint _RAW_DIRECT = False
+
+
+cdef inline const unsigned char *_raw_data(object raw, Py_ssize_t *size) except NULL:
+    # The bytes of a msgspec.Raw. They stay valid while ``raw`` is referenced.
+    cdef Py_buffer view
+    if _RAW_DIRECT:
+        size[0] = (<RawObject*><PyObject*>raw).len
+        return <const unsigned char*>(<RawObject*><PyObject*>raw).buf
+    PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE)
+    size[0] = view.len
+    PyBuffer_Release(&view)  # the Raw keeps the memory alive, not the view
+    return <const unsigned char*>view.buf
+
+
+def _check_raw_layout():
+    global _RAW_DIRECT
+    cdef Py_ssize_t size
+    cdef const unsigned char *data
+    probe = Raw(b'{"probe": [1, 2, 3]}')
+    data = _raw_data(probe, &size)  # through the buffer protocol
+    _RAW_DIRECT = ((<RawObject*><PyObject*>probe).buf == <char*>data
+                   and (<RawObject*><PyObject*>probe).len == size)
+
+
+_check_raw_layout()
+
 cdef object _decode_envelope = wire_decoder(RequestEvent).decode
 cdef object _decode_plain = msgspec.json.Decoder().decode
 cdef object _encode = msgspec.json.Encoder().encode
@@ -119,6 +155,7 @@ cdef class Route:
     cdef readonly object handler
     cdef readonly int mode
     cdef readonly object decoder
+    cdef readonly object decode
     cdef readonly bint is_async
     cdef readonly bytes prefix
 
@@ -128,6 +165,7 @@ cdef class Route:
         self.handler = handler
         self.mode = mode
         self.decoder = decoder
+        self.decode = decoder.decode if decoder is not None else None
         self.is_async = is_async
         self.prefix = b'{"name":%s,"version":%d,"id":' % (_encode(name + ":response"), version)
 
@@ -147,14 +185,12 @@ cdef inline bint _is_ascii(const unsigned char *p, Py_ssize_t n) noexcept nogil:
 
 cdef inline int _first_byte(object raw) except -2:
     # The first byte of a raw JSON value (valid JSON, so never empty); -1 if not a Raw.
-    cdef Py_buffer view
-    cdef int first
+    cdef Py_ssize_t size
+    cdef const unsigned char *data
     if type(raw) is not _Raw:
         return -1
-    PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE)
-    first = (<const unsigned char*>view.buf)[0] if view.len > 0 else -1
-    PyBuffer_Release(&view)
-    return first
+    data = _raw_data(raw, &size)
+    return data[0] if size > 0 else -1
 
 
 cdef object _as_bytes(object body):
@@ -170,35 +206,25 @@ cdef object _as_bytes(object body):
 
 
 cdef bytes _assemble(bytes prefix, object id_raw, object flow_raw, bytes payload):
-    cdef Py_buffer id_view, flow_view
+    cdef Py_ssize_t n_id, n_flow
+    cdef const unsigned char *id_data = _raw_data(id_raw, &n_id)
+    cdef const unsigned char *flow_data = _raw_data(flow_raw, &n_flow)
     cdef Py_ssize_t n_prefix = PyBytes_GET_SIZE(prefix)
     cdef Py_ssize_t n_payload = PyBytes_GET_SIZE(payload)
     cdef Py_ssize_t n_tail = PyBytes_GET_SIZE(_TAIL)
     cdef Py_ssize_t n_flow_key = PyBytes_GET_SIZE(_FLOW_KEY)
     cdef Py_ssize_t n_payload_key = PyBytes_GET_SIZE(_PAYLOAD_KEY)
-    cdef bytes out
-    cdef char *w
-    PyObject_GetBuffer(id_raw, &id_view, PyBUF_SIMPLE)
-    try:
-        PyObject_GetBuffer(flow_raw, &flow_view, PyBUF_SIMPLE)
-        try:
-            out = PyBytes_FromStringAndSize(
-                NULL,
-                n_prefix + id_view.len + n_flow_key + flow_view.len + n_payload_key
-                + n_payload + n_tail,
-            )
-            w = PyBytes_AS_STRING(out)
-            memcpy(w, PyBytes_AS_STRING(prefix), n_prefix); w += n_prefix
-            memcpy(w, id_view.buf, id_view.len); w += id_view.len
-            memcpy(w, PyBytes_AS_STRING(_FLOW_KEY), n_flow_key); w += n_flow_key
-            memcpy(w, flow_view.buf, flow_view.len); w += flow_view.len
-            memcpy(w, PyBytes_AS_STRING(_PAYLOAD_KEY), n_payload_key); w += n_payload_key
-            memcpy(w, PyBytes_AS_STRING(payload), n_payload); w += n_payload
-            memcpy(w, PyBytes_AS_STRING(_TAIL), n_tail)
-        finally:
-            PyBuffer_Release(&flow_view)
-    finally:
-        PyBuffer_Release(&id_view)
+    cdef bytes out = PyBytes_FromStringAndSize(
+        NULL, n_prefix + n_id + n_flow_key + n_flow + n_payload_key + n_payload + n_tail
+    )
+    cdef char *w = PyBytes_AS_STRING(out)
+    memcpy(w, PyBytes_AS_STRING(prefix), n_prefix); w += n_prefix
+    memcpy(w, id_data, n_id); w += n_id
+    memcpy(w, PyBytes_AS_STRING(_FLOW_KEY), n_flow_key); w += n_flow_key
+    memcpy(w, flow_data, n_flow); w += n_flow
+    memcpy(w, PyBytes_AS_STRING(_PAYLOAD_KEY), n_payload_key); w += n_payload_key
+    memcpy(w, PyBytes_AS_STRING(payload), n_payload); w += n_payload
+    memcpy(w, PyBytes_AS_STRING(_TAIL), n_tail)
     return out
 
 
@@ -272,7 +298,7 @@ cdef class Dispatcher:
         mode = route.mode
         if mode == _MODE_TYPED:
             try:
-                arg = route.decoder.decode(slot_get(event, OFF_PAYLOAD))
+                arg = route.decode(slot_get(event, OFF_PAYLOAD))
             except Exception as exc:
                 return _bad_request(route.name, version, id_raw, flow_raw, exc)
         elif mode == _MODE_PLAIN:

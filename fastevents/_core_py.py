@@ -68,7 +68,7 @@ _MAX_VERSION_DIGITS = 18
 class Route:
     """One registered (name, version): its handler and how to call it."""
 
-    __slots__ = ("decoder", "handler", "is_async", "mode", "name", "prefix", "version")
+    __slots__ = ("decode", "decoder", "handler", "is_async", "mode", "name", "prefix", "version")
 
     def __init__(
         self,
@@ -84,6 +84,7 @@ class Route:
         self.handler = handler
         self.mode = mode
         self.decoder = decoder
+        self.decode = decoder.decode if decoder is not None else None
         self.is_async = is_async
         # The success answer up to the id, written once here instead of per event.
         self.prefix = b'{"name":%s,"version":%d,"id":' % (_encode(name + ":response"), version)
@@ -166,7 +167,7 @@ class Dispatcher:
         arg: Any = None
         if mode == MODE_TYPED:
             try:
-                arg = route.decoder.decode(_get_payload(event))
+                arg = route.decode(_get_payload(event))
             except Exception as exc:
                 return _answers.bad_request(route.name, version, id_raw, flow_raw, exc)
         elif mode == MODE_PLAIN:

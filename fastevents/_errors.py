@@ -51,11 +51,18 @@ class EventException(Exception):
         expected: bool = False,
     ) -> None:
         cls = self.__class__
+        if parameters is None and isinstance(code, dict):  # the old package's EventException(parameters)
+            code, parameters = None, code
         self.code = code or cls.code or cls._CODE or "GENERIC_ERROR"  # type: ignore[misc]
         self.type = _error_type(type or cls.type or cls._TYPE or EventErrorType.GENERIC)  # type: ignore[misc]
         self.parameters: dict[str, Any] = dict(parameters) if parameters else {}
         self.expected = expected
         super().__init__(self.code)
+
+    @property
+    def event_error_type(self) -> EventErrorType | str:
+        """The old package's name for :attr:`type`."""
+        return self.type
 
     def __repr__(self) -> str:
         return (

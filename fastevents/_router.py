@@ -18,8 +18,10 @@ __all__ = ["DuplicateEventError", "EventHandler", "EventRouter"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: What ``EventRouter(validate_names=True)`` accepts: colon-separated words.
-DEFAULT_NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+(?::[A-Za-z0-9_.\-]+)*")
+#: What ``EventRouter(validate_names=True)`` accepts, as a whole: the old package's naming
+#: standard (lowercase words joined by colons, ``get:event:example``). The old package
+#: checked only that a prefix matched; here the whole name must.
+DEFAULT_NAME_PATTERN = re.compile(r"[a-z_]+[a-z]:[a-z_]+[a-z](:[a-z]+[a-z])*")
 
 
 class DuplicateEventError(ValueError):
