@@ -92,7 +92,7 @@ def _call_mode(handler: Callable[..., Any], schema: Any) -> tuple[int, Any]:
         return MODE_RAW, None
     try:
         msgspec.json.Decoder(schema)
-    except TypeError as exc:
+    except Exception as exc:  # unsupported types, unresolvable annotations
         raise TypeError(f"{schema!r} cannot be a payload schema: {exc}") from None
     return MODE_TYPED, schema
 
