@@ -1,0 +1,114 @@
+"""The old package's README example runs with only its imports and schema base changed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+
+# events-protocol 0.2.4's README server example. Changes: the import lines, and
+# CamelPydanticMixin -> CamelStruct. Run in a fresh interpreter: the compat registry is
+# process-wide, like the old package's.
+OLD_README_EXAMPLE = textwrap.dedent(
+    """
+    from fastevents import CamelStruct as CamelPydanticMixin
+    from fastevents.compat import (
+        AsyncEventHandler, AsyncEventProcessor, EventBuilder, EventHandler, EventProcessor,
+        EventRegister, ResponseEvent, Event,
+    )
+
+    class MyEventSchema(CamelPydanticMixin):
+        example: str
+
+    class MyHandler(EventHandler):
+        _SCHEMA = MyEventSchema
+
+        @classmethod
+        def handle(cls, event: Event) -> ResponseEvent:
+            payload = cls.parse_event(event)
+            return EventBuilder.response_for(event, {"MyEventPayload": payload.example})
+
+    class MyEventRegister(EventRegister):
+        event_name = "get:event:example"
+        event_version = 1
+        event_handler = MyHandler
+
+    MyEventRegister.register_event()
+
+    class MyAsyncHandler(AsyncEventHandler):
+        @classmethod
+        async def handle(cls, event: Event) -> ResponseEvent:
+            return EventBuilder.response_for(event, {"async": True})
+
+    class MyAsyncRegister(EventRegister):
+        event_name = "get:event:async"
+        event_version = 1
+        event_handler = MyAsyncHandler
+
+    MyAsyncRegister.register_event()
+
+    import asyncio, json
+    ok = EventProcessor.process_event(
+        '{"name": "get:event:example", "version": 1, "id": "9230c47c-3bcf-11ea-b77f-2e728ce88125",'
+        ' "flowId": "a47830ca-3bcf-11ea-a232-2e728ce88125", "payload": {"example": "example"},'
+        ' "identity": {"userId": "USER_ID"}, "metadata": {"date": "00-00-0000"}}')
+    bad = EventProcessor.process_event('{"name": "get:event:example", "version": 1, "payload": {}}')
+    unknown = EventProcessor.process_event('{"name": "get:event:nothing", "version": 1}')
+    async_ok = asyncio.run(AsyncEventProcessor.process_event('{"name": "get:event:async", "version": 1}'))
+    try:
+        MyEventRegister.register_event()
+        duplicate = "replaced silently"
+    except ValueError as exc:
+        duplicate = type(exc).__name__
+    print(json.dumps([json.loads(ok), json.loads(bad), json.loads(unknown), json.loads(async_ok), duplicate,
+                      type(ok).__name__]))
+    """
+)
+
+
+def test_the_old_readme_example_runs_with_changed_imports() -> None:
+    out = subprocess.run([sys.executable, "-c", OLD_README_EXAMPLE], capture_output=True, text=True, check=True)
+    ok, bad, unknown, async_ok, duplicate, kind = json.loads(out.stdout)
+    assert kind == "str"  # text in, text out, like the old processor
+    assert ok["name"] == "get:event:example:response"
+    assert ok["payload"] == {"MyEventPayload": "example"}
+    assert ok["id"] == "9230c47c-3bcf-11ea-b77f-2e728ce88125"
+    assert bad["name"] == "get:event:example:badRequest"
+    assert bad["payload"]["code"] == "MISSING_FIELDS"
+    assert unknown["name"] == "eventNotFound"
+    assert async_ok["name"] == "get:event:async:response" and async_ok["payload"] == {"async": True}
+    assert duplicate == "DuplicateEventError"
+
+
+def test_compat_registration_checks_the_old_naming_standard() -> None:
+    code = textwrap.dedent(
+        """
+        from fastevents.compat import EventHandler, EventRegister
+        class H(EventHandler):
+            @classmethod
+            def handle(cls, event): return None
+        class R(EventRegister):
+            event_name = "Bad Name"
+            event_handler = H
+        try:
+            R.register_event()
+        except ValueError:
+            print("rejected")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "rejected"
+
+
+def test_compat_discovery_get_raises_not_found_for_unknown_events() -> None:
+    from fastevents.compat import EventDiscovery, EventNotFoundException
+
+    try:
+        EventDiscovery.get("never:registered", 1)
+    except EventNotFoundException as exc:
+        assert exc.code == "EVENT_NOT_FOUND"
+    else:  # pragma: no cover
+        raise AssertionError("expected EventNotFoundException")
+    assert asyncio.iscoroutinefunction(__import__("fastevents.compat").compat.AsyncEventProcessor.process_event)
