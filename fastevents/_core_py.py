@@ -84,7 +84,7 @@ class Route:
         self.handler = handler
         self.mode = mode
         self.decoder = decoder
-        self.decode = decoder.decode if decoder is not None else None
+        self.decode: Callable[[Any], Any] | None = decoder.decode if decoder is not None else None
         self.is_async = is_async
         # The success answer up to the id, written once here instead of per event.
         self.prefix = b'{"name":%s,"version":%d,"id":' % (_encode(name + ":response"), version)
@@ -167,7 +167,7 @@ class Dispatcher:
         arg: Any = None
         if mode == MODE_TYPED:
             try:
-                arg = route.decode(_get_payload(event))
+                arg = route.decode(_get_payload(event))  # type: ignore[misc]  # set in MODE_TYPED
             except Exception as exc:
                 return _answers.bad_request(route.name, version, id_raw, flow_raw, exc)
         elif mode == MODE_PLAIN:

@@ -37,8 +37,8 @@ class EventException(Exception):
     normal operation: it is logged at INFO instead of WARNING.
     """
 
-    code: ClassVar[str | None] = None
-    type: ClassVar[EventErrorType | str | None] = None
+    code: str = ""
+    type: EventErrorType | str = ""
     _CODE: ClassVar[str | None] = None
     _TYPE: ClassVar[EventErrorType | str | None] = None
 
@@ -53,8 +53,8 @@ class EventException(Exception):
         cls = self.__class__
         if parameters is None and isinstance(code, dict):  # the old package's EventException(parameters)
             code, parameters = None, code
-        self.code = code or cls.code or cls._CODE or "GENERIC_ERROR"  # type: ignore[misc]
-        self.type = _error_type(type or cls.type or cls._TYPE or EventErrorType.GENERIC)  # type: ignore[misc]
+        self.code = code or cls.code or cls._CODE or "GENERIC_ERROR"
+        self.type = _error_type(type or cls.type or cls._TYPE or EventErrorType.GENERIC)
         self.parameters: dict[str, Any] = dict(parameters) if parameters else {}
         self.expected = expected
         super().__init__(self.code)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import os
 import types
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, cast
 
 import msgspec
 from msgspec import Meta, Raw
@@ -202,7 +202,7 @@ class Event(_EventFields):
         problem = check_envelope(event)
         if problem is not None:
             raise InvalidEnvelopeError(*problem)
-        return event
+        return cast("Self", event)
 
     def to_json(self) -> bytes:
         """The canonical wire form: keys in protocol order, camelCase."""
@@ -214,15 +214,15 @@ class Event(_EventFields):
         Raises :class:`~fastevents.PayloadValidationError` (a ``badRequest`` answer when
         left uncaught in a handler) when the payload does not match.
         """
-        return _slot_as(self, PAYLOAD_SLOT, type)
+        return cast(T, _slot_as(self, PAYLOAD_SLOT, type))
 
     def identity_as(self, type: type[T]) -> T:
         """``identity`` decoded straight into ``type``."""
-        return _slot_as(self, IDENTITY_SLOT, type)
+        return cast(T, _slot_as(self, IDENTITY_SLOT, type))
 
     def auth_as(self, type: type[T]) -> T:
         """``auth`` decoded straight into ``type``."""
-        return _slot_as(self, AUTH_SLOT, type)
+        return cast(T, _slot_as(self, AUTH_SLOT, type))
 
     @property
     def user_id(self) -> int | str | None:
@@ -387,7 +387,7 @@ def check_envelope(event: Event) -> tuple[str, str] | None:
     int. Returns ``(property, reason)`` for the first rule broken, else ``None``.
     (The compiled core does the same on the hot path; this is the reference.)
     """
-    version = event.version
+    version: Any = event.version  # an int or a numeric string, as decoded from the wire
     if type(version) is str:
         if not _is_numeric_version(version):
             return "version", "version must be an integer"

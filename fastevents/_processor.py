@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from . import _impl
+from . import _core_py, _impl
 from ._context import current_event
 from ._router import EventRouter
 
@@ -28,11 +28,11 @@ class EventProcessor:
         self._core = core or _impl.core
         self._dispatcher = self._core.Dispatcher(router.table_for(self._core))
         # The hot path: the bound method of the core, without a wrapper call around it.
-        self.process_event = self._dispatcher.dispatch
+        self.process_event = self._dispatcher.dispatch  # type: ignore[method-assign]
 
-    def process_event(self, body: bytes | bytearray | memoryview | str) -> bytes:  # type: ignore[no-redef]
+    def process_event(self, body: bytes | bytearray | memoryview | str) -> bytes:
         """Answer one request body (UTF-8 JSON) with one answer body."""
-        return self._dispatcher.dispatch(body)  # pragma: no cover - replaced in __init__
+        return self._dispatcher.dispatch(body)  # type: ignore[no-any-return]  # pragma: no cover
 
     async def process_event_async(self, body: bytes | bytearray | memoryview | str) -> bytes:
         """Answer one request body; ``async def`` handlers are awaited."""
@@ -53,7 +53,7 @@ class EventProcessor:
     @property
     def compiled(self) -> bool:
         """Whether this processor runs on the compiled core."""
-        return self._core is not _impl._core_py
+        return self._core is not _core_py
 
     def __repr__(self) -> str:
         core = "compiled" if self.compiled else "pure-Python"

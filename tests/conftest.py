@@ -22,8 +22,8 @@ from fastevents import (
     EventProcessor,
     EventRouter,
     RedirectPayload,
+    _core_py,
 )
-from fastevents import _core_py
 
 CONFORMANCE = pathlib.Path(__file__).parent / "conformance" / "cases.json"
 

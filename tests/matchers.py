@@ -39,7 +39,7 @@ def matches(actual: Any, expected: Any, path: str = "$") -> list[str]:
     if isinstance(expected, list):
         if not isinstance(actual, list) or len(actual) != len(expected):
             return [f"{path}: {actual!r} != {expected!r}"]
-        return [p for i, (a, e) in enumerate(zip(actual, expected)) for p in matches(a, e, f"{path}[{i}]")]
+        return [p for i, (a, e) in enumerate(zip(actual, expected, strict=True)) for p in matches(a, e, f"{path}[{i}]")]
     if type(actual) is not type(expected) or actual != expected:
         return [f"{path}: {actual!r} != {expected!r}"]
     return []

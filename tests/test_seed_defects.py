@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from fastevents import (
+    DuplicateEventError,
     Event,
     EventContextHolder,
     EventProcessor,
     EventRouter,
-    DuplicateEventError,
     RedirectPayload,
 )
 
