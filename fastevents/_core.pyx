@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, always_allow_keywords=False
 """The dispatch core, compiled: the twin of ``_core_py.py`` (read that file first).
 
 Same routes, same answers, same calls into ``_answers`` off the hot path. What compiling
@@ -236,8 +236,15 @@ cdef class Dispatcher:
     def __init__(self, dict table):
         self.table = table
 
-    def dispatch(self, body, bint allow_async=False):
+    def dispatch(self, body):
         """Answer one request (see ``_core_py.Dispatcher.dispatch``)."""
+        return self._dispatch(body, False)
+
+    def dispatch_async(self, body):
+        """Answer one request, or hand back an awaitable (see ``_core_py``)."""
+        return self._dispatch(body, True)
+
+    cdef object _dispatch(self, object body, bint allow_async):
         cdef object event, id_raw, flow_raw, version, name, arg = None, result, token
         cdef Route route
         cdef int first, mode

@@ -110,13 +110,17 @@ class Dispatcher:
     def __init__(self, table: dict[tuple[str, int], Route]) -> None:
         self.table = table
 
-    def dispatch(self, body: Any, allow_async: bool = False) -> Any:
-        """Answer one request.
+    def dispatch(self, body: Any) -> bytes:
+        """Answer one request: the answer bytes. Async handlers are run to completion."""
+        return self._dispatch(body, False)  # type: ignore[no-any-return]
 
-        Returns the answer bytes, or, when ``allow_async`` and the handler gave an
-        awaitable, ``(route, event, id, flowId, awaitable)`` for the caller to await and
-        pass to :meth:`finish` (or :meth:`fail`).
-        """
+    def dispatch_async(self, body: Any) -> Any:
+        """Answer one request: the answer bytes, or, when the handler gave an awaitable,
+        ``(route, event, id, flowId, awaitable)`` for the caller to await and pass to
+        :meth:`finish` (or :meth:`fail`)."""
+        return self._dispatch(body, True)
+
+    def _dispatch(self, body: Any, allow_async: bool) -> Any:
         if type(body) is not bytes:
             body = _as_bytes(body)
             if body is None:

@@ -37,7 +37,7 @@ class EventProcessor:
     async def process_event_async(self, body: bytes | bytearray | memoryview | str) -> bytes:
         """Answer one request body; ``async def`` handlers are awaited."""
         dispatcher = self._dispatcher
-        outcome: Any = dispatcher.dispatch(body, True)
+        outcome: Any = dispatcher.dispatch_async(body)
         if type(outcome) is bytes:
             return outcome
         route, event, id_raw, flow_raw, awaitable = outcome
