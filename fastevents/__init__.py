@@ -4,11 +4,14 @@ Envelopes are msgspec Structs decoded in one pass; dispatch runs on a compiled c
 pure-Python twin, ``FASTEVENTS_NO_EXTENSIONS=1``); clients pool their connections.
 """
 
+from ._asgi import asgi_app
 from ._builder import EventBuilder
+from ._client import AsyncEventClient, AsyncTransport, EventClient
 from ._context import EventContext, EventContextHolder
 from ._errors import (
     BadProtocolException,
     EventClientError,
+    EventConnectionError,
     EventException,
     FailedDependencyException,
     InvalidEnvelopeError,
@@ -31,13 +34,18 @@ from ._router import DuplicateEventError, EventHandler, EventRouter
 __version__ = "0.1.0"
 
 __all__ = [
-    "COMPILED",
+    "asgi_app",
+    "AsyncEventClient",
+    "AsyncTransport",
     "BadProtocolException",
     "CamelStruct",
+    "COMPILED",
     "DuplicateEventError",
     "Event",
     "EventBuilder",
+    "EventClient",
     "EventClientError",
+    "EventConnectionError",
     "EventContext",
     "EventContextHolder",
     "EventErrorType",

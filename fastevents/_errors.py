@@ -12,6 +12,7 @@ from ._model import EventErrorType
 __all__ = [
     "BadProtocolException",
     "EventClientError",
+    "EventConnectionError",
     "EventException",
     "FailedDependencyException",
     "InvalidEnvelopeError",
@@ -117,6 +118,10 @@ class InvalidEnvelopeError(ValueError):
 
 class EventClientError(Exception):
     """Base of the client-side failures (no protocol answer was received)."""
+
+
+class EventConnectionError(EventClientError):
+    """The server could not be reached, or the connection broke before an answer."""
 
 
 class TimeoutException(EventClientError):

@@ -1,0 +1,209 @@
+"""The ASGI app: ``POST /events`` answered by an :class:`EventProcessor`, no framework needed."""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from ._processor import EventProcessor
+from ._router import EventRouter
+
+__all__ = ["EventsApp", "asgi_app"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+# Media types accepted besides ``application/*+json``. ``text/plain`` is accepted because
+# it is what browsers send for a "simple" cross-origin request (``fetch`` without a
+# preflight, ``navigator.sendBeacon``); the body must still be an envelope. An absent or
+# empty Content-Type is accepted too (PROTOCOL.md §4). Anything else is a 415.
+_ACCEPTED_MEDIA_TYPES = frozenset({"", "application/json", "text/json", "text/plain"})
+_UTF8_NAMES = frozenset({"utf-8", "utf8"})
+_UNSUPPORTED = object()
+_MISSING = object()
+_CONTENT_TYPE_CACHE_SIZE = 64
+
+
+def _parse_content_type(value: bytes) -> Any:
+    """``None`` for UTF-8 JSON, a codec name for JSON in another charset, else ``_UNSUPPORTED``."""
+    try:
+        text = value.decode("latin-1")
+    except Exception:  # pragma: no cover - latin-1 decodes any bytes
+        return _UNSUPPORTED
+    media_type, _, params = text.partition(";")
+    media_type = media_type.strip().lower()
+    if media_type not in _ACCEPTED_MEDIA_TYPES and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        return _UNSUPPORTED
+    charset = None
+    for param in params.split(";"):
+        key, _, val = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = val.strip().strip('"').strip().lower()
+    if not charset or charset in _UTF8_NAMES:
+        return None
+    try:
+        codec = codecs.lookup(charset)
+    except LookupError:
+        return _UNSUPPORTED
+    if codec.name == "utf-8":
+        return None
+    try:  # a charset name that is not a text codec ("base64", "zlib"...) is not a charset
+        "".encode(codec.name)
+        b"".decode(codec.name)
+    except Exception:
+        return _UNSUPPORTED
+    return codec.name
+
+
+def _plain(status: int, text: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> tuple[Message, Message]:
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(text)).encode()),
+    ]
+    if extra:
+        headers.extend(extra)
+    return (
+        {"type": "http.response.start", "status": status, "headers": headers},
+        {"type": "http.response.body", "body": text},
+    )
+
+
+class EventsApp:
+    """An ASGI 3 application answering events at one path; see :func:`asgi_app`."""
+
+    __slots__ = ("_allowed_paths", "_content_types", "_process", "max_body", "path", "processor")
+
+    def __init__(self, router: EventRouter | EventProcessor, path: str = "/events",
+                 max_body: int = 1_048_576) -> None:
+        self.processor = router if isinstance(router, EventProcessor) else EventProcessor(router)
+        self._process = self.processor.process_event_async
+        stripped = path.rstrip("/")
+        if stripped and not stripped.startswith("/"):
+            stripped = "/" + stripped
+        self.path = stripped or "/"
+        self._allowed_paths = frozenset({stripped, stripped + "/"})
+        self.max_body = int(max_body)
+        # Parsed Content-Type values, keyed by the raw header: clients send the same one
+        # again and again, so the common case costs one dict lookup.
+        self._content_types: dict[bytes, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"<EventsApp path={self.path!r} max_body={self.max_body} {self.processor!r}>"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        root_path = scope.get("root_path")
+        if root_path and path.startswith(root_path):  # mounted (Starlette Mount, --root-path)
+            path = path[len(root_path):]
+        if path not in self._allowed_paths:
+            return await self._answer(send, 404, b"Not Found")
+        if scope["method"] != "POST":
+            return await self._answer(send, 405, b"Method Not Allowed", [(b"allow", b"POST")])
+
+        charset = None
+        max_body = self.max_body
+        for key, value in scope["headers"]:
+            if key == b"content-type":
+                charset = self._content_types.get(value, _MISSING)
+                if charset is _MISSING:
+                    charset = _parse_content_type(value)
+                    if len(self._content_types) < _CONTENT_TYPE_CACHE_SIZE:
+                        self._content_types[value] = charset
+                if charset is _UNSUPPORTED:
+                    return await self._answer(send, 415, b"Unsupported Media Type")
+            elif key == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    return await self._answer(send, 400, b"Bad Request")
+                if declared > max_body:
+                    return await self._answer(send, 413, b"Content Too Large")
+
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect: nobody to answer
+            return None
+        body: Any = message.get("body", b"")
+        if message.get("more_body", False):
+            chunks = [body]
+            size = len(body)
+            while True:
+                if size > max_body:
+                    return await self._answer(send, 413, b"Content Too Large")
+                message = await receive()
+                if message["type"] != "http.request":
+                    return None
+                chunk = message.get("body", b"")
+                chunks.append(chunk)
+                size += len(chunk)
+                if not message.get("more_body", False):
+                    break
+            if size > max_body:
+                return await self._answer(send, 413, b"Content Too Large")
+            body = b"".join(chunks)
+        elif len(body) > max_body:
+            return await self._answer(send, 413, b"Content Too Large")
+
+        if charset is not None:
+            try:
+                body = body.decode(charset)
+            except (UnicodeDecodeError, ValueError):
+                # Not text in the declared charset: processed as sent, so a body that is
+                # not UTF-8 JSON either is answered ``badProtocol``.
+                pass
+        answer = await self._process(body)
+        await send({
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"),
+                        (b"content-length", b"%d" % len(answer))],
+        })
+        await send({"type": "http.response.body", "body": answer})
+        return None
+
+    @staticmethod
+    async def _answer(send: Send, status: int, text: bytes,
+                      extra: list[tuple[bytes, bytes]] | None = None) -> None:
+        start, body = _plain(status, text, extra)
+        await send(start)
+        await send(body)
+
+    @staticmethod
+    async def _lifespan(receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            kind = message["type"]
+            if kind == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif kind == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def asgi_app(router: EventRouter | EventProcessor, path: str = "/events",
+             max_body: int = 1_048_576) -> EventsApp:
+    """An ASGI 3 app answering events of ``router`` with ``POST path`` (and ``path/``).
+
+    Every protocol answer, errors included, is HTTP 200 ``application/json``. Transport
+    problems keep their HTTP meaning: 404 for another path, 405 (``Allow: POST``) for
+    another method, 413 when ``Content-Length`` or the body read so far exceeds
+    ``max_body`` bytes (reading stops there), 415 for a content type other than JSON
+    (absent, ``application/json``, ``application/*+json``, ``text/json`` and ``text/plain``
+    are accepted) or an unknown ``charset``. A body in another charset is transcoded
+    before processing. Handles the lifespan protocol; mountable in any ASGI framework
+    (under a Starlette ``Mount``, ``path`` is relative to the mount point).
+    """
+    return EventsApp(router, path, max_body)

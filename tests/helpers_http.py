@@ -1,0 +1,181 @@
+"""HTTP test helpers: a served router, servers in subprocesses on free loopback ports.
+
+``fastevents serve tests.helpers_http:router`` serves the conformance fixture router plus
+``slow:sleep`` (an ``async def`` handler that sleeps ``payload.seconds``) and ``server:pid``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fastevents import Event, EventRouter
+
+from .conftest import build_fixture_router
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def build_served_router() -> EventRouter:
+    router = build_fixture_router()
+
+    @router.event("slow:sleep", 1)
+    async def slow(event: Event, payload: Any) -> Any:
+        seconds = float(payload.get("seconds", 0.5)) if isinstance(payload, dict) else 0.5
+        await asyncio.sleep(seconds)
+        return {"slept": seconds}
+
+    @router.event("server:pid", 1)
+    def pid(event: Event) -> Any:
+        return {"pid": os.getpid()}
+
+    return router
+
+
+router = build_served_router()
+
+_LISTENING = re.compile(r"on (http://\S+?)(/\S*) \(")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """A process serving HTTP; ``url`` is its events endpoint. Always call :meth:`stop`."""
+
+    def __init__(self, argv: Sequence[str], *, env: dict[str, str] | None = None,
+                 ready: re.Pattern[str] = _LISTENING, timeout: float = 30.0) -> None:
+        self.argv = list(argv)
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(ROOT), full_env.get("PYTHONPATH", "")) if p
+        )
+        self.process = subprocess.Popen(
+            self.argv, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, start_new_session=True,
+        )
+        self.stdout_lines: list[str] = []
+        self.stderr_lines: list[str] = []
+        self._ready = threading.Event()
+        self.url = ""
+        self.base = ""
+        self._pattern = ready
+        threading.Thread(target=self._pump, args=(self.process.stdout, self.stdout_lines), daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.process.stderr, self.stderr_lines), daemon=True).start()
+        if not self._ready.wait(timeout):
+            self.stop()
+            raise RuntimeError(f"server did not start: {self.argv}\n{self.output()}")
+        if self.process.poll() is not None and not self.url:
+            raise RuntimeError(f"server exited: {self.argv}\n{self.output()}")
+
+    def _pump(self, stream: Any, lines: list[str]) -> None:
+        for line in stream:
+            lines.append(line)
+            if not self.url:
+                match = self._pattern.search(line)
+                if match:
+                    self.base = match.group(1)
+                    self.url = match.group(1) + match.group(2)
+                    self._wait_connectable()
+                    self._ready.set()
+        self._ready.set()  # EOF: the process ended
+
+    def _wait_connectable(self) -> None:
+        host, port = self.base.rsplit("//", 1)[1].rsplit(":", 1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((host, int(port)), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+
+    def output(self) -> str:
+        return "".join(self.stdout_lines) + "".join(self.stderr_lines)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        """Signal the server, wait for it; kill the whole process group if it hangs."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+        return self.process.returncode
+
+
+def serve_fastevents(*extra: str, target: str = "tests.helpers_http:router",
+                     env: dict[str, str] | None = None) -> Server:
+    """``fastevents serve`` on a free loopback port (``--port 0``, read from its startup line)."""
+    return Server([PYTHON, "-m", "fastevents", "serve", target, "--port", "0", *extra], env=env)
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of a process, in KiB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def load(url: str, *, connections: int = 64, seconds: float = 3.0,
+         body: bytes = b'{"name": "get:event:example", "version": 1, "payload": {"example": "x"}}',
+         ) -> dict[str, Any]:
+    """Keep ``connections`` keep-alive connections busy for ``seconds``; count and time answers.
+
+    Every answer must be HTTP 200 and a ``:response`` event; anything else is an error.
+    Returns ``{"requests", "errors", "rate", "p50_ms", "p99_ms", "max_ms"}``.
+    """
+    import aiohttp
+
+    async def run() -> dict[str, Any]:
+        latencies: list[float] = []
+        errors: list[str] = []
+        connector = aiohttp.TCPConnector(limit=connections, force_close=False)
+        headers = {"content-type": "application/json"}
+        async with aiohttp.ClientSession(connector=connector) as session:
+            start = time.perf_counter()
+            end = start + seconds
+
+            async def worker() -> None:
+                while time.perf_counter() < end:
+                    t0 = time.perf_counter()
+                    try:
+                        async with session.post(url, data=body, headers=headers) as response:
+                            answer = await response.read()
+                            if response.status != 200 or b':response"' not in answer[:200]:
+                                errors.append(f"{response.status} {answer[:100]!r}")
+                    except Exception as exc:
+                        errors.append(repr(exc))
+                    latencies.append(time.perf_counter() - t0)
+
+            await asyncio.gather(*(worker() for _ in range(connections)))
+            elapsed = time.perf_counter() - start
+        latencies.sort()
+        n = len(latencies)
+        return {
+            "requests": n, "errors": len(errors), "first_errors": errors[:3], "rate": n / elapsed,
+            "p50_ms": latencies[n // 2] * 1000, "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000,
+            "max_ms": latencies[-1] * 1000,
+        }
+
+    return asyncio.run(run())
