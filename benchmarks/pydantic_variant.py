@@ -34,6 +34,11 @@ from typing import Any, NamedTuple
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+try:
+    from .scenarios import BAD_PROTOCOL_BODY, BATCH_NAME, DISPATCH_BODIES, route_names
+except ImportError:  # run as a script: ``python benchmarks/pydantic_variant.py``
+    from scenarios import BAD_PROTOCOL_BODY, BATCH_NAME, DISPATCH_BODIES, route_names  # type: ignore[no-redef]
+
 Handler = Callable[[Any], Any]
 
 
@@ -206,32 +211,47 @@ def _echo_handler(payload: dict[str, Any]) -> dict[str, Any]:
     return {"echo": payload, "id": event.id if event else None}
 
 
+class Item(BaseModel):
+    """One element of the payload-size benchmarks' typed list."""
+
+    id: int
+    name: str
+    qty: int
+    tags: list[str]
+
+
+class Batch(BaseModel):
+    """The payload-size benchmarks' schema: a typed list."""
+
+    items: list[Item]
+
+
+def _batch_handler(payload: Batch) -> dict[str, Any]:
+    # The models go to the serializer as they are, as msgspec Structs do in fastevents.
+    return {"count": len(payload.items), "items": payload.items}
+
+
 def build_example_processor() -> PydanticProcessor:
-    """Return a processor with the README example, a failing and an echoing handler."""
+    """Return a processor with the README example, a failing, an echoing and a batch handler."""
     router = PydanticRouter()
     router.add("get:event:example", 1, _example_handler, MyEventSchema)
     router.add("get:event:fail", 1, _failing_handler, MyEventSchema)
     router.add("get:event:echo", 1, _echo_handler, dict[str, Any])
+    router.add(BATCH_NAME, 1, _batch_handler, Batch)
     return PydanticProcessor(router)
 
 
-EXAMPLE_BODY = (
-    b'{"name": "get:event:example", "version": 1, '
-    b'"id": "9230c47c-3bcf-11ea-b77f-2e728ce88125", '
-    b'"flowId": "a47830ca-3bcf-11ea-a232-2e728ce88125", '
-    b'"payload": {"example": "example"}, "identity": {"userId": "USER_ID"}, '
-    b'"auth": {"token": "SECRET-TOKEN"}, "metadata": {"date": "00-00-0000"}}'
-)
+def build_routes_processor(count: int) -> PydanticProcessor:
+    """Return a processor with the README handler registered under ``count`` names."""
+    router = PydanticRouter()
+    for name in route_names(count):
+        router.add(name, 1, _example_handler, MyEventSchema)
+    return PydanticProcessor(router)
 
-# The same bodies as seed_worker.SCENARIO_BODIES (which cannot be imported here: it
-# needs the seed venv), plus bad_protocol, which the old package cannot answer.
-SCENARIO_BODIES: dict[str, bytes] = {
-    "success": EXAMPLE_BODY,
-    "not_found": EXAMPLE_BODY.replace(b'"get:event:example"', b'"get:event:unknown"'),
-    "bad_payload": EXAMPLE_BODY.replace(b'{"example": "example"}', b'{"other": 1}'),
-    "unhandled_error": EXAMPLE_BODY.replace(b'"get:event:example"', b'"get:event:fail"'),
-    "bad_protocol": b'{"name": "get:event:example", "version": 1,',
-}
+
+# The very bodies every implementation is timed on (scenarios.py, standard library only),
+# plus bad_protocol, which the old package cannot answer.
+SCENARIO_BODIES: dict[str, bytes] = {**DISPATCH_BODIES, "bad_protocol": BAD_PROTOCOL_BODY}
 
 
 def _self_check(processor: PydanticProcessor) -> None:

@@ -1,0 +1,433 @@
+"""Render a run's results: the side-by-side table, the targets, the SVG chart, BENCHMARKS.md.
+
+Pure functions of the results dictionary (``results.json``), so a report can be rebuilt
+from saved results with ``python -m benchmarks --from-json PATH``.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from typing import Any
+
+from .implementations import IMPLS, LABELS
+
+GROUP_TITLES = {
+    "envelope": "Envelope decode (README example, no dispatch)",
+    "dispatch": "Full dispatch, bytes in to bytes out (README example)",
+    "payload": "Payload size (typed list echo)",
+    "routes": "Router size (README handler under N names)",
+}
+#: The issue-2 targets: (other implementation, minimum speed-up of compiled fastevents).
+SPEED_TARGETS = (("seed", 40.0), ("pydantic", 5.0), ("python", 1.15))
+FLOOR_TARGET = 1.2
+RSS_TARGET_MIB = 5.0
+COLORS = {"floor": "#7f7f7f", "compiled": "#1f77b4", "python": "#6baed6", "pydantic": "#d62728",
+          "seed": "#9467bd"}
+
+
+# --- lookups ---------------------------------------------------------------------------
+
+
+def timing_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    return results.get("suites", {}).get("dispatch", {}).get("rows", [])
+
+
+def scenarios_in_order(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    seen: dict[tuple[str, str], None] = {}
+    for row in rows:
+        seen.setdefault((row["group"], row["scenario"]), None)
+    return list(seen)
+
+
+def times(rows: list[dict[str, Any]], scenario: str, stat: str = "ns_min") -> dict[str, float]:
+    return {row["impl"]: row[stat] for row in rows if row["scenario"] == scenario}
+
+
+def speedup(t: dict[str, float], other: str) -> float | None:
+    """How many times faster compiled fastevents is than ``other`` (``None``: not measured)."""
+    if "compiled" not in t or other not in t:
+        return None
+    return t[other] / t["compiled"]
+
+
+def floor_ratio(t: dict[str, float]) -> float | None:
+    """Compiled fastevents' time over the bare msgspec floor's (1.0 = as fast as the floor)."""
+    if "compiled" not in t or "floor" not in t:
+        return None
+    return t["compiled"] / t["floor"]
+
+
+# --- text ------------------------------------------------------------------------------
+
+
+def fmt_time(ns: float) -> str:
+    us = ns / 1000
+    if us < 10:
+        return f"{us:.2f} µs"
+    if us < 1000:
+        return f"{us:.1f} µs"
+    return f"{us / 1000:.2f} ms"
+
+
+def fmt_ratio(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.2f}x" if value < 10 else f"{value:.1f}x" if value < 100 else f"{value:.0f}x"
+
+
+def present_impls(rows: list[dict[str, Any]]) -> list[str]:
+    found = {row["impl"] for row in rows}
+    return [impl for impl in IMPLS if impl in found]
+
+
+def timing_table(results: dict[str, Any]) -> str:
+    """The side-by-side table (markdown): min (median) per event, then compiled's ratios."""
+    rows = timing_rows(results)
+    impls = present_impls(rows)
+    others = [impl for impl in ("python", "pydantic", "seed") if impl in impls]
+    lines: list[str] = []
+    group = None
+    for grp, scenario in scenarios_in_order(rows):
+        if grp != group:
+            group = grp
+            header = ["scenario", *(LABELS[i] for i in impls), "compiled / floor",
+                      *(f"compiled vs {LABELS[i]}" for i in others)]
+            lines += ["", f"**{GROUP_TITLES.get(grp, grp)}**: time per event, min (median)", "",
+                      "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        t_min = times(rows, scenario)
+        t_med = times(rows, scenario, "ns_median")
+        label = next(r["label"] for r in rows if r["scenario"] == scenario)
+        cells = [label]
+        for impl in impls:
+            if impl in t_min:
+                mark = "" if _answer(rows, scenario, impl) == "ok" else " †"
+                cells.append(f"{fmt_time(t_min[impl])} ({fmt_time(t_med[impl])}){mark}")
+            else:
+                cells.append("–")
+        cells.append(fmt_ratio(floor_ratio(t_min)))
+        cells += [_faster(speedup(t_min, o)) for o in others]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines).strip() + "\n"
+
+
+def _faster(ratio: float | None) -> str:
+    if ratio is None:
+        return "–"
+    return f"{fmt_ratio(ratio)} faster" if ratio >= 1 else f"{fmt_ratio(1 / ratio)} slower"
+
+
+def _answer(rows: list[dict[str, Any]], scenario: str, impl: str) -> str:
+    for row in rows:
+        if row["scenario"] == scenario and row["impl"] == impl:
+            return str(row.get("answer", "ok"))
+    return "ok"
+
+
+def answer_notes(results: dict[str, Any]) -> list[str]:
+    """One line per (scenario, implementation) whose answer is not the protocol's."""
+    return [
+        f"{row['label']}, {LABELS[row['impl']]}: {row['answer']}"
+        for row in timing_rows(results)
+        if row.get("answer", "ok") != "ok"
+    ]
+
+
+def memory_table(results: dict[str, Any]) -> str:
+    memory = results.get("suites", {}).get("memory")
+    if not memory:
+        return ""
+    header = ["implementation", "dispatches", "RSS before", "RSS after", "RSS growth", "peak RSS",
+              "blocks kept / event", "allocated while handling one event (median / max)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in memory["rows"]:
+        lines.append("| " + " | ".join([
+            LABELS[row["impl"]], f"{row['dispatches']:,}", f"{row['rss_before_mib']:.1f} MiB",
+            f"{row['rss_after_mib']:.1f} MiB", f"{row['rss_growth_mib']:+.2f} MiB",
+            f"{row['peak_rss_mib']:.1f} MiB", f"{row['blocks_kept_per_event']:.4f}",
+            f"{row['traced_peak_bytes_median']:,} B / {row['traced_peak_bytes_max']:,} B",
+        ]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue-2 targets with the measured ratios (min and median based) and verdicts."""
+    rows = timing_rows(results)
+    found: list[dict[str, Any]] = []
+    t_min, t_med = times(rows, "success"), times(rows, "success", "ns_median")
+    dispatch = [s for g, s in scenarios_in_order(rows) if g == "dispatch"]
+    for other, goal in SPEED_TARGETS:
+        a, b = speedup(t_min, other), speedup(t_med, other)
+        if a is None or b is None:
+            continue
+        worst = min((r for s in dispatch if (r := speedup(times(rows, s), other)) is not None), default=None)
+        found.append({
+            "target": f"compiled ≥ {goal:g}x faster than {LABELS[other]}",
+            "measured": f"{fmt_ratio(a)} (median {fmt_ratio(b)}); worst dispatch scenario {fmt_ratio(worst)}",
+            "met": min(a, b) >= goal,
+        })
+    a, b = floor_ratio(t_min), floor_ratio(t_med)
+    if a is not None and b is not None:
+        found.append({
+            "target": f"compiled within {FLOOR_TARGET:g}x of the bare msgspec floor",
+            "measured": f"compiled / floor = {a:.2f}x (median {b:.2f}x)",
+            "met": max(a, b) <= FLOOR_TARGET,
+        })
+    memory = results.get("suites", {}).get("memory")
+    if memory:
+        for row in memory["rows"]:
+            if row["impl"] == "compiled":
+                found.append({
+                    "target": f"compiled: RSS grows < {RSS_TARGET_MIB:g} MiB over the dispatches",
+                    "measured": f"{row['rss_growth_mib']:+.2f} MiB over {row['dispatches']:,} dispatches",
+                    "met": row["rss_growth_mib"] < RSS_TARGET_MIB,
+                })
+    return found
+
+
+def targets_text(results: dict[str, Any]) -> str:
+    lines = ["| target (issue 2, success scenario) | measured | verdict |", "|---|---|---|"]
+    for item in targets(results):
+        lines.append(f"| {item['target']} | {item['measured']} | {'met' if item['met'] else 'NOT met'} |")
+    return "\n".join(lines) + "\n"
+
+
+# --- the chart -------------------------------------------------------------------------
+
+_W, _PANEL_H, _LEFT, _RIGHT = 880, 300, 150, 200
+
+
+def _log_ticks(low: float, high: float) -> list[float]:
+    ticks = []
+    for exponent in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1):
+        for mantissa in (1, 2, 5):
+            value = mantissa * 10**exponent
+            if low <= value <= high:
+                ticks.append(value)
+    return ticks
+
+
+def _tick_label(value: float) -> str:
+    return f"{value:g}" if value < 1e4 else f"{value:.0e}".replace("e+0", "e")
+
+
+def _ratio_panel(results: dict[str, Any], top: float) -> list[str]:
+    rows = timing_rows(results)
+    picked = [(g, s) for g, s in scenarios_in_order(rows) if g in ("envelope", "dispatch")]
+    series = [o for o in ("seed", "pydantic", "python", "floor") if any(r["impl"] == o for r in rows)]
+    bars = [(s, o, speedup(times(rows, s), o)) for _, s in picked for o in series]
+    values = [v for *_, v in bars if v]
+    if not values:
+        return []
+    low, high = min(0.5, min(values) * 0.8), max(values) * 1.3
+    x0, x1 = _LEFT, _W - _RIGHT
+
+    def x(v: float) -> float:
+        return x0 + (math.log10(v) - math.log10(low)) / (math.log10(high) - math.log10(low)) * (x1 - x0)
+
+    out = [f'<text x="{_W / 2}" y="{top + 18}" class="title">How many times faster compiled fastevents '
+           f'is (log scale; &lt;1: the other is faster)</text>']
+    band = (_PANEL_H - 60) / len(picked)
+    bar_h = band * 0.8 / len(series)
+    for tick in _log_ticks(low, high):
+        out.append(f'<line x1="{x(tick):.1f}" y1="{top + 30}" x2="{x(tick):.1f}" y2="{top + _PANEL_H - 25}" '
+                   f'class="{"one" if tick == 1 else "grid"}"/>')
+        out.append(f'<text x="{x(tick):.1f}" y="{top + _PANEL_H - 10}" class="tick">{_tick_label(tick)}x</text>')
+    for i, (_, scenario) in enumerate(picked):
+        y_band = top + 35 + i * band
+        label = next(r["label"] for r in rows if r["scenario"] == scenario)
+        out.append(f'<text x="{x0 - 8}" y="{y_band + band * 0.45:.1f}" class="label">{escape(label)}</text>')
+        for j, other in enumerate(series):
+            value = speedup(times(rows, scenario), other)
+            if value is None:
+                continue
+            y = y_band + j * bar_h
+            start, end = sorted((x(1), x(value)))
+            out.append(f'<rect x="{start:.1f}" y="{y:.1f}" width="{max(end - start, 1):.1f}" '
+                       f'height="{bar_h * 0.9:.1f}" fill="{COLORS[other]}"/>')
+            out.append(f'<text x="{end + 3:.1f}" y="{y + bar_h * 0.75:.1f}" class="value">{fmt_ratio(value)}</text>')
+    for j, other in enumerate(series):
+        out.append(f'<rect x="{x1 + 15}" y="{top + 40 + j * 18}" width="12" height="12" fill="{COLORS[other]}"/>')
+        out.append(f'<text x="{x1 + 32}" y="{top + 50 + j * 18}" class="legend">vs {escape(LABELS[other])}</text>')
+    return out
+
+
+def _growth_panel(results: dict[str, Any], group: str, top: float, title: str, x_title: str) -> list[str]:
+    rows = [r for r in timing_rows(results) if r["group"] == group and r.get("param")]
+    if not rows:
+        return []
+    xs = sorted({r["param"] for r in rows})
+    ys = [r["ns_min"] / 1000 for r in rows]
+    x_low, x_high = min(xs) / 1.5, max(xs) * 1.5
+    y_low, y_high = min(ys) / 1.5, max(ys) * 1.5
+    x0, x1, y0, y1 = _LEFT, _W - _RIGHT, top + _PANEL_H - 30, top + 30
+
+    def px(v: float) -> float:
+        return x0 + (math.log10(v) - math.log10(x_low)) / (math.log10(x_high) - math.log10(x_low)) * (x1 - x0)
+
+    def py(v: float) -> float:
+        return y0 - (math.log10(v) - math.log10(y_low)) / (math.log10(y_high) - math.log10(y_low)) * (y0 - y1)
+
+    out = [f'<text x="{_W / 2}" y="{top + 18}" class="title">{escape(title)}</text>']
+    for tick in _log_ticks(y_low, y_high):
+        out.append(f'<line x1="{x0}" y1="{py(tick):.1f}" x2="{x1}" y2="{py(tick):.1f}" class="grid"/>')
+        out.append(f'<text x="{x0 - 6}" y="{py(tick) + 4:.1f}" class="label">{_tick_label(tick)} µs</text>')
+    for value in xs:
+        label = next(r["label"] for r in rows if r["param"] == value)
+        out.append(f'<text x="{px(value):.1f}" y="{y0 + 16}" class="tick">{escape(label)}</text>')
+    out.append(f'<text x="{(x0 + x1) / 2}" y="{y0 + 29}" class="tick">{escape(x_title)}</text>')
+    for j, impl in enumerate(present_impls(rows)):
+        points = sorted((r["param"], r["ns_min"] / 1000) for r in rows if r["impl"] == impl)
+        path = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in points)
+        out.append(f'<polyline points="{path}" fill="none" stroke="{COLORS[impl]}" stroke-width="2"/>')
+        out += [f'<circle cx="{px(a):.1f}" cy="{py(b):.1f}" r="3" fill="{COLORS[impl]}"/>' for a, b in points]
+        out.append(f'<rect x="{x1 + 15}" y="{top + 40 + j * 18}" width="12" height="12" fill="{COLORS[impl]}"/>')
+        out.append(f'<text x="{x1 + 32}" y="{top + 50 + j * 18}" class="legend">{escape(LABELS[impl])}</text>')
+    return out
+
+
+def svg_chart(results: dict[str, Any]) -> str:
+    """The ratios, and time per event against payload size and router size, as one SVG."""
+    panels = [
+        _ratio_panel(results, 0),
+        _growth_panel(results, "payload", _PANEL_H, "Time per event vs payload size (log-log, min of rounds)",
+                      "payload size"),
+        _growth_panel(results, "routes", 2 * _PANEL_H, "Time per event vs registered routes (log-log)",
+                      "registered routes"),
+    ]
+    height = 3 * _PANEL_H + 10
+    style = (
+        "<style>text{font-family:sans-serif;font-size:11px;fill:#222}"
+        ".title{font-size:13px;font-weight:bold;text-anchor:middle}.label{text-anchor:end}"
+        ".tick{text-anchor:middle}.value{font-size:10px}.grid{stroke:#ddd;stroke-width:1}"
+        ".one{stroke:#444;stroke-width:1.5}</style>"
+    )
+    body = "\n".join(line for panel in panels for line in panel)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{height}" '
+            f'viewBox="0 0 {_W} {height}">\n{style}\n<rect width="100%" height="100%" fill="white"/>\n'
+            f"{body}\n</svg>\n")
+
+
+# --- BENCHMARKS.md ---------------------------------------------------------------------
+
+
+def machine_text(results: dict[str, Any]) -> str:
+    meta = results.get("machine", {})
+    versions = meta.get("versions", {})
+    seed = results.get("suites", {}).get("dispatch", {}).get("seed_versions", {})
+    lines = [
+        f"- CPU: {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores; {meta.get('pinning', 'not pinned')}",
+        f"- OS: {meta.get('platform', '?')}",
+        f"- Python {meta.get('python', '?')} ({meta.get('implementation', '?')}), garbage collector on",
+        "- " + ", ".join(f"{name} {version}" for name, version in versions.items()),
+        f"- fastevents core: {meta.get('core', '?')}",
+    ]
+    if seed:
+        lines.append(f"- seed venv: events-protocol {seed.get('events_protocol')}, pydantic "
+                     f"{seed.get('pydantic')}, Python {seed.get('python')}")
+    settings = results.get("settings", {})
+    lines.append(
+        f"- run: `{results.get('command', 'python -m benchmarks')}` ({settings.get('mode')} mode) on "
+        f"{results.get('date', '?')}, {settings.get('rounds')} interleaved rounds of about "
+        f"{settings.get('round_seconds')} s per implementation and scenario; took "
+        f"{results.get('duration_seconds', 0):.0f} s"
+    )
+    return "\n".join(lines) + "\n"
+
+
+FAIRNESS = """\
+- **Same requests, same handlers, same answers.** Every implementation is timed on the very
+  same request bytes (`benchmarks/scenarios.py`) with the same handler logic, and before
+  timing each one's answer is checked against the protocol's answer (PROTOCOL.md §2); where
+  an implementation answers differently the table marks it † and the difference is listed
+  below. The smoke test `tests/test_benchmarks_smoke.py` checks the same on every CI run.
+- **Timing.** Bytes in, bytes out, called in a bare `for` loop with no wrapper. The
+  in-process implementations run side by side in one process, in interleaved rounds (A, B,
+  C, D, A, B, …, the order rotating every round) so machine noise hits them alike; min and
+  median over the rounds. The garbage collector is on everywhere. The whole run, and every
+  process it starts, is pinned to one CPU (see the machine section).
+- **fastevents** (compiled core and pure-Python twin, same package, `core=` argument):
+  decodes the envelope in one pass and keeps `id`, `flowId`, `payload`, `identity`, `auth`
+  and `metadata` as raw JSON slices; the payload is decoded straight into the handler's
+  `msgspec.Struct`; it checks every envelope rule of the protocol, makes the event current
+  in a context variable while the handler runs, and writes the answer around the raw ids.
+  Its error answers log a record; the `fastevents` logger is set to CRITICAL for the run
+  (the level check stays in), as the old package's loggers are.
+- **bare msgspec floor**: a lower bound, not an implementation: envelope into a plain
+  Struct (no checks, no defaults for missing ids, no numeric-string versions), a dict
+  lookup, the typed payload decoder, the handler, `Encoder().encode` of the answer dict. No
+  context variable, no error answers: it is only timed on success-shaped scenarios.
+- **pydantic v2 variant** (`benchmarks/pydantic_variant.py`, what a pydantic expert would
+  write today): validates the whole envelope with `model_validate_json`, which fully
+  decodes `payload`, `identity`, `auth` and `metadata` into Python objects (fastevents keeps
+  them raw until read); one `TypeAdapter` per route for the payload; `pydantic_core.to_json`
+  of the answer dict; the event in a context variable. It does not log.
+- **events-protocol 0.2.4** (the real package from PyPI, with pydantic 1 in its own venv,
+  timed by `seed_worker.py` in a separate process with the same rounds and round length;
+  it cannot be interleaved with the others): built as its README shows. It echoes the
+  request's `identity`, `auth` (tokens!) and `metadata` in every answer, answers a missing
+  handler with `<name>:notFound`/`EVENT_NOT_FOUND`, and lets a handler's exception escape
+  `process_event` (no error event at all; the timing includes the worker's `except`). Its
+  loggers are set to CRITICAL (it would print JSON to stdout), but it still builds the log
+  record's argument before the level check; that cost is its own.
+- **Envelope decode** times reading an envelope without dispatch: fastevents'
+  `Event.from_json` does not use the dispatch core, so there is one fastevents figure.
+- **Payload sizes**: an echo handler with a typed list (`{"items": [{"id", "name", "qty",
+  "tags"}, …]}`): every implementation decodes the list into its typed objects (msgspec
+  Structs, pydantic models) and encodes them back as `{"count": n, "items": [...]}`.
+- **Memory**: each implementation in a fresh process (the same pinned core): RSS before and
+  after N dispatches of the success scenario (after a warm-up and a full collection each
+  side), the peak RSS of the process, the blocks kept per event (`sys.getallocatedblocks`
+  delta / N: a leak shows here first) and the memory allocated while one event is handled
+  (`tracemalloc` peak above the live memory, over 2,000 further events).
+"""
+
+
+def markdown_document(results: dict[str, Any], chart_name: str) -> str:
+    notes = answer_notes(results)
+    memory = results.get("suites", {}).get("memory", {})
+    seed_memory = next((r for r in memory.get("rows", []) if r["impl"] == "seed"), None)
+    parts = [
+        "# Benchmarks\n",
+        "Generated by `python -m benchmarks` (this file, `benchmarks/results.json` and "
+        f"`benchmarks/{chart_name}` are rewritten by every run; do not edit by hand). "
+        "`python -m benchmarks --quick` takes under two minutes; `pytest benchmarks/ "
+        "--benchmark-enable` runs the pytest-benchmark suites of the in-process implementations.\n",
+        "## Machine\n",
+        machine_text(results),
+        "## Targets\n",
+        targets_text(results),
+        "## Time per event\n",
+        "Min of the rounds, median in parentheses. *compiled / floor* is compiled fastevents' time "
+        "over the bare msgspec floor's; *compiled vs X* is how many times faster compiled fastevents "
+        "is than X.\n",
+        timing_table(results),
+    ]
+    if notes:
+        parts += ["\n† Answers that are not the protocol's (checked before timing):\n",
+                  "\n".join(f"- {note}" for note in notes) + "\n"]
+    parts += [f"\n![ratios and growth]({'benchmarks/' + chart_name})\n"]
+    if memory:
+        parts += [
+            "## Memory (success scenario)\n",
+            memory_table(results),
+        ]
+        if seed_memory and seed_memory["dispatches"] != results.get("settings", {}).get("memory_dispatches"):
+            parts.append(f"\nevents-protocol 0.2.4 runs fewer dispatches ({seed_memory['dispatches']:,}): "
+                         "at its speed the full count would dominate the run.\n")
+        if results.get("settings", {}).get("mode") == "quick":
+            parts.append("\nQuick mode: fewer dispatches than the 1,000,000 of the target.\n")
+    parts += ["## Fairness\n", FAIRNESS]
+    skipped = results.get("skipped", {})
+    if skipped:
+        parts += ["## Not measured\n", "\n".join(f"- {name}: {reason}" for name, reason in skipped.items()) + "\n"]
+        if {"server", "clients"} & set(skipped):
+            parts.append(
+                "\nThe ASGI server scenarios (`fastevents serve` vs a bare msgspec ASGI app vs "
+                "FastAPI + pydantic under uvicorn, load from a process pinned to the other core) and the "
+                "client scenarios (`EventClient` vs a raw `httpx.Client` loop, `AsyncEventClient` with 32 "
+                "in flight vs a raw loop) plug in as `benchmarks/suite_server.py` and "
+                "`benchmarks/suite_clients.py` (see `SUITES` in `benchmarks/run.py`). No figure is shown "
+                "for them until those modules exist.\n"
+            )
+    return "\n".join(parts)
