@@ -24,12 +24,12 @@ from msgspec import Raw
 from . import _answers
 from ._context import current_event
 from ._model import (
-    AUTH_SLOT, FLOW_ID_SLOT, ID_SLOT, IDENTITY_SLOT, METADATA_SLOT, PAYLOAD_SLOT,
-    Event, RequestEvent, _EventFields, fresh_id_raw, wire_decoder,
+    AUTH_SLOT, ENVELOPE_PROBLEMS, FLOW_ID_SLOT, ID_SLOT, IDENTITY_SLOT, METADATA_SLOT, PAYLOAD_SLOT,
+    Event, InvalidEnvelopeError, RequestEvent, _EventFields, diagnose_envelope, fresh_id_raw, wire_decoder,
 )
 from ._core_py import MODE_EVENT, MODE_PLAIN, MODE_RAW, MODE_TYPED
 
-__all__ = ["MODE_EVENT", "MODE_PLAIN", "MODE_RAW", "MODE_TYPED", "Dispatcher", "Route"]
+__all__ = ["MODE_EVENT", "MODE_PLAIN", "MODE_RAW", "MODE_TYPED", "Dispatcher", "Route", "read_envelope"]
 
 cdef extern from "structmember.h":
     ctypedef struct PyMemberDef:
@@ -134,6 +134,9 @@ cdef object _bad_request = _answers.bad_request
 cdef object _error = _answers.error
 cdef object _result = _answers.result
 cdef object _run_awaitable = _answers.run_awaitable
+cdef tuple _PROBLEMS = ENVELOPE_PROBLEMS
+cdef object _diagnose = diagnose_envelope
+cdef object _InvalidEnvelopeError = InvalidEnvelopeError
 cdef object _isawaitable
 from inspect import isawaitable as _isawaitable
 
@@ -228,6 +231,75 @@ cdef bytes _assemble(bytes prefix, object id_raw, object flow_raw, bytes payload
     return out
 
 
+cdef inline bint _object_or_null(object raw) except -1:
+    cdef int first = _first_byte(raw)
+    return first == 123 or first == 110  # '{' or 'n'ull
+
+
+cdef int _check(object event) except -1:
+    # The envelope rules a typed decode cannot express, on the raw slices, in place
+    # (see _core_py._check): 0, or the number of the first rule broken.
+    cdef object version = slot_get(event, OFF_VERSION)
+    cdef str text
+    cdef int first
+    if type(version) is not int:
+        text = <str>version
+        if not (0 < len(text) <= _MAX_VERSION_DIGITS and text.isascii() and text.isdigit()):
+            return 1
+        slot_set(event, OFF_VERSION, int(text))
+    first = _first_byte(slot_get(event, OFF_ID))
+    if first != 34:  # '"'
+        if first != 110:  # 'n'ull
+            return 2
+        slot_set(event, OFF_ID, fresh_id_raw())
+    first = _first_byte(slot_get(event, OFF_FLOW_ID))
+    if first != 34:
+        if first != 110:
+            return 3
+        slot_set(event, OFF_FLOW_ID, fresh_id_raw())
+    if not _object_or_null(slot_get(event, OFF_IDENTITY)):
+        return 4
+    if not _object_or_null(slot_get(event, OFF_AUTH)):
+        return 5
+    if not _object_or_null(slot_get(event, OFF_METADATA)):
+        return 6
+    return 0
+
+
+cdef tuple _UNREADABLE = (None, None)
+
+
+cdef object _read(object body, object decode):
+    # The checked event, or (reason, ids) saying why there is none (see _core_py._read).
+    cdef int problem
+    if type(body) is not bytes:
+        body = _as_bytes(body)
+        if body is None:
+            return (None, "body is not UTF-8 text"), (fresh_id_raw(), fresh_id_raw())
+    if not _is_ascii(<const unsigned char*>PyBytes_AS_STRING(body), PyBytes_GET_SIZE(body)):
+        try:
+            (<bytes>body).decode()
+        except UnicodeDecodeError:
+            return (None, "body is not valid UTF-8"), (fresh_id_raw(), fresh_id_raw())
+    try:
+        event = decode(body)
+    except Exception:
+        return _UNREADABLE
+    problem = _check(event)
+    if problem:
+        return _PROBLEMS[problem], None
+    return event
+
+
+def read_envelope(data, decode):
+    """``decode`` and check one envelope; raise InvalidEnvelopeError if it is not one."""
+    event = _read(data, decode)
+    if type(event) is tuple:
+        reason = (<tuple>event)[0] or _diagnose(data)[:2]
+        raise _InvalidEnvelopeError(*reason)
+    return event
+
+
 cdef class Dispatcher:
     """Bytes in, bytes out, over a live routing table ``{(name, version): Route}``."""
 
@@ -247,55 +319,13 @@ cdef class Dispatcher:
     cdef object _dispatch(self, object body, bint allow_async):
         cdef object event, id_raw, flow_raw, version, name, arg = None, result, token
         cdef Route route
-        cdef int first, mode
-        cdef str text
-        if type(body) is not bytes:
-            body = _as_bytes(body)
-            if body is None:
-                return _bad_protocol(b"", (None, "body is not UTF-8 text"))
-        if not _is_ascii(<const unsigned char*>PyBytes_AS_STRING(body), PyBytes_GET_SIZE(body)):
-            try:
-                (<bytes>body).decode()
-            except UnicodeDecodeError:
-                return _bad_protocol(body, (None, "body is not valid UTF-8"),
-                                     (fresh_id_raw(), fresh_id_raw()))
-        try:
-            event = _decode_envelope(body)
-        except Exception:
-            return _bad_protocol(body)
-
-        # The envelope rules a typed decode cannot express, on raw slices.
+        cdef int mode
+        event = _read(body, _decode_envelope)
+        if type(event) is tuple:
+            return _bad_protocol(body, (<tuple>event)[0], (<tuple>event)[1])
         id_raw = slot_get(event, OFF_ID)
-        first = _first_byte(id_raw)
-        if first != 34:  # '"'
-            if first != 110:  # 'n': null
-                return _bad_protocol(body)
-            id_raw = fresh_id_raw()
-            slot_set(event, OFF_ID, id_raw)
         flow_raw = slot_get(event, OFF_FLOW_ID)
-        first = _first_byte(flow_raw)
-        if first != 34:
-            if first != 110:
-                return _bad_protocol(body)
-            flow_raw = fresh_id_raw()
-            slot_set(event, OFF_FLOW_ID, flow_raw)
-        first = _first_byte(slot_get(event, OFF_IDENTITY))
-        if first != 123 and first != 110:  # '{' or null
-            return _bad_protocol(body)
-        first = _first_byte(slot_get(event, OFF_AUTH))
-        if first != 123 and first != 110:
-            return _bad_protocol(body)
-        first = _first_byte(slot_get(event, OFF_METADATA))
-        if first != 123 and first != 110:
-            return _bad_protocol(body)
         version = slot_get(event, OFF_VERSION)
-        if type(version) is not int:
-            text = <str>version
-            if not (0 < len(text) <= _MAX_VERSION_DIGITS and text.isascii() and text.isdigit()):
-                return _bad_protocol(body)
-            version = int(text)
-            slot_set(event, OFF_VERSION, version)
-
         name = slot_get(event, OFF_NAME)
         found = self.table.get((name, version))
         if found is None:

@@ -22,6 +22,7 @@ from . import _answers
 from ._context import current_event
 from ._model import (
     AUTH_SLOT,
+    ENVELOPE_PROBLEMS,
     FLOW_ID_SLOT,
     ID_SLOT,
     IDENTITY_SLOT,
@@ -31,12 +32,14 @@ from ._model import (
     PAYLOAD_SLOT,
     QUOTE_BYTE,
     Event,
+    InvalidEnvelopeError,
     RequestEvent,
+    diagnose_envelope,
     fresh_id_raw,
     wire_decoder,
 )
 
-__all__ = ["MODE_EVENT", "MODE_PLAIN", "MODE_RAW", "MODE_TYPED", "Dispatcher", "Route"]
+__all__ = ["MODE_EVENT", "MODE_PLAIN", "MODE_RAW", "MODE_TYPED", "Dispatcher", "Route", "read_envelope"]
 
 # How a route's handler is called.
 MODE_EVENT = 0  # handler(event)
@@ -102,6 +105,71 @@ def _as_bytes(body: Any) -> bytes | None:
         return None
 
 
+def _check(event: Any) -> int:
+    """Apply the envelope rules a typed decode cannot express, on the raw slices, in place.
+
+    A numeric-string version becomes an int; missing or null ids become fresh UUIDs.
+    Returns 0, or the number of the first rule broken (see ``ENVELOPE_PROBLEMS``).
+    """
+    version = event.version
+    if type(version) is not int:
+        if not (0 < len(version) <= _MAX_VERSION_DIGITS and version.isascii() and version.isdigit()):
+            return 1
+        event.version = int(version)
+    first = memoryview(_get_id(event))[0]
+    if first != QUOTE_BYTE:
+        if first != NULL_BYTE:
+            return 2
+        _set_id(event, fresh_id_raw())
+    first = memoryview(_get_flow(event))[0]
+    if first != QUOTE_BYTE:
+        if first != NULL_BYTE:
+            return 3
+        _set_flow(event, fresh_id_raw())
+    for problem, raw in ((4, _get_identity(event)), (5, _get_auth(event)), (6, _get_metadata(event))):
+        first = memoryview(raw)[0]
+        if first != OBJECT_BYTE and first != NULL_BYTE:
+            return problem
+    return 0
+
+
+_UNREADABLE = (None, None)
+
+
+def _read(body: Any, decode: Callable[[bytes], Any]) -> Any:
+    """The checked event, or ``(reason, ids)`` saying why there is none.
+
+    ``reason`` is ``(property, message)`` and ``ids`` the answer's raw ids, each ``None``
+    when only a closer look at the body (``diagnose_envelope``) can tell.
+    """
+    if type(body) is not bytes:
+        body = _as_bytes(body)
+        if body is None:
+            return (None, "body is not UTF-8 text"), (fresh_id_raw(), fresh_id_raw())
+    if not body.isascii():
+        try:
+            body.decode()
+        except UnicodeDecodeError:
+            return (None, "body is not valid UTF-8"), (fresh_id_raw(), fresh_id_raw())
+    try:
+        event = decode(body)
+    except Exception:
+        return _UNREADABLE
+    problem = _check(event)
+    if problem:
+        return ENVELOPE_PROBLEMS[problem], None
+    return event
+
+
+def read_envelope(data: Any, decode: Callable[[bytes], Any]) -> Any:
+    """``decode`` and check one envelope; raise :class:`InvalidEnvelopeError` if it is not one."""
+    event = _read(data, decode)
+    if type(event) is tuple:
+        reason = event[0] or diagnose_envelope(data)[:2]
+        raise InvalidEnvelopeError(*reason)
+    return event
+
+
 class Dispatcher:
     """Bytes in, bytes out, over a live routing table ``{(name, version): Route}``."""
 
@@ -121,47 +189,12 @@ class Dispatcher:
         return self._dispatch(body, True)
 
     def _dispatch(self, body: Any, allow_async: bool) -> Any:
-        if type(body) is not bytes:
-            body = _as_bytes(body)
-            if body is None:
-                return _answers.bad_protocol(b"", (None, "body is not UTF-8 text"))
-        if not body.isascii():
-            try:
-                body.decode()
-            except UnicodeDecodeError:
-                return _answers.bad_protocol(
-                    body, (None, "body is not valid UTF-8"), (fresh_id_raw(), fresh_id_raw())
-                )
-        try:
-            event = _decode_envelope(body)
-        except Exception:
-            return _answers.bad_protocol(body)
-
-        # The envelope rules a typed decode cannot express, on raw slices.
+        event = _read(body, _decode_envelope)
+        if type(event) is tuple:
+            return _answers.bad_protocol(body, event[0], event[1])
         id_raw = _get_id(event)
-        first = memoryview(id_raw)[0]
-        if first != QUOTE_BYTE:
-            if first != NULL_BYTE:
-                return _answers.bad_protocol(body)
-            id_raw = fresh_id_raw()
-            _set_id(event, id_raw)
         flow_raw = _get_flow(event)
-        first = memoryview(flow_raw)[0]
-        if first != QUOTE_BYTE:
-            if first != NULL_BYTE:
-                return _answers.bad_protocol(body)
-            flow_raw = fresh_id_raw()
-            _set_flow(event, flow_raw)
-        for raw in (_get_identity(event), _get_auth(event), _get_metadata(event)):
-            first = memoryview(raw)[0]
-            if first != OBJECT_BYTE and first != NULL_BYTE:
-                return _answers.bad_protocol(body)
         version = event.version
-        if type(version) is not int:
-            if not (0 < len(version) <= _MAX_VERSION_DIGITS and version.isascii() and version.isdigit()):
-                return _answers.bad_protocol(body)
-            version = int(version)
-            event.version = version
 
         route = self.table.get((event.name, version))
         if route is None:

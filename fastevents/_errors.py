@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from ._model import EventErrorType
+from ._model import EventErrorType, InvalidEnvelopeError
 
 __all__ = [
     "BadProtocolException",
@@ -105,15 +105,6 @@ class PayloadValidationError(EventException):
     @classmethod
     def from_validation_error(cls, exc: msgspec.ValidationError) -> PayloadValidationError:
         return cls(parameters={"fields": [field_error(exc)]}, expected=True)
-
-
-class InvalidEnvelopeError(ValueError):
-    """The bytes are not an events-protocol envelope."""
-
-    def __init__(self, property_name: str | None, message: str) -> None:
-        self.property_name = property_name
-        self.message = message
-        super().__init__(f"{property_name}: {message}" if property_name else message)
 
 
 class EventClientError(Exception):

@@ -192,17 +192,7 @@ class Event(_EventFields):
         Accepts what PROTOCOL.md accepts: numeric-string versions, missing or null ids
         (filled with fresh UUIDs), missing payload (``{}``), unknown keys (ignored).
         """
-        from ._errors import InvalidEnvelopeError
-
-        try:
-            event = wire_decoder(cls).decode(data)
-        except Exception:
-            property_name, message = diagnose_envelope(data)[:2]
-            raise InvalidEnvelopeError(property_name, message) from None
-        problem = check_envelope(event)
-        if problem is not None:
-            raise InvalidEnvelopeError(*problem)
-        return cast("Self", event)
+        return cast("Self", _read_envelope(data, wire_decoder(cls).decode))
 
     def to_json(self) -> bytes:
         """The canonical wire form: keys in protocol order, camelCase."""
@@ -380,33 +370,34 @@ def _is_numeric_version(text: str) -> bool:
     return 0 < len(text) <= 18 and text.isascii() and text.isdigit()
 
 
-def check_envelope(event: Event) -> tuple[str, str] | None:
-    """Apply the envelope rules that a typed decode cannot express, in place.
+class InvalidEnvelopeError(ValueError):
+    """The bytes are not an events-protocol envelope."""
 
-    Fills missing or null ids with fresh UUIDs and turns a numeric-string version into an
-    int. Returns ``(property, reason)`` for the first rule broken, else ``None``.
-    (The compiled core does the same on the hot path; this is the reference.)
-    """
-    version: Any = event.version  # an int or a numeric string, as decoded from the wire
-    if type(version) is str:
-        if not _is_numeric_version(version):
-            return "version", "version must be an integer"
-        event.version = int(version)
-    for slot, key in ((ID_SLOT, "id"), (FLOW_ID_SLOT, "flowId")):
-        raw = slot.__get__(event)
-        if type(raw) is Raw:
-            first = memoryview(raw)[0]
-            if first == NULL_BYTE:
-                slot.__set__(event, fresh_id_raw())
-            elif first != QUOTE_BYTE:
-                return key, f"{key} must be a string"
-    for slot, key in ((IDENTITY_SLOT, "identity"), (AUTH_SLOT, "auth"), (METADATA_SLOT, "metadata")):
-        raw = slot.__get__(event)
-        if type(raw) is Raw:
-            first = memoryview(raw)[0]
-            if first != OBJECT_BYTE and first != NULL_BYTE:
-                return key, f"{key} must be an object"
-    return None
+    def __init__(self, property_name: str | None, message: str) -> None:
+        self.property_name = property_name
+        self.message = message
+        super().__init__(f"{property_name}: {message}" if property_name else message)
+
+
+#: Why an envelope that decoded is still not one, by the dispatch cores' problem number.
+ENVELOPE_PROBLEMS: tuple[tuple[str, str], ...] = (
+    ("", ""),  # 0: no problem
+    ("version", "version must be an integer"),
+    ("id", "id must be a string"),
+    ("flowId", "flowId must be a string"),
+    ("identity", "identity must be an object"),
+    ("auth", "auth must be an object"),
+    ("metadata", "metadata must be an object"),
+)
+
+
+def _read_envelope(data: Any, decode: Any) -> Any:
+    # Bound on first use to the dispatch core's reader (the core imports this module).
+    global _read_envelope
+    from ._impl import core
+
+    _read_envelope = core.read_envelope
+    return _read_envelope(data, decode)
 
 
 _ENVELOPE_KEYS = ("name", "version", "id", "flowId", "identity", "auth", "metadata")

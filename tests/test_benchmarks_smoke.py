@@ -16,8 +16,8 @@ import pytest
 
 pytest.importorskip("pydantic")
 
-from benchmarks import harness, implementations, report, scenarios  # noqa: E402
-from benchmarks.seed_env import _is_ready, seed_venv_dir  # noqa: E402
+from benchmarks import harness, implementations, report, scenarios
+from benchmarks.seed_env import _is_ready, seed_venv_dir
 
 SMALL = [s for s in scenarios.all_scenarios() if (s.param or 0) <= 20_000]
 
@@ -42,7 +42,7 @@ def test_the_floor_is_timed_only_where_it_answers() -> None:
 
 def test_payload_sizes_and_route_names_are_what_the_report_says() -> None:
     payloads = [s for s in scenarios.all_scenarios() if s.group == "payload"]
-    for scenario, target in zip(payloads, scenarios.PAYLOAD_SIZES.values()):
+    for scenario, target in zip(payloads, scenarios.PAYLOAD_SIZES.values(), strict=True):
         assert target * 0.8 <= scenario.param <= target
     names = scenarios.route_names(100_000)
     assert len(set(names)) == 100_000
