@@ -14,10 +14,11 @@ from typing import Any
 import msgspec
 from msgspec import Raw
 
-from ._errors import EventException, PayloadValidationError
+from ._errors import EventException, PayloadValidationError, field_error
 from ._model import Event, EventErrorType, diagnose_envelope
 
 logger = logging.getLogger("fastevents")
+_BAD_REQUEST = EventErrorType.BAD_REQUEST._value_
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -93,14 +94,20 @@ def not_found(name: str, version: int, id_raw: Raw, flow_raw: Raw) -> bytes:
     return answer("eventNotFound", 1, id_raw, flow_raw, payload)
 
 
+_UNDECODABLE = {"name": "", "errorType": "invalid", "message": "payload could not be decoded"}
+
+
 def bad_request(name: str, version: int, id_raw: Raw, flow_raw: Raw, exc: Exception) -> bytes:
-    """``<name>:badRequest``: the payload does not match the handler's schema."""
-    if isinstance(exc, msgspec.ValidationError):
-        return error(name, version, id_raw, flow_raw, PayloadValidationError.from_validation_error(exc))
-    # Deeper than the decoder allows, or not decodable into the schema at all.
-    fields = [{"name": "", "errorType": "invalid", "message": "payload could not be decoded"}]
-    return error(name, version, id_raw, flow_raw,
-                 PayloadValidationError(parameters={"fields": fields}, expected=True))
+    """``<name>:badRequest``: the payload does not match the handler's schema.
+
+    The same answer a :class:`PayloadValidationError` gets, built without one: this is
+    the one error answer that busy services see often.
+    """
+    # Else: deeper than the decoder allows, or not decodable into the schema at all.
+    field = field_error(exc) if isinstance(exc, msgspec.ValidationError) else _UNDECODABLE
+    payload = _encode({"code": PayloadValidationError.code, "parameters": {"fields": [field]}})
+    _log(ERROR_LOG_LEVEL[True], _BAD_REQUEST, name, version, id_raw, flow_raw, PayloadValidationError.code)
+    return answer(f"{name}:{_BAD_REQUEST}", version, id_raw, flow_raw, payload)
 
 
 def error(name: str, version: int, id_raw: Raw, flow_raw: Raw, exc: BaseException) -> bytes:
@@ -114,7 +121,7 @@ def error(name: str, version: int, id_raw: Raw, flow_raw: Raw, exc: BaseExceptio
             payload = _encode({"code": exc.code, "parameters": exc.parameters})
         except Exception as enc_exc:  # parameters that JSON cannot hold
             return error(name, version, id_raw, flow_raw, enc_exc)
-        suffix = str(exc.type)
+        suffix = exc.type._value_ if isinstance(exc.type, EventErrorType) else str(exc.type)
         _log(ERROR_LOG_LEVEL[exc.expected], suffix, name, version, id_raw, flow_raw, exc.code)
         return answer(f"{name}:{suffix}", version, id_raw, flow_raw, payload)
     _log(logging.ERROR, EventErrorType.GENERIC.value, name, version, id_raw, flow_raw,
