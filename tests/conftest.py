@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import pathlib
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -132,6 +133,15 @@ def router() -> EventRouter:
 @pytest.fixture
 def processor(router: EventRouter, core: ModuleType) -> EventProcessor:
     return EventProcessor(router, core=core)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Any]:
+    """``fastevents serve`` of the HTTP tests' router on a free loopback port."""
+    from .helpers_http import serve_fastevents
+
+    with serve_fastevents() as srv:
+        yield srv
 
 
 def load_cases() -> list[dict[str, Any]]:

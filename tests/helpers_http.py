@@ -104,6 +104,12 @@ class Server:
             except OSError:
                 time.sleep(0.02)
 
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     def output(self) -> str:
         return "".join(self.stdout_lines) + "".join(self.stderr_lines)
 

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,15 +16,6 @@ import pytest
 from fastevents import _cli
 
 from .helpers_http import PYTHON, ROOT, Server, free_port, serve_fastevents
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    srv = serve_fastevents()
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

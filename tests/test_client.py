@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -28,18 +28,9 @@ from fastevents import (
 )
 from fastevents._client import AiohttpTransport, HttpxTransport
 
-from .helpers_http import Server, free_port, serve_fastevents
+from .helpers_http import Server, free_port
 
 ENVELOPE_KEYS = ["name", "version", "id", "flowId", "payload", "identity", "auth", "metadata"]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    srv = serve_fastevents()
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 def send_sync(url: str, *args: Any, **kwargs: Any) -> ResponseEvent:

@@ -29,7 +29,7 @@ from fastevents import (
     ResponseEvent,
 )
 
-from .helpers_http import ROOT, Server, serve_fastevents
+from .helpers_http import ROOT, Server
 
 
 def _seed_python() -> str:
@@ -145,15 +145,6 @@ def seed_server(seed_python: str, tmp_path_factory: pytest.TempPathFactory) -> I
         srv.stop()
 
 
-@pytest.fixture(scope="module")
-def fastevents_server() -> Iterator[Server]:
-    srv = serve_fastevents()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
 # --- the old client against fastevents serve -----------------------------------------------
 
 
@@ -166,7 +157,7 @@ def _seed_client(seed_python: str, url: str, calls: list[dict[str, Any]], tmp_pa
     return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
 
-def test_seed_client_against_fastevents_serve(seed_python: str, fastevents_server: Server, tmp_path: Path) -> None:
+def test_seed_client_against_fastevents_serve(seed_python: str, server: Server, tmp_path: Path) -> None:
     calls = [
         {"name": "get:event:example", "version": 1, "payload": {"example": "hi"},
          "id": "id-1", "flow_id": "flow-1", "auth": {"token": "SECRET"}, "timeout": 5},
@@ -178,7 +169,7 @@ def test_seed_client_against_fastevents_serve(seed_python: str, fastevents_serve
         {"name": "fail:unhandled", "version": 1, "payload": {}},
     ]
     ok, typed, forbidden, missing, bad, redirect, crash = _seed_client(
-        seed_python, fastevents_server.url, calls, tmp_path)
+        seed_python, server.url, calls, tmp_path)
 
     assert ok["success"] and ok["payload"] == {"MyEventPayload": "hi"}
     assert (ok["id"], ok["flow_id"]) == ("id-1", "flow-1")

@@ -13,11 +13,8 @@ from .helpers_http import Server, load, rss_kib, serve_fastevents
 
 @pytest.fixture
 def server() -> Iterator[Server]:
-    srv = serve_fastevents()
-    try:
+    with serve_fastevents() as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def test_64_connections_without_errors_or_memory_growth(server: Server) -> None:
