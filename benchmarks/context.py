@@ -22,6 +22,14 @@ class RunContext:
     round_seconds: float = 0.1
     memory_dispatches: int = 1_000_000
     seed_memory_dispatches: int = 200_000
+    #: HTTP server suite: warm-up, then interleaved rounds per server (8 s in all).
+    server_warmup_seconds: float = 1.0
+    server_rounds: int = 4
+    server_round_seconds: float = 2.0
+    server_connections: int = 64
+    #: Client suite: interleaved rounds, one fresh client process per kind and round.
+    client_rounds: int = 5
+    client_round_seconds: float = 1.5
     use_seed: bool = True
     verbose: bool = True
     started: float = field(default_factory=time.perf_counter)
@@ -31,7 +39,9 @@ class RunContext:
     def for_mode(cls, quick: bool, use_seed: bool = True) -> RunContext:
         if quick:
             return cls(quick=True, rounds=5, round_seconds=0.02, memory_dispatches=200_000,
-                       seed_memory_dispatches=20_000, use_seed=use_seed)
+                       seed_memory_dispatches=20_000, server_warmup_seconds=1.0, server_rounds=2,
+                       server_round_seconds=1.0, client_rounds=3, client_round_seconds=0.5,
+                       use_seed=use_seed)
         return cls(use_seed=use_seed)
 
     def settings(self) -> dict[str, Any]:
@@ -41,6 +51,12 @@ class RunContext:
             "round_seconds": self.round_seconds,
             "memory_dispatches": self.memory_dispatches,
             "seed_memory_dispatches": self.seed_memory_dispatches,
+            "server_warmup_seconds": self.server_warmup_seconds,
+            "server_rounds": self.server_rounds,
+            "server_round_seconds": self.server_round_seconds,
+            "server_connections": self.server_connections,
+            "client_rounds": self.client_rounds,
+            "client_round_seconds": self.client_round_seconds,
         }
 
     def progress(self, message: str) -> None:

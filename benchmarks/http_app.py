@@ -1,4 +1,9 @@
-"""The router served by the HTTP benchmarks: ``fastevents serve benchmarks.http_app:router``."""
+"""The fastevents router of the HTTP benchmarks: ``fastevents serve benchmarks.http_app:router``.
+
+The README example (``get:event:example`` v1 -> ``{"MyEventPayload": ...}``), the same
+handler as the in-process scenarios and the other two servers (``http_bare_app.py``,
+``http_fastapi_app.py``).
+"""
 
 from __future__ import annotations
 
@@ -19,8 +24,3 @@ router = EventRouter()
 @router.event("get:event:example", 1)
 def example(event: Event, payload: ExampleSchema) -> Any:
     return {"MyEventPayload": payload.example}
-
-
-@router.event("echo:payload", 1)
-def echo(event: Event, payload: Any) -> Any:
-    return payload

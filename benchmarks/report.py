@@ -22,6 +22,9 @@ GROUP_TITLES = {
 SPEED_TARGETS = (("seed", 40.0), ("pydantic", 5.0), ("python", 1.15))
 FLOOR_TARGET = 1.2
 RSS_TARGET_MIB = 5.0
+#: The issue-3 server targets: fastevents serve's requests/s over FastAPI's, over the bare app's.
+SERVER_VS_FASTAPI = 3.0
+SERVER_VS_BARE = 0.85
 COLORS = {"floor": "#7f7f7f", "compiled": "#1f77b4", "python": "#6baed6", "pydantic": "#d62728",
           "seed": "#9467bd"}
 
@@ -185,10 +188,82 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def http_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue-3 targets (server under load, clients) with the measured ratios and verdicts."""
+    found: list[dict[str, Any]] = []
+    server = results.get("suites", {}).get("server")
+    if server:
+        labels = {row["server"]: row["label"] for row in server["rows"]}
+        for other, goal, word in (("fastapi", SERVER_VS_FASTAPI, "faster than"),
+                                  ("bare", SERVER_VS_BARE, "the requests/s of")):
+            ratio = server.get("ratios", {}).get(other)
+            if ratio is None:
+                continue
+            found.append({
+                "target": f"fastevents serve ≥ {goal:g}x {word} {labels[other]} (requests/s)",
+                "measured": f"{ratio['median']:.2f}x (median of per-round ratios: "
+                            f"{', '.join(f'{r:.2f}' for r in ratio['rounds'])})",
+                "met": ratio["median"] >= goal,
+            })
+    clients = results.get("suites", {}).get("clients")
+    if clients:
+        labels = {row["kind"]: row["label"] for row in clients["rows"]}
+        for ratio in clients["ratios"]:
+            if ratio["target"] is None:
+                continue
+            found.append({
+                "target": f"{labels[ratio['kind']]} ≥ {ratio['target']:g}x {labels[ratio['baseline']]} "
+                          "(round trips/s)",
+                "measured": f"{ratio['median']:.2f}x (median of per-round ratios: "
+                            f"{', '.join(f'{r:.2f}' for r in ratio['rounds'])})",
+                "met": ratio["median"] >= ratio["target"],
+            })
+    return found
+
+
 def targets_text(results: dict[str, Any]) -> str:
     lines = ["| target (issue 2, success scenario) | measured | verdict |", "|---|---|---|"]
     for item in targets(results):
         lines.append(f"| {item['target']} | {item['measured']} | {'met' if item['met'] else 'NOT met'} |")
+    http = http_targets(results)
+    if http:
+        lines += ["", "| target (issue 3, HTTP) | measured | verdict |", "|---|---|---|"]
+        for item in http:
+            lines.append(f"| {item['target']} | {item['measured']} | {'met' if item['met'] else 'NOT met'} |")
+    return "\n".join(lines) + "\n"
+
+
+def server_table(results: dict[str, Any]) -> str:
+    server = results.get("suites", {}).get("server")
+    if not server:
+        return ""
+    header = ["server (1 worker, uvicorn + httptools + uvloop)", "requests/s", "p50 latency", "p99 latency",
+              "max latency", "requests (errors)", "server RSS after", "fastevents serve vs this"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in server["rows"]:
+        ratio = server.get("ratios", {}).get(row["server"])
+        rss = "–" if row.get("rss_mib") is None else f"{row['rss_mib']:.1f} MiB"  # noqa: RUF001
+        lines.append("| " + " | ".join([
+            row["label"], f"{row['rate']:,.0f}", f"{row['p50_ms']:.2f} ms", f"{row['p99_ms']:.2f} ms",
+            f"{row['max_ms']:.2f} ms", f"{row['requests']:,} ({row['errors']})", rss,
+            "–" if ratio is None else f"{ratio['median']:.2f}x",  # noqa: RUF001
+        ]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def clients_table(results: dict[str, Any]) -> str:
+    clients = results.get("suites", {}).get("clients")
+    if not clients:
+        return ""
+    lines = ["| client | mode | round trips/s (median) | per round |", "|---|---|---|---|"]
+    for row in clients["rows"]:
+        lines.append(f"| {row['label']} | {row['mode']} | {row['rate_median']:,.0f} | "
+                     f"{', '.join(f'{r:,.0f}' for r in row['rates'])} |")
+    labels = {row["kind"]: row["label"] for row in clients["rows"]}
+    lines += ["", "| ratio (median of per-round ratios) | value | per round |", "|---|---|---|"]
+    for ratio in clients["ratios"]:
+        lines.append(f"| {labels[ratio['kind']]} / {labels[ratio['baseline']]} | {ratio['median']:.2f}x | "
+                     f"{', '.join(f'{r:.2f}' for r in ratio['rounds'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -286,8 +361,52 @@ def _growth_panel(results: dict[str, Any], group: str, top: float, title: str, x
     return out
 
 
+def _bars_panel(items: list[tuple[str, float, str]], top: float, title: str, unit: str) -> list[str]:
+    """Horizontal bars on a linear scale from zero: ``(label, value, color)`` each."""
+    if not items:
+        return []
+    high = max(value for _, value, _ in items) * 1.15
+    x0, x1 = _LEFT + 150, _W - 60
+    band = (_PANEL_H - 60) / len(items)
+
+    def x(v: float) -> float:
+        return x0 + v / high * (x1 - x0)
+
+    out = [f'<text x="{_W / 2}" y="{top + 18}" class="title">{escape(title)}</text>']
+    for i, (label, value, color) in enumerate(items):
+        y = top + 35 + i * band
+        out.append(f'<text x="{x0 - 8}" y="{y + band * 0.55:.1f}" class="label">{escape(label)}</text>')
+        out.append(f'<rect x="{x0}" y="{y + band * 0.1:.1f}" width="{max(x(value) - x0, 1):.1f}" '
+                   f'height="{band * 0.7:.1f}" fill="{color}"/>')
+        out.append(f'<text x="{x(value) + 4:.1f}" y="{y + band * 0.55:.1f}" class="value">'
+                   f'{value:,.0f} {escape(unit)}</text>')
+    return out
+
+
+_SERVER_COLORS = {"fastevents": COLORS["compiled"], "bare": COLORS["floor"], "fastapi": COLORS["pydantic"]}
+
+
+def _http_panels(results: dict[str, Any]) -> list[tuple[str, list[tuple[str, float, str]], str]]:
+    panels = []
+    server = results.get("suites", {}).get("server")
+    if server:
+        items = [(row["label"], row["rate"], _SERVER_COLORS.get(row["server"], "#555")) for row in server["rows"]]
+        panels.append((f"ASGI servers under load: requests/s, {server['connections']} connections, "
+                       f"1 worker on one core", items, "req/s"))
+    clients = results.get("suites", {}).get("clients")
+    if clients:
+        def color(kind: str) -> str:
+            return COLORS["compiled"] if kind.startswith("fastevents") else (
+                COLORS["seed"] if kind.startswith("seed") else COLORS["floor"])
+
+        items = [(f"{row['label'][:44]} ({row['mode']})", row["rate_median"], color(row["kind"]))
+                 for row in clients["rows"]]
+        panels.append(("Clients: round trips/s against fastevents serve (median of rounds)", items, "/s"))
+    return panels
+
+
 def svg_chart(results: dict[str, Any]) -> str:
-    """The ratios, and time per event against payload size and router size, as one SVG."""
+    """The ratios, time per event against payload and router size, and the HTTP figures, as one SVG."""
     panels = [
         _ratio_panel(results, 0),
         _growth_panel(results, "payload", _PANEL_H, "Time per event vs payload size (log-log, min of rounds)",
@@ -295,7 +414,11 @@ def svg_chart(results: dict[str, Any]) -> str:
         _growth_panel(results, "routes", 2 * _PANEL_H, "Time per event vs registered routes (log-log)",
                       "registered routes"),
     ]
-    height = 3 * _PANEL_H + 10
+    count = 3
+    for title, items, unit in _http_panels(results):
+        panels.append(_bars_panel(items, count * _PANEL_H, title, unit))
+        count += 1
+    height = count * _PANEL_H + 10
     style = (
         "<style>text{font-family:sans-serif;font-size:11px;fill:#222}"
         ".title{font-size:13px;font-weight:bold;text-anchor:middle}.label{text-anchor:end}"
@@ -332,6 +455,9 @@ def machine_text(results: dict[str, Any]) -> str:
         f"{settings.get('round_seconds')} s per implementation and scenario; took "
         f"{results.get('duration_seconds', 0):.0f} s"
     )
+    server = results.get("suites", {}).get("server")
+    if server:
+        lines.append(f"- HTTP: {server['pinning']}; load generator: {server['generator_description']}")
     return "\n".join(lines) + "\n"
 
 
@@ -383,6 +509,33 @@ FAIRNESS = """\
 """
 
 
+HTTP_FAIRNESS = """\
+- **Servers.** All three run under the same uvicorn configuration, that of `fastevents serve`
+  (`fastevents._cli._uvicorn_config`: httptools, uvloop, access log off, lifespan on, one
+  worker, a pre-bound socket); `benchmarks/http_serve.py` serves the two ASGI apps that are not
+  fastevents. The **bare msgspec ASGI app** (`benchmarks/http_bare_app.py`) is the server's own
+  limit, not an implementation: read the body, decode the envelope into a plain Struct
+  (`payload: msgspec.Raw`), a dict lookup, the typed payload decoder, the handler, the answer
+  dict in protocol key order through `msgspec.json.Encoder`; no path, method or content-type
+  checks, no envelope rules, no error answers. **FastAPI + pydantic v2**
+  (`benchmarks/http_fastapi_app.py`): an `async def` `POST /events` route that takes the raw body
+  and answers with the pydantic v2 variant above (`Response(..., media_type="application/json")`,
+  docs routes off). A pydantic-model parameter was not used: FastAPI would answer an invalid
+  envelope with HTTP 422 and its own error document, where the protocol asks for HTTP 200 and a
+  `badProtocol` event. **fastevents serve** checks path, method, content type, charset and body
+  size, and applies every envelope rule.
+- **Load.** wrk (C, one thread) is far cheaper per request than any Python server, so one core
+  keeps the server's core saturated; the aiohttp fallback generator (used only when wrk is
+  absent) is slower than the servers and then measures itself as much as them. No request
+  fails during a measured round (a failed one aborts the suite). wrk does not correct for
+  coordinated omission: latencies are those of a closed loop of 64 connections.
+- **Clients.** The raw loops post prebuilt bytes that carry `id` and `flowId`, so the server
+  does the same work for every kind; the event clients build the envelope (fresh UUIDs),
+  send it and parse the answer into a `ResponseEvent` on every call. events-protocol 0.2.4's
+  client (requests, in its own venv) logs through loggers set to CRITICAL.
+"""
+
+
 def markdown_document(results: dict[str, Any], chart_name: str) -> str:
     notes = answer_notes(results)
     memory = results.get("suites", {}).get("memory", {})
@@ -417,7 +570,34 @@ def markdown_document(results: dict[str, Any], chart_name: str) -> str:
                          "at its speed the full count would dominate the run.\n")
         if results.get("settings", {}).get("mode") == "quick":
             parts.append("\nQuick mode: fewer dispatches than the 1,000,000 of the target.\n")
+    server = results.get("suites", {}).get("server")
+    if server:
+        parts += [
+            "## ASGI server under load (README example)\n",
+            f"{server['generator_description']} on {server['connections']} keep-alive connections; "
+            f"{server['pinning']}. Each server answers the {server['body_bytes']}-byte `success` request of "
+            f"the in-process table (checked against the protocol's answer first). After a "
+            f"{server['warmup_seconds']:g} s warm-up each, the three servers (all running at once, the idle "
+            f"ones asleep) are loaded in {server['rounds']} interleaved rounds of {server['round_seconds']:g} s; "
+            "requests/s is over all rounds, p50/p99 the median of the rounds' percentiles, *max* the worst "
+            "round's. *fastevents serve vs this* is the median of the per-round ratios of requests/s.\n",
+            server_table(results),
+        ]
+        for name, reason in server.get("skipped", {}).items():
+            parts.append(f"\nNot measured: {name}: {reason}\n")
+    clients = results.get("suites", {}).get("clients")
+    if clients:
+        parts += [
+            "## Clients (README example, round trips/s)\n",
+            f"Against `{clients['server']}` (1 worker); {clients['pinning']}. Sequential clients send one "
+            f"event at a time; async ones keep {clients['inflight']} in flight. Each kind runs in a fresh "
+            f"process per round (200 warm-up round trips, then {clients['round_seconds']:g} s), "
+            f"{clients['rounds']} interleaved rounds; every answer is checked (a success event, HTTP 200).\n",
+            clients_table(results),
+        ]
     parts += ["## Fairness\n", FAIRNESS]
+    if server or clients:
+        parts.append(HTTP_FAIRNESS)
     skipped = results.get("skipped", {})
     if skipped:
         parts += ["## Not measured\n", "\n".join(f"- {name}: {reason}" for name, reason in skipped.items()) + "\n"]

@@ -163,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     print(report.targets_text(results))
     if "memory" in results.get("suites", {}):
         print(report.memory_table(results))
+    if "server" in results.get("suites", {}):
+        print(report.server_table(results))
+    if "clients" in results.get("suites", {}):
+        print(report.clients_table(results))
     for note in report.answer_notes(results):
         print(f"† {note}")
     for name, reason in results.get("skipped", {}).items():

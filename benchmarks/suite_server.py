@@ -1,0 +1,118 @@
+"""Scenario module: ASGI servers under load (requests/s, p50/p99 latency).
+
+Three servers answer the README example (``get:event:example`` v1) at ``POST /events``,
+each under uvicorn with ``fastevents serve``'s settings (httptools + uvloop, access log off,
+1 worker), all pinned to CPU 0: ``fastevents serve``, a bare msgspec ASGI app (the server's
+own limit) and FastAPI + pydantic v2 (see ``http_load.SERVERS``). The load generator (wrk,
+else an aiohttp loop) runs pinned to CPU 1 with 64 keep-alive connections, posting the very
+request body of the in-process ``success`` scenario. Every server's answer is checked
+against the protocol's before timing. All three servers are started once, warmed up, then
+loaded in interleaved rounds (order rotating), so drifts of the machine hit them alike;
+the ratios are medians of per-round ratios. Every server is stopped by pid in ``finally``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+from typing import Any
+
+from . import http_load, scenarios
+from .context import RunContext
+
+NAME = "server"
+TITLE = "ASGI server under load"
+ORDER = ("fastevents", "bare", "fastapi")
+
+
+def unavailable() -> str | None:
+    missing = [m for m in ("uvicorn", "httptools", "uvloop") if importlib.util.find_spec(m) is None]
+    if http_load.wrk_path() is None and importlib.util.find_spec("aiohttp") is None:
+        missing.append("wrk or aiohttp (load generator)")
+    if missing:
+        return f"needs {', '.join(missing)} (pip install 'fastevents[server,bench]')"
+    return None
+
+
+def run(ctx: RunContext) -> dict[str, Any]:
+    server_cpu, load_cpu, pinning = http_load.cpus_for_load()
+    generator = http_load.generator_name()
+    scenario = scenarios.scenario_by_name("success")
+    body = scenario.body
+    names = [n for n in ORDER if n != "fastapi" or importlib.util.find_spec("fastapi") is not None]
+    skipped = {} if "fastapi" in names else {"fastapi": "fastapi is not installed (pip install 'fastevents[bench]')"}
+    servers: dict[str, http_load.Server] = {}
+    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    answers: dict[str, str] = {}
+    rss: dict[str, int | None] = {}
+    try:
+        for name in names:
+            ctx.progress(f"starting {http_load.SERVERS[name][0]} on CPU {server_cpu}")
+            servers[name] = http_load.Server(name, server_cpu)
+        for name, server in servers.items():
+            answers[name] = scenarios.compare_answer(scenario, http_load.post(server.url, body))
+            if answers[name] != "ok":
+                raise RuntimeError(f"{server.label} does not give the protocol's answer: {answers[name]}")
+        ctx.progress(f"load: {generator} on CPU {load_cpu}, {ctx.server_connections} connections; "
+                     f"{ctx.server_warmup_seconds:g} s warm-up, then {ctx.server_rounds} interleaved rounds of "
+                     f"{ctx.server_round_seconds:g} s per server")
+        for server in servers.values():
+            http_load.load(server.url, body, connections=ctx.server_connections,
+                           seconds=ctx.server_warmup_seconds, cpu=load_cpu, generator=generator)
+        for index in range(ctx.server_rounds):
+            order = names[index % len(names):] + names[:index % len(names)]
+            for name in order:
+                result = http_load.load(servers[name].url, body, connections=ctx.server_connections,
+                                        seconds=ctx.server_round_seconds, cpu=load_cpu, generator=generator)
+                if result["errors"]:
+                    raise RuntimeError(f"{servers[name].label}: {result['errors']} errors under load: "
+                                       f"{result['first_errors']}")
+                samples[name].append(result)
+            ctx.progress(f"  round {index + 1}/{ctx.server_rounds}: " + ", ".join(
+                f"{http_load.SERVERS[n][0]} {samples[n][-1]['rate']:,.0f} req/s" for n in names))
+        for name, server in servers.items():
+            rss[name] = http_load.rss_kib(server.pid)
+    finally:
+        for server in servers.values():
+            server.stop()
+
+    rows = []
+    for name in names:
+        rounds = samples[name]
+        requests = sum(r["requests"] for r in rounds)
+        seconds = sum(r["seconds"] for r in rounds)
+        rows.append({
+            "server": name,
+            "label": http_load.SERVERS[name][0],
+            "requests": requests,
+            "seconds": round(seconds, 2),
+            "rate": requests / seconds,
+            "rates": [round(r["rate"], 1) for r in rounds],
+            "p50_ms": statistics.median(r["p50_ms"] for r in rounds),
+            "p99_ms": statistics.median(r["p99_ms"] for r in rounds),
+            "max_ms": max(r["max_ms"] for r in rounds),
+            "errors": sum(r["errors"] for r in rounds),
+            "rss_mib": None if (kib := rss.get(name)) is None else round(kib / 1024, 1),
+            "answer": answers[name],
+        })
+    ratios = {}
+    for other in ("fastapi", "bare"):
+        if samples.get(other):
+            per_round = [a["rate"] / b["rate"] for a, b in zip(samples["fastevents"], samples[other], strict=True)]
+            ratios[other] = {"median": statistics.median(per_round), "rounds": [round(r, 3) for r in per_round]}
+    for row in rows:
+        ctx.progress(f"    {row['label']}: {row['rate']:,.0f} req/s, p50 {row['p50_ms']:.2f} ms, "
+                     f"p99 {row['p99_ms']:.2f} ms")
+    return {
+        "rows": rows,
+        "ratios": ratios,
+        "skipped": skipped,
+        "pinning": pinning,
+        "generator": generator,
+        "generator_description": http_load.generator_description(generator),
+        "connections": ctx.server_connections,
+        "warmup_seconds": ctx.server_warmup_seconds,
+        "rounds": ctx.server_rounds,
+        "round_seconds": ctx.server_round_seconds,
+        "body_bytes": len(body),
+    }
