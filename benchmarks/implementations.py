@@ -104,7 +104,7 @@ def batch_handler(event: Any, payload: Batch) -> dict[str, Any]:
 # --- fastevents ------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fastevents_router(routes: int = 0) -> EventRouter:
     """The example router (``routes=0``), or the README handler under ``routes`` names."""
     router = EventRouter()
@@ -132,7 +132,7 @@ class FloorEnvelope(msgspec.Struct):
     name: str
     version: int
     id: str
-    flowId: str  # noqa: N815 - the wire's key
+    flowId: str
     payload: msgspec.Raw
 
 

@@ -242,11 +242,11 @@ def server_table(results: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in server["rows"]:
         ratio = server.get("ratios", {}).get(row["server"])
-        rss = "–" if row.get("rss_mib") is None else f"{row['rss_mib']:.1f} MiB"  # noqa: RUF001
+        rss = "–" if row.get("rss_mib") is None else f"{row['rss_mib']:.1f} MiB"
         lines.append("| " + " | ".join([
             row["label"], f"{row['rate']:,.0f}", f"{row['p50_ms']:.2f} ms", f"{row['p99_ms']:.2f} ms",
             f"{row['max_ms']:.2f} ms", f"{row['requests']:,} ({row['errors']})", rss,
-            "–" if ratio is None else f"{ratio['median']:.2f}x",  # noqa: RUF001
+            "–" if ratio is None else f"{ratio['median']:.2f}x",
         ]) + " |")
     return "\n".join(lines) + "\n"
 

@@ -28,8 +28,11 @@ import logging
 import statistics
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, List
+from typing import Any
 
+# This file runs as a script: its own folder is on sys.path.
+import harness
+import scenarios
 from events_protocol.core.builder import EventBuilder
 from events_protocol.core.model.base import CamelPydanticMixin
 from events_protocol.core.model.event import Event, ResponseEvent
@@ -37,10 +40,6 @@ from events_protocol.server.handler.event_handler import EventHandler
 from events_protocol.server.handler.event_handler_discovery import EventDiscovery
 from events_protocol.server.handler.event_handler_registry import EventRegister
 from events_protocol.server.parser.event_processor import EventProcessor
-
-# This file runs as a script: its own folder is on sys.path.
-import harness  # noqa: E402
-import scenarios  # noqa: E402
 
 # Importing events_protocol runs logging.basicConfig(level=INFO) on the root logger and
 # starts a QueueListener thread that writes "gb.events_protocol" records as JSON to
@@ -102,13 +101,13 @@ class Item(CamelPydanticMixin):
     id: int
     name: str
     qty: int
-    tags: List[str]
+    tags: list[str]
 
 
 class Batch(CamelPydanticMixin):
     """The payload-size scenarios' schema: a typed list."""
 
-    items: List[Item]
+    items: list[Item]
 
 
 class BatchHandler(EventHandler):
