@@ -270,15 +270,15 @@ def _slot_as(event: Event, slot: Any, type: Any) -> Any:
     value = slot.__get__(event)
     if type is Raw:
         return value.copy() if isinstance(value, Raw) else Raw(_json_encode(value))
-    from ._errors import PayloadValidationError
-
     try:
         if isinstance(value, Raw):
-            if slot is not PAYLOAD_SLOT and bytes(value) == b"null":
-                value = EMPTY_OBJECT_RAW
+            if slot is not PAYLOAD_SLOT and memoryview(value)[0] == NULL_BYTE:
+                value = EMPTY_OBJECT_RAW  # a null identity or auth reads as {}
             return _json_decode(value, type=type)
         return msgspec.convert(value, type, str_keys=True)
     except msgspec.ValidationError as exc:
+        from ._errors import PayloadValidationError  # here, not at the top: _errors imports this module
+
         raise PayloadValidationError.from_validation_error(exc) from None
 
 
