@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import fastevents
+
 from . import report
 from .context import HERE, RunContext
 
@@ -142,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.from_json:
         results = json.loads(args.from_json.read_text(encoding="utf-8"))
+    elif not fastevents.COMPILED:
+        # The comparison is about the compiled core: timing the twin under its name would lie.
+        print("python -m benchmarks: the compiled core is not in use (FASTEVENTS_NO_EXTENSIONS is set, "
+              f"or fastevents at {Path(fastevents.__file__).parent} was never built); "
+              'build it in place with: pip install -e ".[bench]"', file=sys.stderr)
+        return 2
     else:
         pinning = "not pinned (--no-pin)" if args.no_pin else pin_to_one_core()
         ctx = RunContext.for_mode(args.quick, use_seed=not args.no_seed)
