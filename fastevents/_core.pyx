@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, always_allow_keywords=False
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """The dispatch core, compiled: the twin of ``_core_py.py`` (read that file first).
 
 Same routes, same answers, same calls into ``_answers`` off the hot path. What compiling

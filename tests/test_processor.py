@@ -45,6 +45,13 @@ def test_accepts_bytes_like_and_text_bodies(processor: EventProcessor, convert: 
     assert out["payload"] == {"k": [1, 2]}
 
 
+def test_body_can_be_passed_by_keyword(processor: EventProcessor) -> None:
+    assert answer(processor, request())["name"] == "echo:payload:response"
+    assert assert_envelope(processor.process_event(body=request()))["name"] == "echo:payload:response"
+    out = asyncio.run(processor.process_event_async(body=request()))
+    assert assert_envelope(out)["name"] == "echo:payload:response"
+
+
 def test_numeric_string_version_is_accepted_and_answered_as_integer(processor: EventProcessor) -> None:
     out = answer(processor, request("get:event:example", "2", '{"example": "x"}'))
     assert out["name"] == "get:event:example:response"
