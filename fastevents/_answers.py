@@ -7,6 +7,7 @@ answer and every log line is written in exactly one place.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 from typing import Any
@@ -15,12 +16,12 @@ import msgspec
 from msgspec import Raw
 
 from ._errors import EventException, PayloadValidationError, field_error
-from ._model import Event, EventErrorType, diagnose_envelope
+from ._model import Event, EventErrorType, diagnose_envelope, encode
 
 logger = logging.getLogger("fastevents")
 _BAD_REQUEST = EventErrorType.BAD_REQUEST._value_
 
-_encode = msgspec.json.encode
+_encode = encode
 _decode = msgspec.json.decode
 
 # Everything after the payload in an answer: the request's identity, auth and metadata are
@@ -149,14 +150,31 @@ def result(name: str, version: int, id_raw: Raw, flow_raw: Raw, value: Any, pref
     return b"".join((prefix, id_raw, b',"flowId":', flow_raw, b',"payload":', payload, TAIL))
 
 
-_local = threading.local()
+class _ThreadLoop(threading.local):
+    """One event loop per thread for async handlers under the sync processor.
+
+    Kept between calls (creating a loop per event would cost far more than the handler)
+    and closed when its thread ends.
+    """
+
+    runner: asyncio.Runner | None = None
+
+    def __del__(self) -> None:
+        if self.runner is not None:
+            self.runner.close()
+
+
+_thread_loop = _ThreadLoop()
 
 
 def run_awaitable(awaitable: Any) -> Any:
     """Run an async handler's awaitable to completion from synchronous code.
 
-    Uses one event loop per thread (kept between calls). Inside a running event loop this
-    would deadlock, so it raises instead: use ``process_event_async`` there.
+    It runs in a copy of the caller's context, so it sees the current event and the
+    caller's other context variables, and what it sets stays with it. Inside a running
+    event loop this would deadlock, so it raises instead: use ``process_event_async`` there.
+    A handler cancelled from inside raises an ordinary error (an error answer), not
+    ``CancelledError``: nothing outside asked for a cancellation.
     """
     try:
         asyncio.get_running_loop()
@@ -169,11 +187,14 @@ def run_awaitable(awaitable: Any) -> Any:
             "an async handler cannot run under process_event() inside a running event "
             "loop; await process_event_async() instead"
         )
-    runner = getattr(_local, "runner", None)
+    runner = _thread_loop.runner
     if runner is None:
-        runner = _local.runner = asyncio.Runner()
+        runner = _thread_loop.runner = asyncio.Runner()
 
     async def wait() -> Any:
         return await awaitable
 
-    return runner.run(wait())
+    try:
+        return runner.run(wait(), context=contextvars.copy_context())
+    except asyncio.CancelledError as exc:
+        raise RuntimeError("the async handler was cancelled") from exc

@@ -17,6 +17,7 @@ from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 
 import types
+from asyncio import CancelledError
 
 import msgspec
 from msgspec import Raw
@@ -24,8 +25,9 @@ from msgspec import Raw
 from . import _answers
 from ._context import current_event
 from ._model import (
-    AUTH_SLOT, ENVELOPE_PROBLEMS, FLOW_ID_SLOT, ID_SLOT, IDENTITY_SLOT, METADATA_SLOT, PAYLOAD_SLOT,
-    Event, InvalidEnvelopeError, RequestEvent, _EventFields, diagnose_envelope, fresh_id_raw, wire_decoder,
+    AUTH_SLOT, EMPTY_OBJECT_RAW, ENVELOPE_PROBLEMS, FLOW_ID_SLOT, ID_SLOT, IDENTITY_SLOT, METADATA_SLOT, PAYLOAD_SLOT,
+    Event, InvalidEnvelopeError, RequestEvent, _EventFields, decode_plain, diagnose_envelope, encode,
+    fresh_id_raw, wire_decoder,
 )
 from ._core_py import MODE_EVENT, MODE_PLAIN, MODE_RAW, MODE_TYPED
 
@@ -38,6 +40,8 @@ cdef extern from "structmember.h":
         Py_ssize_t offset
 
 cdef extern from "Python.h":
+    int PyObject_GC_IsTracked(object)
+    void PyObject_GC_Track(object)
     ctypedef struct PyMemberDescrObject:
         PyMemberDef *d_member
     int T_OBJECT_EX "T_OBJECT_EX"
@@ -123,8 +127,8 @@ def _check_raw_layout():
 _check_raw_layout()
 
 cdef object _decode_envelope = wire_decoder(RequestEvent).decode
-cdef object _decode_plain = msgspec.json.Decoder().decode
-cdef object _encode = msgspec.json.Encoder().encode
+cdef object _decode_plain = decode_plain
+cdef object _encode = encode
 cdef object _current = current_event
 cdef object _Raw = Raw
 cdef object _Event = Event
@@ -135,6 +139,7 @@ cdef object _error = _answers.error
 cdef object _result = _answers.result
 cdef object _run_awaitable = _answers.run_awaitable
 cdef tuple _PROBLEMS = ENVELOPE_PROBLEMS
+cdef object _EMPTY_OBJECT_RAW = EMPTY_OBJECT_RAW
 cdef object _diagnose = diagnose_envelope
 cdef object _InvalidEnvelopeError = InvalidEnvelopeError
 cdef object _isawaitable
@@ -231,9 +236,13 @@ cdef bytes _assemble(bytes prefix, object id_raw, object flow_raw, bytes payload
     return out
 
 
-cdef inline bint _object_or_null(object raw) except -1:
-    cdef int first = _first_byte(raw)
-    return first == 123 or first == 110  # '{' or 'n'ull
+cdef inline bint _object_or_null(object event, Py_ssize_t offset) except -1:
+    # An object, or null, which then reads (and is written back) as {}.
+    cdef int first = _first_byte(slot_get(event, offset))
+    if first == 110:  # 'n'ull
+        slot_set(event, offset, _EMPTY_OBJECT_RAW)
+        return True
+    return first == 123  # '{'
 
 
 cdef int _check(object event) except -1:
@@ -257,11 +266,11 @@ cdef int _check(object event) except -1:
         if first != 110:
             return 3
         slot_set(event, OFF_FLOW_ID, fresh_id_raw())
-    if not _object_or_null(slot_get(event, OFF_IDENTITY)):
+    if not _object_or_null(event, OFF_IDENTITY):
         return 4
-    if not _object_or_null(slot_get(event, OFF_AUTH)):
+    if not _object_or_null(event, OFF_AUTH):
         return 5
-    if not _object_or_null(slot_get(event, OFF_METADATA)):
+    if not _object_or_null(event, OFF_METADATA):
         return 6
     return 0
 
@@ -339,8 +348,13 @@ cdef class Dispatcher:
             except Exception as exc:
                 return _bad_request(route.name, version, id_raw, flow_raw, exc)
         elif mode == _MODE_PLAIN:
-            arg = _decode_plain(slot_get(event, OFF_PAYLOAD))
+            try:
+                arg = _decode_plain(slot_get(event, OFF_PAYLOAD))
+            except Exception as exc:
+                return _bad_request(route.name, version, id_raw, flow_raw, exc)
             slot_set(event, OFF_PAYLOAD, arg)
+            if not PyObject_GC_IsTracked(event):  # it now holds a container: see _model._lazy
+                PyObject_GC_Track(event)
         elif mode == _MODE_RAW:
             arg = slot_get(event, OFF_PAYLOAD).copy()
 
@@ -354,7 +368,7 @@ cdef class Dispatcher:
                 if allow_async:
                     return route, event, id_raw, flow_raw, result
                 result = _run_awaitable(result)
-        except Exception as exc:
+        except (Exception, CancelledError) as exc:  # a sync handler cannot be cancelled from outside
             return _error(route.name, version, id_raw, flow_raw, exc)
         finally:
             PyContextVar_Reset(_current, token)

@@ -11,6 +11,7 @@ in the same commit.
 
 from __future__ import annotations
 
+from asyncio import CancelledError
 from collections.abc import Callable
 from inspect import isawaitable
 from typing import Any
@@ -22,6 +23,7 @@ from . import _answers
 from ._context import current_event
 from ._model import (
     AUTH_SLOT,
+    EMPTY_OBJECT_RAW,
     ENVELOPE_PROBLEMS,
     FLOW_ID_SLOT,
     ID_SLOT,
@@ -34,7 +36,9 @@ from ._model import (
     Event,
     InvalidEnvelopeError,
     RequestEvent,
+    decode_plain,
     diagnose_envelope,
+    encode,
     fresh_id_raw,
     wire_decoder,
 )
@@ -48,17 +52,13 @@ MODE_TYPED = 2  # handler(event, payload decoded into the route's type)
 MODE_RAW = 3  # handler(event, payload as msgspec.Raw, copied off the request buffer)
 
 _decode_envelope = wire_decoder(RequestEvent).decode
-_decode_plain = msgspec.json.Decoder().decode
-_encode = msgspec.json.encode
+_decode_plain = decode_plain
+_encode = encode
 _get_id = ID_SLOT.__get__
 _set_id = ID_SLOT.__set__
 _get_flow = FLOW_ID_SLOT.__get__
 _set_flow = FLOW_ID_SLOT.__set__
 _get_payload = PAYLOAD_SLOT.__get__
-_set_payload = PAYLOAD_SLOT.__set__
-_get_identity = IDENTITY_SLOT.__get__
-_get_auth = AUTH_SLOT.__get__
-_get_metadata = METADATA_SLOT.__get__
 _set_current = current_event.set
 _reset_current = current_event.reset
 
@@ -126,10 +126,12 @@ def _check(event: Any) -> int:
         if first != NULL_BYTE:
             return 3
         _set_flow(event, fresh_id_raw())
-    for problem, raw in ((4, _get_identity(event)), (5, _get_auth(event)), (6, _get_metadata(event))):
-        first = memoryview(raw)[0]
-        if first != OBJECT_BYTE and first != NULL_BYTE:
-            return problem
+    for problem, slot in ((4, IDENTITY_SLOT), (5, AUTH_SLOT), (6, METADATA_SLOT)):
+        first = memoryview(slot.__get__(event))[0]
+        if first != OBJECT_BYTE:
+            if first != NULL_BYTE:
+                return problem
+            slot.__set__(event, EMPTY_OBJECT_RAW)  # null reads, and is written back, as {}
     return 0
 
 
@@ -208,8 +210,11 @@ class Dispatcher:
             except Exception as exc:
                 return _answers.bad_request(route.name, version, id_raw, flow_raw, exc)
         elif mode == MODE_PLAIN:
-            arg = _decode_plain(_get_payload(event))
-            _set_payload(event, arg)
+            try:
+                arg = _decode_plain(_get_payload(event))
+            except Exception as exc:
+                return _answers.bad_request(route.name, version, id_raw, flow_raw, exc)
+            event.payload = arg  # the attribute protocol: msgspec starts GC-tracking the event
         elif mode == MODE_RAW:
             arg = _get_payload(event).copy()
 
@@ -220,7 +225,7 @@ class Dispatcher:
                 if allow_async:
                     return route, event, id_raw, flow_raw, result
                 result = _answers.run_awaitable(result)
-        except Exception as exc:
+        except (Exception, CancelledError) as exc:  # a sync handler cannot be cancelled from outside
             return _answers.error(route.name, version, id_raw, flow_raw, exc)
         finally:
             _reset_current(token)

@@ -13,13 +13,14 @@ from __future__ import annotations
 import enum
 import os
 import types
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, cast
 
 import msgspec
 from msgspec import Meta, Raw
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
 __all__ = [
     "CamelStruct",
@@ -33,8 +34,39 @@ __all__ = [
 
 T = TypeVar("T")
 
+
+
+class JsonNumber(Decimal):
+    """A JSON number that a float would not write back as sent: an exact Decimal that
+    also keeps its text, and is encoded as that text again."""
+
+    __slots__ = ("text",)
+    text: str
+
+
+def exact_number(text: str) -> float | Decimal:
+    """A JSON number with a fraction or exponent: a float when the float writes back as
+    the same text (almost always), else a :class:`JsonNumber`, so that numbers survive a
+    handler that passes them through byte for byte (PROTOCOL.md section 1)."""
+    value = float(text)
+    if repr(value) == text:
+        return value
+    number = JsonNumber(text)
+    number.text = text
+    return number
+
+
+def _encode_extra(value: Any) -> Any:
+    if type(value) is JsonNumber:
+        return Raw(value.text.encode())
+    raise NotImplementedError  # msgspec's own "unsupported type" error
+
+
+#: Plain JSON values (payloads without a schema, identity, auth, metadata): exact numbers.
+decode_plain = msgspec.json.Decoder(float_hook=exact_number).decode
+#: Every encode of fastevents: exact numbers as sent, other Decimals as JSON numbers.
+encode = msgspec.json.Encoder(decimal_format="number", enc_hook=_encode_extra).encode
 _json_decode = msgspec.json.decode
-_json_encode = msgspec.json.encode
 
 NULL_RAW = Raw(b"null")
 EMPTY_OBJECT_RAW = Raw(b"{}")
@@ -56,7 +88,7 @@ def fresh_id_raw() -> Raw:
     return Raw(f'"{fresh_id()}"'.encode())
 
 
-class EventErrorType(str, enum.Enum):
+class EventErrorType(enum.StrEnum):
     """Error kinds; each value is the suffix written after ``<name>:`` on the wire."""
 
     GENERIC = "error"
@@ -78,9 +110,6 @@ class EventErrorType(str, enum.Enum):
         """Map a wire suffix (camelCase or the documented snake_case spelling) to a type."""
         return _ERROR_SUFFIXES.get(suffix, cls.UNKNOWN)
 
-    def __str__(self) -> str:
-        return self.value
-
 
 _ERROR_SUFFIXES: dict[str, EventErrorType] = {t.value: t for t in EventErrorType}
 del _ERROR_SUFFIXES["unknown"]  # "unknown" is what we call anything else, not a wire type
@@ -94,14 +123,11 @@ _ERROR_SUFFIXES.update(
 )
 
 
-class EventSuccessType(str, enum.Enum):
+class EventSuccessType(enum.StrEnum):
     """Success kinds; each value is the suffix written after ``<name>:`` on the wire."""
 
     SUCCESS = "response"
     REDIRECT = "redirect"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class CamelStruct(msgspec.Struct, rename="camel"):
@@ -139,18 +165,22 @@ METADATA_SLOT = _EventFields.__dict__["metadata"]
 
 def _lazy(slot: Any, null_is_empty_object: bool, doc: str) -> Any:
     get = slot.__get__
-    put = slot.__set__
+    name = slot.__name__
+    # Stored through msgspec's attribute protocol, not the bare slot: a received event is
+    # not tracked by the garbage collector until it holds a container, and msgspec starts
+    # tracking it on this path (a cycle through the event would otherwise never be freed).
+    store = msgspec.Struct.__setattr__
 
     def fget(self: Any) -> Any:
         value = get(self)
         if type(value) is Raw:
-            value = _json_decode(value)
+            value = decode_plain(value)
             if value is None and null_is_empty_object:
                 value = {}
-            put(self, value)
+            store(self, name, value)
         return value
 
-    return property(fget, put, doc=doc)
+    return property(fget, slot.__set__, doc=doc)
 
 
 def _user_id(value: Any) -> int | str | None:
@@ -196,7 +226,7 @@ class Event(_EventFields):
 
     def to_json(self) -> bytes:
         """The canonical wire form: keys in protocol order, camelCase."""
-        return _json_encode(self)
+        return encode(self)
 
     def payload_as(self, type: type[T]) -> T:
         """The payload decoded straight into ``type`` (a Struct, ``dict``, ``msgspec.Raw``...).
@@ -269,7 +299,7 @@ class Event(_EventFields):
 def _slot_as(event: Event, slot: Any, type: Any) -> Any:
     value = slot.__get__(event)
     if type is Raw:
-        return value.copy() if isinstance(value, Raw) else Raw(_json_encode(value))
+        return value.copy() if isinstance(value, Raw) else Raw(encode(value))
     try:
         if isinstance(value, Raw):
             if slot is not PAYLOAD_SLOT and memoryview(value)[0] == NULL_BYTE:
@@ -338,9 +368,9 @@ _WIRE_DEFAULTS: dict[str, Any] = {
     "id": NULL_RAW,
     "flow_id": NULL_RAW,
     "payload": EMPTY_OBJECT_RAW,
-    "identity": NULL_RAW,
-    "auth": NULL_RAW,
-    "metadata": NULL_RAW,
+    "identity": EMPTY_OBJECT_RAW,
+    "auth": EMPTY_OBJECT_RAW,
+    "metadata": EMPTY_OBJECT_RAW,
 }
 _wire_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
@@ -420,7 +450,7 @@ def diagnose_envelope(data: Any) -> tuple[str | None, str, Raw, Raw]:
     ids = []
     for key in ("id", "flowId"):
         v = value.get(key)
-        ids.append(Raw(_json_encode(v)) if isinstance(v, str) else fresh_id_raw())
+        ids.append(Raw(encode(v)) if isinstance(v, str) else fresh_id_raw())
     reason: tuple[str | None, str] = (None, "invalid envelope")
     for key in _ENVELOPE_KEYS:
         v = value.get(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import ModuleType
 from typing import Any
 
@@ -45,6 +46,12 @@ class EventProcessor:
         try:
             result = await awaitable
         except Exception as exc:
+            return dispatcher.fail(route, event, id_raw, flow_raw, exc)  # type: ignore[no-any-return]
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # we are being cancelled: let it through
+            # the handler's own doing (an inner task it awaited was cancelled): an error answer
             return dispatcher.fail(route, event, id_raw, flow_raw, exc)  # type: ignore[no-any-return]
         finally:
             current_event.reset(token)

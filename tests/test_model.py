@@ -255,3 +255,11 @@ def test_exception_codes_and_types_from_arguments_or_class_attributes() -> None:
 
 def test_camel_struct_uses_camel_case_on_the_wire() -> None:
     assert msgspec.json.encode(Person(first_name="A", user_id=1)) == b'{"firstName":"A","userId":1}'
+
+
+def test_null_or_missing_identity_auth_metadata_are_written_as_objects() -> None:
+    for body in (b'{"name": "x:y", "version": "2", "identity": null, "auth": null, "metadata": null}',
+                 b'{"name": "x:y", "version": 2}'):
+        out = json.loads(Event.from_json(body).to_json())
+        assert (out["identity"], out["auth"], out["metadata"]) == ({}, {}, {})
+        assert out["version"] == 2

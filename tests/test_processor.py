@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import sys
+from decimal import Decimal
 from types import ModuleType
 from typing import Any
 
@@ -451,3 +452,102 @@ def test_response_event_from_json_reads_an_answer(processor: EventProcessor) -> 
     response = ResponseEvent.from_json(processor.process_event(request("fail:typed")))
     assert response.is_error and response.error_type is not None
     assert response.error_type.value == "badRequest"
+
+
+# --- found in review ------------------------------------------------------------------------
+
+
+def test_sync_processor_runs_each_async_handler_in_the_callers_current_context(core: ModuleType) -> None:
+    router = EventRouter()
+
+    @router.event("ctx:async", 1)
+    async def read(event: Event) -> Any:
+        return [EventContextHolder.get().id, event.id]
+
+    processor = EventProcessor(router, core=core)
+    seen = [json.loads(processor.process_event(json.dumps({"name": "ctx:async", "version": 1, "id": f"id-{i}"})))
+            for i in range(3)]
+    assert [s["payload"] for s in seen] == [[f"id-{i}", f"id-{i}"] for i in range(3)]
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "[1e400]"])
+def test_out_of_range_numbers_in_a_plain_payload_never_raise(processor: EventProcessor, number: str) -> None:
+    out = answer(processor, request(payload=number))
+    assert out["name"] == "echo:payload:response"
+    assert json.loads(processor.process_event(request(payload=number)))["payload"] == json.loads(number)
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["0.12345678901234567890123", "-1.50", "123456789012345678901234567890", "1.7976931348623157e308", "0.1",
+     "-0.0", "1e5", "1E-7", "2.50e+3"],
+)
+def test_numbers_in_a_plain_payload_round_trip_exactly(processor: EventProcessor, number: str) -> None:
+    out = processor.process_event(request(payload=f'{{"n": {number}}}'))
+    assert f'"payload":{{"n":{number}}}'.encode() in out
+
+
+def test_plain_payload_floats_are_floats_when_exact(processor: EventProcessor, core: ModuleType) -> None:
+    router = EventRouter()
+    router.add("types:of", 1, lambda event, payload: [
+        "Decimal" if isinstance(v, Decimal) else type(v).__name__ for v in payload])
+    out = answer(EventProcessor(router, core=core), request("types:of", payload="[1.5, 0.12345678901234567890123, 2]"))
+    assert out["payload"] == ["float", "Decimal", "int"]
+
+
+def test_a_cancelled_inner_task_is_an_error_answer_not_an_escape(core: ModuleType) -> None:
+    async def handler(event: Event) -> None:
+        inner = asyncio.ensure_future(asyncio.sleep(10))
+        inner.cancel()
+        await inner
+
+    def sync_handler(event: Event) -> None:
+        raise asyncio.CancelledError
+
+    router = EventRouter()
+    router.add("cancel:inner", 1, handler)
+    router.add("cancel:sync", 1, sync_handler)
+    processor = EventProcessor(router, core=core)
+    for name in ("cancel:inner", "cancel:sync"):
+        assert answer(processor, request(name))["name"] == f"{name}:error"
+        out = assert_envelope(asyncio.run(processor.process_event_async(request(name))))
+        assert out["name"] == f"{name}:error"
+
+
+def test_cancelling_the_caller_still_cancels(core: ModuleType) -> None:
+    router = EventRouter()
+
+    @router.event("slow:one", 1)
+    async def slow(event: Event) -> None:
+        await asyncio.sleep(10)
+
+    processor = EventProcessor(router, core=core)
+
+    async def main() -> None:
+        task = asyncio.ensure_future(processor.process_event_async(request("slow:one")))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+
+
+def test_cycles_through_a_received_event_are_collected(core: ModuleType) -> None:
+    import gc
+
+    router = EventRouter()
+
+    @router.event("make:cycle", 1)
+    def make_cycle(event: Event, payload: Any) -> None:
+        payload["me"] = event  # payload -> event -> payload
+        event.metadata["me"] = event  # and through a lazily decoded slot
+
+    processor = EventProcessor(router, core=core)
+    gc.collect()
+    before = sum(1 for o in gc.get_objects() if isinstance(o, Event))
+    for _ in range(200):
+        processor.process_event(request("make:cycle", payload="{}"))
+    gc.collect()
+    after = sum(1 for o in gc.get_objects() if isinstance(o, Event))
+    assert after - before < 5
