@@ -94,15 +94,15 @@ class Route:
 
 
 def _as_bytes(body: Any) -> bytes | None:
+    # Text, or a bytes-like body; nothing else (bytes(5) would be five zero bytes).
     if isinstance(body, str):
         try:
             return body.encode()
         except UnicodeEncodeError:  # lone surrogates
             return None
-    try:
+    if isinstance(body, (bytes, bytearray, memoryview)):
         return bytes(body)
-    except Exception:
-        return None
+    return None
 
 
 def _check(event: Any) -> int:
@@ -147,7 +147,7 @@ def _read(body: Any, decode: Callable[[bytes], Any]) -> Any:
     if type(body) is not bytes:
         body = _as_bytes(body)
         if body is None:
-            return (None, "body is not UTF-8 text"), (fresh_id_raw(), fresh_id_raw())
+            return (None, "body is not UTF-8 bytes or text"), (fresh_id_raw(), fresh_id_raw())
     if not body.isascii():
         try:
             body.decode()

@@ -184,6 +184,8 @@ def _lazy(slot: Any, null_is_empty_object: bool, doc: str) -> Any:
 
 
 def _user_id(value: Any) -> int | str | None:
+    # An id: an integer (numeric text and integral numbers included) or other non-empty
+    # text. None for anything that cannot be one: null, empty text, booleans, objects...
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -193,8 +195,10 @@ def _user_id(value: Any) -> int | str | None:
         digits = text[1:] if text[:1] == "-" else text
         if digits.isascii() and digits.isdigit():
             return int(text)
-        return value
+        return text or None
     if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         return int(value)
     return None
 
@@ -246,20 +250,27 @@ class Event(_EventFields):
 
     @property
     def user_id(self) -> int | str | None:
-        """``identity.userId``, else ``identity.user.id``; ``None`` when absent or null.
+        """``identity.userId``, else ``identity.user.id``; ``None`` when neither holds an id.
 
         Integers and numeric strings come back as ``int``; any other text (a UUID, say)
-        comes back as the text itself.
+        comes back as the text itself, stripped. An empty, boolean, object or array
+        ``userId`` is no id, so ``identity.user.id`` is tried next.
         """
-        return _user_id(self._raw_user_id())
+        identity = self.identity
+        if not isinstance(identity, dict):
+            return None
+        found = _user_id(identity.get("userId"))
+        if found is None:
+            user = identity.get("user")
+            if isinstance(user, dict):
+                found = _user_id(user.get("id"))
+        return found
 
     @property
     def user_id_as_str(self) -> str | None:
-        """The user id as text, whatever its JSON type; ``None`` when absent or null."""
-        value = self._raw_user_id()
-        if value is None or isinstance(value, (dict, list, bool)):
-            return None
-        return value if isinstance(value, str) else str(_user_id(value) or value)
+        """:attr:`user_id` as text (``"42"`` for 42, a UUID as it is); ``None`` without one."""
+        found = self.user_id
+        return None if found is None else str(found)
 
     @property
     def user(self) -> tuple[Any, Any] | None:
@@ -275,17 +286,6 @@ class Event(_EventFields):
         """``metadata.origin``, or ``None``."""
         metadata = self.metadata
         return metadata.get("origin") if isinstance(metadata, dict) else None
-
-    def _raw_user_id(self) -> Any:
-        identity = self.identity
-        if not isinstance(identity, dict):
-            return None
-        value = identity.get("userId")
-        if value is None:
-            user = identity.get("user")
-            if isinstance(user, dict):
-                value = user.get("id")
-        return value
 
     def __repr__(self) -> str:
         auth = "{...}" if self.auth else "{}"
@@ -356,7 +356,7 @@ class ResponseEvent(Event):
 
 _WIRE_ANNOTATIONS: dict[str, Any] = {
     "name": Annotated[str, Meta(min_length=1)],
-    "version": Union[int, str],
+    "version": Union[Annotated[int, Meta(ge=0)], str],
     "id": Raw,
     "flow_id": Raw,
     "payload": Raw,
@@ -459,7 +459,7 @@ def diagnose_envelope(data: Any) -> tuple[str | None, str, Raw, Raw]:
                 reason = key, "name is required and must be a non-empty string"
                 break
         elif key == "version":
-            ok = (isinstance(v, int) and not isinstance(v, bool)) or (
+            ok = (isinstance(v, int) and not isinstance(v, bool) and v >= 0) or (
                 isinstance(v, str) and _is_numeric_version(v)
             )
             if not ok:

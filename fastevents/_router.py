@@ -18,10 +18,11 @@ __all__ = ["DuplicateEventError", "EventHandler", "EventRouter"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: What ``EventRouter(validate_names=True)`` accepts, as a whole: the old package's naming
-#: standard (lowercase words joined by colons, ``get:event:example``). The old package
-#: checked only that a prefix matched; here the whole name must.
-DEFAULT_NAME_PATTERN = re.compile(r"[a-z_]+[a-z]:[a-z_]+[a-z](:[a-z]+[a-z])*")
+#: What ``EventRouter(validate_names=True)`` accepts, as a whole: two or more lowercase
+#: words of letters, digits and underscores joined by colons (``get:user:by_id``). The old
+#: package meant a stricter rule but checked only a prefix of the name, so names such as
+#: ``get:user:profile_v2`` passed it; they pass here too, and nothing else does.
+DEFAULT_NAME_PATTERN = re.compile(r"[a-z0-9_]+(?::[a-z0-9_]+)+")
 
 
 class DuplicateEventError(ValueError):

@@ -144,6 +144,14 @@ def test_from_json_rejects_invalid_envelopes(body: bytes, prop: str | None) -> N
         ({"userId": None}, None, None),
         ({"user": "not-an-object"}, None, None),
         ({"userId": True}, None, None),
+        ({"userId": "  42 "}, 42, "42"),
+        ({"userId": " u-1 "}, "u-1", "u-1"),
+        ({"userId": ""}, None, None),
+        ({"userId": "", "user": {"id": 8}}, 8, "8"),
+        ({"userId": {"x": 1}, "user": {"id": 5}}, 5, "5"),
+        ({"userId": 42.0}, 42, "42"),
+        ({"userId": 4.2e1}, 42, "42"),
+        ({"userId": 1.5}, None, None),
     ],
 )
 def test_user_id_reads_user_id_then_user_dot_id(identity: dict[str, Any], user_id: Any, as_str: Any) -> None:

@@ -59,7 +59,7 @@ def test_numeric_string_version_is_accepted_and_answered_as_integer(processor: E
     assert out["version"] == 2
 
 
-@pytest.mark.parametrize("version", ["", "1.0", "-1", "x", "1e3", "١", True, 1.5, None, [1], {"v": 1}])
+@pytest.mark.parametrize("version", ["", "1.0", "-1", -1, "x", "1e3", "١", True, 1.5, None, [1], {"v": 1}])
 def test_invalid_version_answers_bad_protocol(processor: EventProcessor, version: Any) -> None:
     out = answer(processor, request(version=version))
     assert out["name"] == "badProtocol"
@@ -171,9 +171,11 @@ def test_invalid_utf8_inside_a_raw_payload_answers_bad_protocol(processor: Event
     assert "UTF-8" in out["payload"]["parameters"]["message"]
 
 
-@pytest.mark.parametrize("body", [None, 5, object()])
+@pytest.mark.parametrize("body", [None, 5, 10**12, 3.5, object(), [1], "\ud800"])
 def test_non_body_objects_answer_bad_protocol(processor: EventProcessor, body: Any) -> None:
-    assert answer(processor, body)["name"] == "badProtocol"
+    out = answer(processor, body)
+    assert out["name"] == "badProtocol"
+    assert out["payload"]["parameters"]["message"] == "body is not UTF-8 bytes or text"
 
 
 # --- handler results ----------------------------------------------------------------------

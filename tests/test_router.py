@@ -113,12 +113,16 @@ def test_routers_are_independent() -> None:
     assert ("only:here", 1) not in b
 
 
-@pytest.mark.parametrize("name", ["get:event:example", "ab:cd", "some_thing:do_it:now"])
+@pytest.mark.parametrize(
+    "name", ["get:event:example", "ab:cd", "a:b", "some_thing:do_it:now", "get:user:by_id", "get:user:profile:v2"]
+)
 def test_name_validation_accepts_whole_valid_names(name: str) -> None:
     EventRouter(validate_names=True).add(name, 1, lambda e: None)
 
 
-@pytest.mark.parametrize("name", ["get:event:example!", "get:event:Example", "noColon", "a:b:", "get:event:x y"])
+@pytest.mark.parametrize(
+    "name", ["get:event:example!", "get:event:Example", "noColon", "a:b:", "get:event:x y", "get::x", ":a:b", "a-b:c"]
+)
 def test_name_validation_checks_the_whole_name(name: str) -> None:
     with pytest.raises(ValueError, match="invalid event name"):
         EventRouter(validate_names=True).add(name, 1, lambda e: None)
