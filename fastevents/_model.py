@@ -287,6 +287,25 @@ class Event(_EventFields):
         metadata = self.metadata
         return metadata.get("origin") if isinstance(metadata, dict) else None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The envelope as plain values, keyed as on the wire (``flowId``...)."""
+        return cast("dict[str, Any]", decode_plain(self.to_json()))
+
+    def __eq__(self, other: object) -> bool:
+        # By value, whatever has been decoded yet: a received event equals itself after its
+        # payload was read, and equals the same event built by hand.
+        if not isinstance(other, Event):
+            return NotImplemented
+        return _public(type(self)) is _public(type(other)) and all(
+            getattr(self, field) == getattr(other, field) for field in _EventFields.__struct_fields__
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like every non-frozen Struct
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Received events are of a private wire subclass: pickle them as their public class.
+        return _from_json, (_public(type(self)), self.to_json())
+
     def __repr__(self) -> str:
         auth = "{...}" if self.auth else "{}"
         return (
@@ -294,6 +313,14 @@ class Event(_EventFields):
             f"id={self.id!r}, flow_id={self.flow_id!r}, payload={self.payload!r}, "
             f"identity={self.identity!r}, auth={auth}, metadata={self.metadata!r})"
         )
+
+
+def _public(cls: type) -> type:
+    return cast(type, getattr(cls, "_fastevents_public", cls))
+
+
+def _from_json(cls: type[Event], data: bytes) -> Event:
+    return cls.from_json(data)
 
 
 def _slot_as(event: Event, slot: Any, type: Any) -> Any:
@@ -384,6 +411,7 @@ def wire_type(cls: type[Event]) -> type[Event]:
         ns["__module__"] = cls.__module__
         ns["__qualname__"] = cls.__qualname__
         ns["__doc__"] = cls.__doc__
+        ns["_fastevents_public"] = cls  # what it pickles and compares as
 
     return types.new_class(cls.__name__, (cls,), {}, body)
 

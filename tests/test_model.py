@@ -271,3 +271,20 @@ def test_null_or_missing_identity_auth_metadata_are_written_as_objects() -> None
         out = json.loads(Event.from_json(body).to_json())
         assert (out["identity"], out["auth"], out["metadata"]) == ({}, {}, {})
         assert out["version"] == 2
+
+
+def test_received_events_pickle_compare_and_convert_like_hand_built_ones() -> None:
+    import pickle
+
+    received = RequestEvent.from_json(b'{"name": "a:b", "version": 1, "id": "i", "flowId": "f", "payload": {"x": 1.5}}')
+    built = RequestEvent(name="a:b", version=1, id="i", flow_id="f", payload={"x": 1.5})
+    assert received == built and built == received
+    assert received.payload == {"x": 1.5}
+    assert received == built  # reading a slot changes nothing
+    assert received != ResponseEvent(name="a:b", version=1, id="i", flow_id="f", payload={"x": 1.5})
+    assert received != RequestEvent(name="a:b", version=2, id="i", flow_id="f", payload={"x": 1.5})
+    copy = pickle.loads(pickle.dumps(received))
+    assert isinstance(copy, RequestEvent) and copy == received
+    assert pickle.loads(pickle.dumps(built)) == built
+    assert received.to_dict() == {"name": "a:b", "version": 1, "id": "i", "flowId": "f", "payload": {"x": 1.5},
+                                  "identity": {}, "auth": {}, "metadata": {}}
