@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         results = {
             "command": "python -m benchmarks" + (" --quick" if args.quick else ""),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine(pinning),
             "settings": ctx.settings(),
         }

@@ -16,11 +16,12 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-# Media types accepted besides ``application/*+json``. ``text/plain`` is accepted because
-# it is what browsers send for a "simple" cross-origin request (``fetch`` without a
-# preflight, ``navigator.sendBeacon``); the body must still be an envelope. An absent or
-# empty Content-Type is accepted too (PROTOCOL.md §4). Anything else is a 415.
-_ACCEPTED_MEDIA_TYPES = frozenset({"", "application/json", "text/json", "text/plain"})
+# Media types accepted besides ``application/*+json``; an absent or empty Content-Type is
+# accepted too (PROTOCOL.md §4). Anything else is a 415 -- ``text/plain`` on purpose:
+# browsers send it cross-origin without a CORS preflight (a "simple" request, ``fetch``,
+# ``navigator.sendBeacon``, a form), so accepting it would let any web page a user visits
+# fire events at an internal endpoint. JSON types need a preflight, which we never answer.
+_ACCEPTED_MEDIA_TYPES = frozenset({"", "application/json", "text/json"})
 _UTF8_NAMES = frozenset({"utf-8", "utf8"})
 _UNSUPPORTED = object()
 _MISSING = object()
@@ -201,8 +202,9 @@ def asgi_app(router: EventRouter | EventProcessor, path: str = "/events",
     problems keep their HTTP meaning: 404 for another path, 405 (``Allow: POST``) for
     another method, 413 when ``Content-Length`` or the body read so far exceeds
     ``max_body`` bytes (reading stops there), 415 for a content type other than JSON
-    (absent, ``application/json``, ``application/*+json``, ``text/json`` and ``text/plain``
-    are accepted) or an unknown ``charset``. A body in another charset is transcoded
+    (absent, ``application/json``, ``application/*+json`` and ``text/json`` are accepted;
+    ``text/plain`` is refused, as browsers send it cross-origin without a CORS preflight)
+    or an unknown ``charset``. A body in another charset is transcoded
     before processing. Handles the lifespan protocol; mountable in any ASGI framework
     (under a Starlette ``Mount``, ``path`` is relative to the mount point).
     """

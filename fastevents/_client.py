@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from time import monotonic as _monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -21,7 +22,7 @@ from ._errors import (
 from ._model import ResponseEvent, fresh_id
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
 __all__ = [
     "AiohttpTransport",
@@ -145,16 +146,37 @@ class EventClient:
         call_headers = self._headers
         if headers:
             call_headers = _with(call_headers, headers)
+        limit = self.timeout if timeout is None else timeout
+        # httpx applies a timeout to each connect/write/read on its own, so a server sending
+        # one byte at a time could hold a call for ever: the total is enforced here.
+        deadline = _monotonic() + limit
+        client = self._client
         try:
-            response = self._client.post(
-                self._url, content=body, headers=call_headers,
+            request = client.build_request(
+                "POST", self._url, content=body, headers=call_headers,
                 timeout=self._timeout if timeout is None else timeout,
             )
+            response = client.send(request, stream=True)
+            try:
+                left = deadline - _monotonic()
+                if left <= 0:
+                    raise httpx.ReadTimeout("deadline passed", request=request)
+                if left < limit - 0.001:
+                    # httpx reads the body's read timeout from here when the body starts:
+                    # each read may only take the time left (the total, give or take 1 ms).
+                    request.extensions["timeout"] = {"connect": left, "read": left, "write": left, "pool": left}
+                chunks = []
+                for chunk in response.iter_bytes():
+                    chunks.append(chunk)
+                    if _monotonic() > deadline:
+                        raise httpx.ReadTimeout("deadline passed", request=request)
+            finally:
+                response.close()
         except httpx.TimeoutException as exc:
-            raise TimeoutException(f"no answer from {self.url} in time: {exc!r}") from exc
+            raise TimeoutException(f"no answer from {self.url} in {limit} s: {exc!r}") from exc
         except httpx.HTTPError as exc:
             raise EventConnectionError(f"cannot reach {self.url}: {exc!r}") from exc
-        return _answer(self.url, response.status_code, response.content)
+        return _answer(self.url, response.status_code, chunks[0] if len(chunks) == 1 else b"".join(chunks))
 
     def close(self) -> None:
         """Close the connection pool (unless the ``httpx.Client`` was given to us)."""
@@ -194,7 +216,9 @@ class AiohttpTransport:
     """The default transport: an :mod:`aiohttp` session with a keep-alive pool.
 
     Measured several times faster than ``httpx.AsyncClient`` with many requests in flight.
-    The session is created on first use, inside the running event loop.
+    The session is created on first use, inside the running event loop, and belongs to that
+    loop: used from another loop (``asyncio.run`` twice, one loop per test), the old session
+    is dropped and a new one opened on the running loop.
     """
 
     def __init__(self, *, limit: int = 100) -> None:
@@ -203,19 +227,55 @@ class AiohttpTransport:
         self._aiohttp = aiohttp
         self._limit = limit
         self._session: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._timeouts: dict[float, Any] = {}
 
-    def _open(self) -> Any:
+    def _open(self, loop: asyncio.AbstractEventLoop) -> Any:
+        if self._session is not None:
+            self._drop()
         aiohttp = self._aiohttp
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self._limit),
             auto_decompress=True,
         )
+        self._loop = loop
         return self._session
+
+    def _drop(self) -> None:
+        """Let go of a session whose loop is not the running one, without awaiting it.
+
+        Its connections belong to the other loop, usually closed already (nothing can run
+        there any more). The session is detached from its connector, so it counts as
+        closed (no "Unclosed client session"), and the connector is closed synchronously:
+        on a closed loop that only forgets its connections, on an open one it closes them.
+        """
+        session, loop = self._session, self._loop
+        self._session = self._loop = None
+        connector = session.connector
+        session.detach()
+        close = getattr(connector, "_close", None)  # aiohttp's synchronous close
+        if close is None:
+            return
+        if loop is not None and loop.is_running() and not loop.is_closed():
+            # Alive in another thread: its connections are closed on that thread.
+            try:
+                loop.call_soon_threadsafe(close)
+                return
+            except RuntimeError:  # pragma: no cover - closed in the meantime
+                pass
+        if loop is not None and loop.is_closed():
+            _close_dead_sockets(connector)
+        try:
+            close()
+        except Exception:  # pragma: no cover - best effort: the loop is gone
+            pass
 
     async def send(self, url: str, body: bytes, headers: Mapping[str, str],
                    timeout: float) -> tuple[int, bytes]:
-        session = self._session or self._open()
+        session = self._session
+        loop = asyncio.get_running_loop()
+        if session is None or loop is not self._loop:
+            session = self._open(loop)
         client_timeout = self._timeouts.get(timeout)
         if client_timeout is None:
             client_timeout = self._aiohttp.ClientTimeout(total=timeout)
@@ -224,15 +284,40 @@ class AiohttpTransport:
         try:
             async with session.post(url, data=body, headers=headers, timeout=client_timeout) as response:
                 return response.status, await response.read()
-        except asyncio.TimeoutError as exc:  # includes aiohttp's ServerTimeoutError
+        except TimeoutError as exc:  # includes aiohttp's ServerTimeoutError
             raise TimeoutException(f"no answer from {url} in {timeout} s") from exc
         except (self._aiohttp.ClientError, OSError) as exc:
             raise EventConnectionError(f"cannot reach {url}: {exc!r}") from exc
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._session is None:
+            return
+        if self._loop is not asyncio.get_running_loop():
+            self._drop()  # opened on another loop: cannot be awaited here
+            return
+        session = self._session
+        self._session = self._loop = None
+        await session.close()
+
+
+def _close_dead_sockets(connector: Any) -> None:
+    """Close the sockets of a connector whose event loop is closed (best effort).
+
+    ``transport.close()`` needs the loop, so an asyncio transport left on a closed loop keeps
+    its socket open until garbage collection (an "unclosed transport" ResourceWarning).
+    ``_call_connection_lost`` is what the loop would have run: it closes the socket now.
+    """
+    protocols = [proto for idle in getattr(connector, "_conns", {}).values() for proto, _ in idle]
+    protocols.extend(getattr(connector, "_acquired", ()))
+    for proto in protocols:
+        transport = getattr(proto, "transport", None)
+        lost = getattr(transport, "_call_connection_lost", None)
+        if lost is None:
+            continue
+        try:
+            lost(None)
+        except Exception:  # connection_lost may touch the dead loop; the socket is closed anyway
+            pass
 
 
 class HttpxTransport:
@@ -245,7 +330,11 @@ class HttpxTransport:
     async def send(self, url: str, body: bytes, headers: Mapping[str, str],
                    timeout: float) -> tuple[int, bytes]:
         try:
-            response = await self._client.post(url, content=body, headers=headers, timeout=timeout)
+            # httpx times each connect/write/read on its own; the protocol's timeout is a total.
+            async with asyncio.timeout(timeout):
+                response = await self._client.post(url, content=body, headers=headers, timeout=timeout)
+        except TimeoutError as exc:  # asyncio.timeout's
+            raise TimeoutException(f"no answer from {url} in {timeout} s") from exc
         except httpx.TimeoutException as exc:
             raise TimeoutException(f"no answer from {url} in time: {exc!r}") from exc
         except httpx.HTTPError as exc:
@@ -302,7 +391,7 @@ class AsyncEventClient:
             status, answer = await self.transport.send(url, body, call_headers, limit)
         except EventClientError:
             raise
-        except asyncio.TimeoutError as exc:  # a custom transport that did not translate it
+        except TimeoutError as exc:  # a custom transport that did not translate it
             raise TimeoutException(f"no answer from {url} in {limit} s") from exc
         except OSError as exc:
             raise EventConnectionError(f"cannot reach {url}: {exc!r}") from exc

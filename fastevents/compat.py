@@ -14,9 +14,12 @@ New code should use :class:`fastevents.EventRouter` and :class:`fastevents.Event
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from . import _processor
+import httpx
+
+from . import _client, _processor
 from ._builder import EventBuilder
 from ._context import EventContext, EventContextHolder
 from ._errors import EventException
@@ -37,6 +40,7 @@ __all__ = [
     "CamelStruct",
     "Event",
     "EventBuilder",
+    "EventClient",
     "EventContext",
     "EventContextHolder",
     "EventDiscovery",
@@ -147,3 +151,33 @@ class AsyncEventProcessor:
     async def process_event(cls, raw_event: str | bytes) -> str:
         return (await _default_processor().process_event_async(raw_event)).decode()
 
+
+class EventClient(_client.EventClient):
+    """The old package's client: like :class:`fastevents.EventClient`, but every ``timeout``
+    (the constructor's and :meth:`send_event`'s) is in **milliseconds**, as it was in
+    ``events-protocol``: ``send_event(..., timeout=1000)`` waits one second, not 1000.
+
+    The default is fastevents' 15 s (15000 ms), not the old 60000. ``timeout`` reads back in
+    milliseconds. New code should use :class:`fastevents.EventClient` (seconds).
+    """
+
+    def __init__(self, url: str, timeout: float = _client.DEFAULT_TIMEOUT * 1000, *,
+                 headers: Mapping[str, str] | None = None, client: httpx.Client | None = None) -> None:
+        super().__init__(url, timeout / 1000, headers=headers, client=client)
+        self._seconds = timeout / 1000
+        self.timeout = timeout
+
+    def send_event(self, name: str, version: int, payload: Any = None, *, id: str | None = None,
+                   flow_id: str | None = None, identity: dict[str, Any] | None = None,
+                   auth: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None,
+                   timeout: float | None = None,
+                   headers: Mapping[str, str] | None = None) -> ResponseEvent:
+        """Send one event; ``timeout`` in milliseconds (default: the client's)."""
+        return super().send_event(
+            name, version, payload, id=id, flow_id=flow_id, identity=identity, auth=auth,
+            metadata=metadata, timeout=self._seconds if timeout is None else timeout / 1000,
+            headers=headers,
+        )
+
+    def __repr__(self) -> str:
+        return f"<compat.EventClient {self.url} timeout={self.timeout} ms>"

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import socket
+import threading
+import time
 import uuid
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -287,7 +292,7 @@ def test_custom_transport_gets_bytes_headers_and_seconds() -> None:
 
 
 @pytest.mark.parametrize(("transport", "error"), [
-    (FakeTransport(exc=asyncio.TimeoutError()), TimeoutException),
+    (FakeTransport(exc=TimeoutError()), TimeoutException),
     (FakeTransport(exc=ConnectionResetError()), EventConnectionError),
     (FakeTransport(status=502, body=b"bad gateway"), FailedDependencyException),
     (FakeTransport(body=b"<html>"), BadProtocolException),
@@ -356,3 +361,115 @@ def test_async_many_in_flight(server: Server) -> None:
 
     answers = asyncio.run(go())
     assert [a.payload["i"] for a in answers] == list(range(200))
+
+
+# --- the aiohttp transport across event loops ---------------------------------------------
+
+
+def _no_unclosed_warnings(caught: list[warnings.WarningMessage], caplog: pytest.LogCaptureFixture) -> None:
+    gc.collect()
+    texts = [str(w.message) for w in caught] + [r.getMessage() for r in caplog.records]
+    assert not [t for t in texts if "nclosed" in t], texts
+
+
+def test_async_client_reused_across_asyncio_run_calls(server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    client = AsyncEventClient(server.url)
+    gc.collect()  # other tests' garbage is not ours to judge
+
+    async def one(i: int) -> ResponseEvent:
+        return await client.send_event("echo:payload", 1, {"i": i})
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        answers = [asyncio.run(one(i)) for i in range(3)]  # a new loop each time
+        asyncio.run(client.aclose())
+        _no_unclosed_warnings(caught, caplog)
+    assert [a.payload for a in answers] == [{"i": 0}, {"i": 1}, {"i": 2}]
+
+
+def test_aiohttp_transport_one_loop_per_test_style(server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    # pytest-asyncio style: each test gets a fresh loop, closed afterwards; the client is shared.
+    client = AsyncEventClient(server.url)
+    gc.collect()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(3):
+            loop = asyncio.new_event_loop()
+            try:
+                answer = loop.run_until_complete(client.send_event("echo:payload", 1, {"i": i}))
+            finally:
+                loop.close()
+            assert answer.payload == {"i": i}
+        asyncio.run(client.aclose())
+        _no_unclosed_warnings(caught, caplog)
+
+
+# --- timeouts are a total deadline (PROTOCOL.md §3, §4) ------------------------------------
+
+
+class TricklingServer:
+    """A raw loopback server: answers the status line and headers at once, then one body byte
+    every 0.1 s (30 in all, so a client that waits for all of them is done in about 3 s)."""
+
+    BYTES = 30
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/events"
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n" % self.BYTES)
+                for _ in range(self.BYTES):
+                    if self.stop.wait(0.1):
+                        return
+                    conn.sendall(b" ")
+            except OSError:  # the client gave up: what we want
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+@pytest.fixture
+def trickling() -> Any:
+    srv = TricklingServer()
+    yield srv
+    srv.close()
+
+
+def test_timeout_is_a_total_deadline_against_a_trickling_server(trickling: TricklingServer, send: Any) -> None:
+    # Each byte arrives well within any per-read timeout; only a total deadline stops this.
+    start = time.monotonic()
+    with pytest.raises(TimeoutException):
+        send(trickling.url, "n", 1, timeout=1.0)
+    elapsed = time.monotonic() - start
+    assert 0.9 < elapsed < 1.6, elapsed
+
+
+def test_sync_client_default_timeout_is_a_total_deadline(trickling: TricklingServer) -> None:
+    with EventClient(trickling.url, timeout=0.5) as client:
+        start = time.monotonic()
+        with pytest.raises(TimeoutException):
+            client.send_event("n", 1)
+        assert time.monotonic() - start < 1.1

@@ -7,6 +7,10 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
+from typing import Any
+
+import pytest
 
 # events-protocol 0.2.4's README server example. Changes: the import lines, and
 # CamelPydanticMixin -> CamelStruct. Run in a fresh interpreter: the compat registry is
@@ -112,3 +116,27 @@ def test_compat_discovery_get_raises_not_found_for_unknown_events() -> None:
     else:  # pragma: no cover
         raise AssertionError("expected EventNotFoundException")
     assert asyncio.iscoroutinefunction(__import__("fastevents.compat").compat.AsyncEventProcessor.process_event)
+
+
+def test_compat_client_timeouts_are_milliseconds_like_the_old_package(server: Any) -> None:
+    # The old EventClient.send_event(..., timeout=1000) meant one second; fastevents.EventClient
+    # takes seconds, so migrated code would wait 1000 s. The compat client converts.
+    import fastevents
+    from fastevents import TimeoutException
+    from fastevents.compat import EventClient
+
+    assert "EventClient" in __import__("fastevents.compat").compat.__all__
+    with EventClient(server.url, timeout=5000) as client:
+        assert isinstance(client, fastevents.EventClient)
+        assert client.timeout == 5000 and client._seconds == 5.0
+        assert client.send_event("echo:payload", 1, {"a": 1}).payload == {"a": 1}
+        start = time.monotonic()
+        with pytest.raises(TimeoutException):
+            client.send_event("slow:sleep", 1, {"seconds": 2}, timeout=200)
+        assert time.monotonic() - start < 0.9
+    with EventClient(server.url, timeout=200) as client:  # the constructor's, in ms too
+        start = time.monotonic()
+        with pytest.raises(TimeoutException):
+            client.send_event("slow:sleep", 1, {"seconds": 2})
+        assert time.monotonic() - start < 0.9
+    assert EventClient(server.url).timeout == 15000  # fastevents' default, 15 s, in ms
