@@ -148,40 +148,10 @@ def load(url: str, *, connections: int = 64, seconds: float = 3.0,
          ) -> dict[str, Any]:
     """Keep ``connections`` keep-alive connections busy for ``seconds``; count and time answers.
 
-    Every answer must be HTTP 200 and a ``:response`` event; anything else is an error.
-    Returns ``{"requests", "errors", "rate", "p50_ms", "p99_ms", "max_ms"}``.
+    The benchmarks' aiohttp load generator, in this process: every answer must be HTTP 200
+    and a ``:response`` event; anything else is an error. Returns ``{"requests", "errors",
+    "rate", "p50_ms", "p99_ms", "max_ms", ...}``.
     """
-    import aiohttp
+    from benchmarks.http_load import aiohttp_load
 
-    async def run() -> dict[str, Any]:
-        latencies: list[float] = []
-        errors: list[str] = []
-        connector = aiohttp.TCPConnector(limit=connections, force_close=False)
-        headers = {"content-type": "application/json"}
-        async with aiohttp.ClientSession(connector=connector) as session:
-            start = time.perf_counter()
-            end = start + seconds
-
-            async def worker() -> None:
-                while time.perf_counter() < end:
-                    t0 = time.perf_counter()
-                    try:
-                        async with session.post(url, data=body, headers=headers) as response:
-                            answer = await response.read()
-                            if response.status != 200 or b':response"' not in answer[:200]:
-                                errors.append(f"{response.status} {answer[:100]!r}")
-                    except Exception as exc:
-                        errors.append(repr(exc))
-                    latencies.append(time.perf_counter() - t0)
-
-            await asyncio.gather(*(worker() for _ in range(connections)))
-            elapsed = time.perf_counter() - start
-        latencies.sort()
-        n = len(latencies)
-        return {
-            "requests": n, "errors": len(errors), "first_errors": errors[:3], "rate": n / elapsed,
-            "p50_ms": latencies[n // 2] * 1000, "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000,
-            "max_ms": latencies[-1] * 1000,
-        }
-
-    return asyncio.run(run())
+    return aiohttp_load(url, body, connections, seconds)
