@@ -131,23 +131,13 @@ def error(name: str, version: int, id_raw: Raw, flow_raw: Raw, exc: BaseExceptio
                   b'{"code":"UNHANDLED_ERROR","parameters":{}}')
 
 
-def result(name: str, version: int, id_raw: Raw, flow_raw: Raw, value: Any, prefix: bytes) -> bytes:
-    """A handler's result that the core's fast path did not take.
-
-    An :class:`Event` (a ``ResponseEvent`` from :class:`EventBuilder`, say) is sent as it
-    is; anything msgspec can encode is the success payload; anything else is a generic
-    error (logged).
-    """
-    if isinstance(value, Event):
-        try:
-            return value.to_json()
-        except Exception as exc:
-            return error(name, version, id_raw, flow_raw, exc)
+def sent_as_is(name: str, version: int, id_raw: Raw, flow_raw: Raw, value: Event) -> bytes:
+    """A handler that returned an :class:`Event` (a ``ResponseEvent`` from
+    :class:`EventBuilder`, say): it is the answer, or a generic error if it cannot be encoded."""
     try:
-        payload = _encode(value)
+        return value.to_json()
     except Exception as exc:
         return error(name, version, id_raw, flow_raw, exc)
-    return b"".join((prefix, id_raw, b',"flowId":', flow_raw, b',"payload":', payload, TAIL))
 
 
 class _ThreadLoop(threading.local):

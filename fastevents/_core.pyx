@@ -27,7 +27,7 @@ from ._context import current_event
 from ._model import (
     AUTH_SLOT, EMPTY_OBJECT_RAW, ENVELOPE_PROBLEMS, FLOW_ID_SLOT, ID_SLOT, IDENTITY_SLOT, METADATA_SLOT, PAYLOAD_SLOT,
     Event, InvalidEnvelopeError, RequestEvent, _EventFields, decode_plain, diagnose_envelope, encode,
-    fresh_id_raw, wire_decoder,
+    fresh_id_raw, is_numeric_version, wire_decoder,
 )
 from ._core_py import MODE_EVENT, MODE_PLAIN, MODE_RAW, MODE_TYPED
 
@@ -136,7 +136,8 @@ cdef object _bad_protocol = _answers.bad_protocol
 cdef object _not_found = _answers.not_found
 cdef object _bad_request = _answers.bad_request
 cdef object _error = _answers.error
-cdef object _result = _answers.result
+cdef object _sent_as_is = _answers.sent_as_is
+cdef object _is_numeric_version = is_numeric_version
 cdef object _run_awaitable = _answers.run_awaitable
 cdef tuple _PROBLEMS = ENVELOPE_PROBLEMS
 cdef object _EMPTY_OBJECT_RAW = EMPTY_OBJECT_RAW
@@ -148,7 +149,6 @@ from inspect import isawaitable as _isawaitable
 cdef bytes _TAIL = _answers.TAIL
 cdef bytes _FLOW_KEY = b',"flowId":'
 cdef bytes _PAYLOAD_KEY = b',"payload":'
-cdef int _MAX_VERSION_DIGITS = 18
 cdef int _MODE_EVENT = MODE_EVENT
 cdef int _MODE_PLAIN = MODE_PLAIN
 cdef int _MODE_TYPED = MODE_TYPED
@@ -249,13 +249,11 @@ cdef int _check(object event) except -1:
     # The envelope rules a typed decode cannot express, on the raw slices, in place
     # (see _core_py._check): 0, or the number of the first rule broken.
     cdef object version = slot_get(event, OFF_VERSION)
-    cdef str text
     cdef int first
     if type(version) is not int:
-        text = <str>version
-        if not (0 < len(text) <= _MAX_VERSION_DIGITS and text.isascii() and text.isdigit()):
+        if not _is_numeric_version(version):
             return 1
-        slot_set(event, OFF_VERSION, int(text))
+        slot_set(event, OFF_VERSION, int(version))
     first = _first_byte(slot_get(event, OFF_ID))
     if first != 34:  # '"'
         if first != 110:  # 'n'ull
@@ -376,14 +374,13 @@ cdef class Dispatcher:
 
     cdef bytes _finish(self, Route route, object event, object id_raw, object flow_raw, object result):
         cdef bytes payload
-        if type(result) is dict or not isinstance(result, _Event):
-            try:
-                payload = _encode(result)
-            except Exception:
-                pass
-            else:
-                return _assemble(route.prefix, id_raw, flow_raw, payload)
-        return _result(route.name, slot_get(event, OFF_VERSION), id_raw, flow_raw, result, route.prefix)
+        if type(result) is not dict and isinstance(result, _Event):
+            return _sent_as_is(route.name, slot_get(event, OFF_VERSION), id_raw, flow_raw, result)
+        try:
+            payload = _encode(result)
+        except Exception as exc:  # a type JSON cannot hold
+            return _error(route.name, slot_get(event, OFF_VERSION), id_raw, flow_raw, exc)
+        return _assemble(route.prefix, id_raw, flow_raw, payload)
 
     def finish(self, Route route, event, id_raw, flow_raw, result):
         """The answer to ``result``, what the handler returned."""

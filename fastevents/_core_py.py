@@ -40,6 +40,7 @@ from ._model import (
     diagnose_envelope,
     encode,
     fresh_id_raw,
+    is_numeric_version,
     wire_decoder,
 )
 
@@ -65,7 +66,6 @@ _reset_current = current_event.reset
 _TAIL = _answers.TAIL
 _FLOW_KEY = b',"flowId":'
 _PAYLOAD_KEY = b',"payload":'
-_MAX_VERSION_DIGITS = 18
 
 
 class Route:
@@ -113,7 +113,7 @@ def _check(event: Any) -> int:
     """
     version = event.version
     if type(version) is not int:
-        if not (0 < len(version) <= _MAX_VERSION_DIGITS and version.isascii() and version.isdigit()):
+        if not is_numeric_version(version):
             return 1
         event.version = int(version)
     first = memoryview(_get_id(event))[0]
@@ -233,14 +233,13 @@ class Dispatcher:
 
     def finish(self, route: Route, event: Event, id_raw: Raw, flow_raw: Raw, result: Any) -> bytes:
         """The answer to ``result``, what the handler returned."""
-        if type(result) is dict or not isinstance(result, Event):
-            try:
-                payload = _encode(result)
-            except Exception:
-                pass
-            else:
-                return b"".join((route.prefix, id_raw, _FLOW_KEY, flow_raw, _PAYLOAD_KEY, payload, _TAIL))
-        return _answers.result(route.name, event.version, id_raw, flow_raw, result, route.prefix)
+        if type(result) is not dict and isinstance(result, Event):
+            return _answers.sent_as_is(route.name, event.version, id_raw, flow_raw, result)
+        try:
+            payload = _encode(result)
+        except Exception as exc:  # a type JSON cannot hold
+            return _answers.error(route.name, event.version, id_raw, flow_raw, exc)
+        return b"".join((route.prefix, id_raw, _FLOW_KEY, flow_raw, _PAYLOAD_KEY, payload, _TAIL))
 
     def fail(self, route: Route, event: Event, id_raw: Raw, flow_raw: Raw, exc: BaseException) -> bytes:
         """The answer to a handler that raised ``exc``."""

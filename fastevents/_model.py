@@ -424,7 +424,8 @@ def wire_decoder(cls: type[Event]) -> msgspec.json.Decoder[Any]:
     return decoder
 
 
-def _is_numeric_version(text: str) -> bool:
+def is_numeric_version(text: str) -> bool:
+    """A version sent as text that reads as one: ASCII digits, at most 18 of them."""
     return 0 < len(text) <= 18 and text.isascii() and text.isdigit()
 
 
@@ -488,7 +489,7 @@ def diagnose_envelope(data: Any) -> tuple[str | None, str, Raw, Raw]:
                 break
         elif key == "version":
             ok = (isinstance(v, int) and not isinstance(v, bool) and v >= 0) or (
-                isinstance(v, str) and _is_numeric_version(v)
+                isinstance(v, str) and is_numeric_version(v)
             )
             if not ok:
                 reason = key, "version is required and must be an integer"
