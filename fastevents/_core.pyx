@@ -26,7 +26,7 @@ from . import _answers
 from ._context import current_event
 from ._model import (
     AUTH_SLOT, EMPTY_OBJECT_RAW, ENVELOPE_PROBLEMS, FLOW_ID_SLOT, ID_SLOT, IDENTITY_SLOT, METADATA_SLOT, PAYLOAD_SLOT,
-    Event, InvalidEnvelopeError, RequestEvent, _EventFields, decode_plain, diagnose_envelope, encode,
+    Event, InvalidEnvelopeError, RequestEvent, _EventFields, decode_plain, decode_plain_slow, diagnose_envelope, encode,
     fresh_id_raw, is_numeric_version, wire_decoder,
 )
 from ._core_py import MODE_EVENT, MODE_PLAIN, MODE_RAW, MODE_TYPED
@@ -348,8 +348,11 @@ cdef class Dispatcher:
         elif mode == _MODE_PLAIN:
             try:
                 arg = _decode_plain(slot_get(event, OFF_PAYLOAD))
-            except Exception as exc:
-                return _bad_request(route.name, version, id_raw, flow_raw, exc)
+            except Exception:
+                try:  # integers too long for int, kept exact; else a bad request
+                    arg = decode_plain_slow(slot_get(event, OFF_PAYLOAD))
+                except Exception as exc:
+                    return _bad_request(route.name, version, id_raw, flow_raw, exc)
             slot_set(event, OFF_PAYLOAD, arg)
             if not PyObject_GC_IsTracked(event):  # it now holds a container: see _model._lazy
                 PyObject_GC_Track(event)

@@ -37,6 +37,7 @@ from ._model import (
     InvalidEnvelopeError,
     RequestEvent,
     decode_plain,
+    decode_plain_slow,
     diagnose_envelope,
     encode,
     fresh_id_raw,
@@ -212,8 +213,11 @@ class Dispatcher:
         elif mode == MODE_PLAIN:
             try:
                 arg = _decode_plain(_get_payload(event))
-            except Exception as exc:
-                return _answers.bad_request(route.name, version, id_raw, flow_raw, exc)
+            except Exception:
+                try:  # integers too long for int, kept exact; else a bad request
+                    arg = decode_plain_slow(_get_payload(event))
+                except Exception as exc:
+                    return _answers.bad_request(route.name, version, id_raw, flow_raw, exc)
             event.payload = arg  # the attribute protocol: msgspec starts GC-tracking the event
         elif mode == MODE_RAW:
             arg = _get_payload(event).copy()

@@ -11,6 +11,7 @@ same properties hand them back unchanged.
 from __future__ import annotations
 
 import enum
+import json as _stdlib_json
 import os
 import types
 from decimal import Decimal
@@ -64,6 +65,33 @@ def _encode_extra(value: Any) -> Any:
 
 #: Plain JSON values (payloads without a schema, identity, auth, metadata): exact numbers.
 decode_plain = msgspec.json.Decoder(float_hook=exact_number).decode
+
+# Python refuses to turn text of more than 4300 digits into an int (a guard against slow
+# conversions), so msgspec refuses such integers. They are kept as exact numbers instead.
+_INT_DIGITS_LIMIT = 4000
+
+
+def _big_integer(text: str) -> int | JsonNumber:
+    if len(text) <= _INT_DIGITS_LIMIT:
+        return int(text)
+    number = JsonNumber(text)
+    number.text = text
+    return number
+
+
+def decode_plain_slow(data: Any) -> Any:
+    """:func:`decode_plain` for the documents it refuses: integers too long for ``int``.
+
+    Taken only after ``decode_plain`` failed; numbers stay exact (written back as sent).
+    Raises what ``decode_plain`` raises when the document is refused for another reason.
+    """
+    try:
+        return decode_plain(data)
+    except msgspec.ValidationError as exc:
+        try:
+            return _stdlib_json.loads(bytes(data), parse_int=_big_integer, parse_float=exact_number)
+        except Exception:
+            raise exc from None
 #: Every encode of fastevents: exact numbers as sent, other Decimals as JSON numbers.
 encode = msgspec.json.Encoder(decimal_format="number", enc_hook=_encode_extra).encode
 _json_decode = msgspec.json.decode
@@ -174,7 +202,7 @@ def _lazy(slot: Any, null_is_empty_object: bool, doc: str) -> Any:
     def fget(self: Any) -> Any:
         value = get(self)
         if type(value) is Raw:
-            value = decode_plain(value)
+            value = decode_plain_slow(value)
             if value is None and null_is_empty_object:
                 value = {}
             store(self, name, value)
@@ -183,23 +211,32 @@ def _lazy(slot: Any, null_is_empty_object: bool, doc: str) -> Any:
     return property(fget, slot.__set__, doc=doc)
 
 
+#: An id is an integer of at most this many digits; longer numbers are no integer id.
+MAX_ID_DIGITS = 40
+_ID_LIMIT = 10**MAX_ID_DIGITS
+
+
 def _user_id(value: Any) -> int | str | None:
-    # An id: an integer (numeric text and integral numbers included) or other non-empty
-    # text. None for anything that cannot be one: null, empty text, booleans, objects...
+    # An id: an integer of at most MAX_ID_DIGITS digits (numeric text and integral numbers
+    # included) or other non-empty text. None for anything that cannot be one: null, empty
+    # text, booleans, objects, fractions, and numbers too large to be anyone's id. Every
+    # branch is bounded before any conversion, so a number such as 1e1000000 costs
+    # microseconds, not the minutes that building its integer would.
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return value if -_ID_LIMIT < value < _ID_LIMIT else None
     if isinstance(value, str):
         text = value.strip()
         digits = text[1:] if text[:1] == "-" else text
-        if digits.isascii() and digits.isdigit():
+        if 0 < len(digits) <= MAX_ID_DIGITS and digits.isascii() and digits.isdigit():
             return int(text)
-        return text or None
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
-        return int(value)
+        return text or None  # long numeric text stays text: still an id, not a number
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and -_ID_LIMIT < value < _ID_LIMIT else None
+    if isinstance(value, Decimal):
+        if value.is_finite() and value.adjusted() < MAX_ID_DIGITS and value == value.to_integral_value():
+            return int(value)
     return None
 
 
@@ -252,9 +289,11 @@ class Event(_EventFields):
     def user_id(self) -> int | str | None:
         """``identity.userId``, else ``identity.user.id``; ``None`` when neither holds an id.
 
-        Integers and numeric strings come back as ``int``; any other text (a UUID, say)
-        comes back as the text itself, stripped. An empty, boolean, object or array
-        ``userId`` is no id, so ``identity.user.id`` is tried next.
+        Integers and numeric strings of up to 40 digits come back as ``int``; any other
+        text (a UUID, or numeric text longer than that) comes back as the text itself,
+        stripped. Null, empty text, booleans, objects, arrays, fractions and numbers beyond
+        40 digits (``1e1000000``) are no id, so ``identity.user.id`` is tried next. Reading
+        it never raises and never takes more than microseconds, whatever the identity holds.
         """
         identity = self.identity
         if not isinstance(identity, dict):
@@ -289,7 +328,7 @@ class Event(_EventFields):
 
     def to_dict(self) -> dict[str, Any]:
         """The envelope as plain values, keyed as on the wire (``flowId``...)."""
-        return cast("dict[str, Any]", decode_plain(self.to_json()))
+        return cast("dict[str, Any]", decode_plain_slow(self.to_json()))
 
     def __eq__(self, other: object) -> bool:
         # By value, whatever has been decoded yet: a received event equals itself after its

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -13,6 +15,7 @@ from fastevents import (
     CamelStruct,
     Event,
     EventBuilder,
+    EventContextHolder,
     EventErrorType,
     EventException,
     EventSuccessType,
@@ -152,6 +155,10 @@ def test_from_json_rejects_invalid_envelopes(body: bytes, prop: str | None) -> N
         ({"userId": 42.0}, 42, "42"),
         ({"userId": 4.2e1}, 42, "42"),
         ({"userId": 1.5}, None, None),
+        ({"userId": 10**39}, 10**39, str(10**39)),
+        ({"userId": 10**40}, None, None),
+        ({"userId": "1" * 40}, int("1" * 40), "1" * 40),
+        ({"userId": "1" * 41}, "1" * 41, "1" * 41),
     ],
 )
 def test_user_id_reads_user_id_then_user_dot_id(identity: dict[str, Any], user_id: Any, as_str: Any) -> None:
@@ -288,3 +295,36 @@ def test_received_events_pickle_compare_and_convert_like_hand_built_ones() -> No
     assert pickle.loads(pickle.dumps(built)) == built
     assert received.to_dict() == {"name": "a:b", "version": 1, "id": "i", "flowId": "f", "payload": {"x": 1.5},
                                   "identity": {}, "auth": {}, "metadata": {}}
+
+
+HOSTILE_USER_IDS = {
+    "1e1000000": (b"1e1000000", None),
+    "-1e999999": (b"-1e999999", None),
+    "1.5e300000": (b"1.5e300000", None),
+    "1e-999999": (b"1e-999999", None),
+    "5000-digit number": (b"7" * 5000, None),
+    "5000-digit numeric string": (b'"' + b"7" * 5000 + b'"', "7" * 5000),
+}
+
+
+@pytest.mark.parametrize("where", ["userId", "user.id"])
+@pytest.mark.parametrize("name", sorted(HOSTILE_USER_IDS))
+def test_hostile_identity_numbers_answer_at_once_and_never_raise(name: str, where: str) -> None:
+    raw, expected = HOSTILE_USER_IDS[name]
+    identity = b'{"userId":%s}' % raw if where == "userId" else b'{"user":{"id":%s}}' % raw
+    event = Event.from_json(b'{"name":"a:b","version":1,"identity":%s}' % identity)
+    # Building the integer of 1e1000000 took 33 s; every read here is bounded before any
+    # conversion. The generous limit only tells a hang from an answer.
+    started = time.perf_counter()
+    assert event.user_id == expected
+    assert event.user_id_as_str == (None if expected is None else str(expected))
+    with EventContextHolder.with_context(event):
+        assert EventContextHolder.get().user_id == expected
+    assert time.perf_counter() - started < 1.0
+
+
+def test_integers_too_long_for_int_are_kept_exact() -> None:
+    big = b"7" * 5000
+    event = Event.from_json(b'{"name":"a:b","version":1,"payload":{"n":%s},"identity":{"n":%s}}' % (big, big))
+    assert event.identity["n"] == Decimal(big.decode())
+    assert event.to_json().count(big) == 2
