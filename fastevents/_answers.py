@@ -27,7 +27,36 @@ _decode = msgspec.json.decode
 # Everything after the payload in an answer: the request's identity, auth and metadata are
 # never echoed.
 TAIL = b',"identity":{},"auth":{},"metadata":{}}'
+#: Typed errors: ``expected=True`` is part of normal operation (INFO), others WARNING.
 ERROR_LOG_LEVEL = {True: logging.INFO, False: logging.WARNING}
+#: Answers the client caused (``badProtocol``, ``eventNotFound``, ``badRequest``): a
+#: hostile client can cause one per request, so they stay below the default WARNING.
+CLIENT_LOG_LEVEL = logging.INFO
+#: Longest text of a received value (name, id, detail) written to a log record.
+LOG_VALUE_LIMIT = 200
+
+
+def _escape(char: str) -> str:
+    if char == "\\":
+        return "\\\\"
+    if char.isprintable():
+        return char
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def log_text(value: Any) -> Any:
+    """A received value as it may appear in a log record: bounded in length, and with
+    every non-printable character (newlines, ANSI escapes, Unicode line breaks and format
+    characters) written as an escape, so a value from the wire can neither start a fake log
+    line nor reach a terminal. Backslashes are doubled, so escapes stay unambiguous."""
+    if not isinstance(value, str):
+        return value
+    if len(value) > LOG_VALUE_LIMIT:
+        value = f"{value[:LOG_VALUE_LIMIT]}...(+{len(value) - LOG_VALUE_LIMIT} chars)"
+    if value.isprintable() and "\\" not in value:
+        return value
+    return "".join(map(_escape, value))
 
 
 def answer(name: str, version: int, id_raw: Raw, flow_raw: Raw, payload: bytes) -> bytes:
@@ -59,7 +88,8 @@ def _log(level: int, outcome: str, name: str | None, version: Any, id_raw: Raw, 
          detail: str = "", exc_info: BaseException | None = None) -> None:
     if not logger.isEnabledFor(level):
         return
-    event_id, flow_id = _text(id_raw), _text(flow_raw)
+    name, detail = log_text(name), log_text(detail)
+    event_id, flow_id = log_text(_text(id_raw)), log_text(_text(flow_raw))
     logger.log(
         level,
         "event %s v%s answered %s%s (id=%s flowId=%s)",
@@ -81,7 +111,7 @@ def bad_protocol(body: Any, reason: tuple[str | None, str] | None = None,
         {"code": "INVALID_COMMUNICATION_PROTOCOL",
          "parameters": {"propertyName": reason[0], "message": reason[1]}}
     )
-    _log(logging.WARNING, "badProtocol", None, None, ids[0], ids[1],
+    _log(CLIENT_LOG_LEVEL, "badProtocol", None, None, ids[0], ids[1],
          f"{reason[0] or 'body'}: {reason[1]}")
     return answer("badProtocol", 1, ids[0], ids[1], payload)
 
@@ -91,7 +121,7 @@ def not_found(name: str, version: int, id_raw: Raw, flow_raw: Raw) -> bytes:
     payload = _encode(
         {"code": "NO_EVENT_HANDLER_FOUND", "parameters": {"event": name, "version": version}}
     )
-    _log(logging.WARNING, "eventNotFound", name, version, id_raw, flow_raw)
+    _log(CLIENT_LOG_LEVEL, "eventNotFound", name, version, id_raw, flow_raw)
     return answer("eventNotFound", 1, id_raw, flow_raw, payload)
 
 
@@ -107,7 +137,7 @@ def bad_request(name: str, version: int, id_raw: Raw, flow_raw: Raw, exc: Except
     # Else: deeper than the decoder allows, or not decodable into the schema at all.
     field = field_error(exc) if isinstance(exc, msgspec.ValidationError) else _UNDECODABLE
     payload = _encode({"code": PayloadValidationError.code, "parameters": {"fields": [field]}})
-    _log(ERROR_LOG_LEVEL[True], _BAD_REQUEST, name, version, id_raw, flow_raw, PayloadValidationError.code)
+    _log(CLIENT_LOG_LEVEL, _BAD_REQUEST, name, version, id_raw, flow_raw, PayloadValidationError.code)
     return answer(f"{name}:{_BAD_REQUEST}", version, id_raw, flow_raw, payload)
 
 

@@ -23,7 +23,7 @@ from fastevents import (
     ResponseEvent,
 )
 
-from .conftest import ExampleSchema, assert_envelope
+from .conftest import ExampleSchema, assert_envelope, build_fixture_router
 
 IDS = '"id": "11111111-1111-4111-8111-111111111111", "flowId": "22222222-2222-4222-8222-222222222222"'
 
@@ -392,7 +392,7 @@ def test_nested_processing_restores_the_outer_context(core: ModuleType) -> None:
 
 @pytest.mark.parametrize(
     ("name", "level"),
-    [("fail:unhandled", logging.ERROR), ("fail:typed", logging.WARNING), ("get:event:other", logging.WARNING)],
+    [("fail:unhandled", logging.ERROR), ("fail:typed", logging.WARNING), ("get:event:other", logging.INFO)],
 )
 def test_one_log_record_per_error_event_with_ids_and_no_auth(
     processor: EventProcessor, caplog: pytest.LogCaptureFixture, name: str, level: int
@@ -409,6 +409,57 @@ def test_one_log_record_per_error_event_with_ids_and_no_auth(
     assert record.event_name == name and record.event_version == 1  # type: ignore[attr-defined]
     text = caplog.text + repr(record.__dict__)
     assert "SECRET-TOKEN" not in text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"name": "x", "version": "v"}',  # badProtocol
+        request("get:event:other"),  # eventNotFound
+        request("get:event:example", payload='{"example": 5}'),  # badRequest
+    ],
+    ids=["badProtocol", "eventNotFound", "badRequest"],
+)
+def test_answers_the_client_caused_log_below_warning(
+    processor: EventProcessor, caplog: pytest.LogCaptureFixture, body: bytes
+) -> None:
+    # One hostile client causes one of these per request: at the default WARNING level
+    # they must cost nothing and write nothing.
+    with caplog.at_level(logging.WARNING, logger="fastevents"):
+        processor.process_event(body)
+    assert [r for r in caplog.records if r.name == "fastevents"] == []
+    with caplog.at_level(logging.INFO, logger="fastevents"):
+        processor.process_event(body)
+    assert [r.levelno for r in caplog.records if r.name == "fastevents"] == [logging.INFO]
+
+
+FORGED = ["a\nFAKE 2026-12-01 CRITICAL root: forged", "\x1b[2J\x1b[31mred", "a\u2028b\u202ec", "a\rb", "back\\slash"]
+
+
+@pytest.mark.parametrize("where", ["name", "id", "flowId"])
+@pytest.mark.parametrize("value", FORGED)
+def test_log_records_escape_received_values(
+    core: ModuleType, caplog: pytest.LogCaptureFixture, where: str, value: str
+) -> None:
+    fields = {"name": "get:event:other", "version": 1, "id": "i", "flowId": "f", where: value}
+    with caplog.at_level(logging.DEBUG, logger="fastevents"):
+        EventProcessor(build_fixture_router(), core=core).process_event(json.dumps(fields))
+    [record] = [r for r in caplog.records if r.name == "fastevents"]
+    message = record.getMessage()
+    assert all(c.isprintable() for c in message), message
+    extra = {"name": record.event_name, "id": record.event_id, "flowId": record.flow_id}  # type: ignore[attr-defined]
+    assert all(c.isprintable() for c in extra[where])
+    assert extra[where] in message
+
+
+@pytest.mark.parametrize("where", ["name", "id"])
+def test_log_records_bound_each_received_value(core: ModuleType, caplog: pytest.LogCaptureFixture, where: str) -> None:
+    fields: dict[str, Any] = {"name": "get:event:other", "version": 1, where: "x" * 1_000_000}
+    with caplog.at_level(logging.DEBUG, logger="fastevents"):
+        EventProcessor(build_fixture_router(), core=core).process_event(json.dumps(fields))
+    [record] = [r for r in caplog.records if r.name == "fastevents"]
+    assert len(record.getMessage()) < 1000
+    assert "(+999800 chars)" in record.getMessage()
 
 
 def test_success_is_not_logged(processor: EventProcessor, caplog: pytest.LogCaptureFixture) -> None:
