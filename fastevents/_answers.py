@@ -212,9 +212,24 @@ def run_awaitable(awaitable: Any) -> Any:
         runner = _thread_loop.runner = asyncio.Runner()
 
     async def wait() -> Any:
-        return await awaitable
+        try:
+            return await awaitable
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # out of the loop as a value: asyncio re-raises
+            return _Raised(exc)  # KeyboardInterrupt and SystemExit through the loop itself
 
     try:
-        return runner.run(wait(), context=contextvars.copy_context())
+        result = runner.run(wait(), context=contextvars.copy_context())
     except asyncio.CancelledError as exc:
         raise RuntimeError("the async handler was cancelled") from exc
+    if type(result) is _Raised:
+        raise result.exc
+    return result
+
+
+class _Raised:
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc

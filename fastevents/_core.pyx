@@ -17,7 +17,6 @@ from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 
 import types
-from asyncio import CancelledError
 
 import msgspec
 from msgspec import Raw
@@ -369,7 +368,7 @@ cdef class Dispatcher:
                 if allow_async:
                     return route, event, id_raw, flow_raw, result
                 result = _run_awaitable(result)
-        except (Exception, CancelledError) as exc:  # a sync handler cannot be cancelled from outside
+        except BaseException as exc:  # whatever a handler raises is its answer; see EventProcessor
             return _error(route.name, version, id_raw, flow_raw, exc)
         finally:
             PyContextVar_Reset(_current, token)
@@ -381,7 +380,7 @@ cdef class Dispatcher:
             return _sent_as_is(route.name, slot_get(event, OFF_VERSION), id_raw, flow_raw, result)
         try:
             payload = _encode(result)
-        except Exception as exc:  # a type JSON cannot hold
+        except BaseException as exc:  # a type JSON cannot hold, or a failing __iter__...
             return _error(route.name, slot_get(event, OFF_VERSION), id_raw, flow_raw, exc)
         return _assemble(route.prefix, id_raw, flow_raw, payload)
 

@@ -11,7 +11,6 @@ in the same commit.
 
 from __future__ import annotations
 
-from asyncio import CancelledError
 from collections.abc import Callable
 from inspect import isawaitable
 from typing import Any
@@ -229,7 +228,7 @@ class Dispatcher:
                 if allow_async:
                     return route, event, id_raw, flow_raw, result
                 result = _answers.run_awaitable(result)
-        except (Exception, CancelledError) as exc:  # a sync handler cannot be cancelled from outside
+        except BaseException as exc:  # whatever a handler raises is its answer; see EventProcessor
             return _answers.error(route.name, version, id_raw, flow_raw, exc)
         finally:
             _reset_current(token)
@@ -241,7 +240,7 @@ class Dispatcher:
             return _answers.sent_as_is(route.name, event.version, id_raw, flow_raw, result)
         try:
             payload = _encode(result)
-        except Exception as exc:  # a type JSON cannot hold
+        except BaseException as exc:  # a type JSON cannot hold, or a failing __iter__...
             return _answers.error(route.name, event.version, id_raw, flow_raw, exc)
         return b"".join((route.prefix, id_raw, _FLOW_KEY, flow_raw, _PAYLOAD_KEY, payload, _TAIL))
 

@@ -234,9 +234,13 @@ def _user_id(value: Any) -> int | str | None:
         return text or None  # long numeric text stays text: still an id, not a number
     if isinstance(value, float):
         return int(value) if value.is_integer() and -_ID_LIMIT < value < _ID_LIMIT else None
-    if isinstance(value, Decimal):
-        if value.is_finite() and value.adjusted() < MAX_ID_DIGITS and value == value.to_integral_value():
-            return int(value)
+    if (
+        isinstance(value, Decimal)
+        and value.is_finite()
+        and value.adjusted() < MAX_ID_DIGITS
+        and value == value.to_integral_value()
+    ):
+        return int(value)
     return None
 
 

@@ -16,6 +16,17 @@ __all__ = ["EventProcessor"]
 class EventProcessor:
     """Answers events for one :class:`EventRouter`; never raises, whatever the input.
 
+    Whatever a handler raises is answered: an :class:`EventException` with its own type,
+    anything else with ``<name>:error`` (logged with its traceback). That includes
+    ``BaseException``s -- ``KeyboardInterrupt``, ``SystemExit``, ``GeneratorExit`` or your
+    own -- on purpose: a handler's exception is the handler's failure, whatever its class,
+    and the server must answer it instead of dying (a ``SystemExit`` from a library's
+    ``sys.exit()`` would otherwise stop the service, and under ASGI became an HTTP 500).
+    Servers do not deliver Ctrl+C into handlers (they stop on signals between requests);
+    in a script, a Ctrl+C that lands inside a handler is answered and logged like any
+    other failure, and the next one stops the script. Only the cancellation of the task
+    awaiting :meth:`process_event_async` propagates, as it must.
+
     ``process_event`` is for synchronous code. It runs ``async def`` handlers to
     completion on a per-thread event loop; inside a running event loop that would block
     the loop, so there such a handler answers ``<name>:error`` (logged) and you should
@@ -45,13 +56,13 @@ class EventProcessor:
         token = current_event.set(event)
         try:
             result = await awaitable
-        except Exception as exc:
-            return dispatcher.fail(route, event, id_raw, flow_raw, exc)  # type: ignore[no-any-return]
         except asyncio.CancelledError as exc:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise  # we are being cancelled: let it through
             # the handler's own doing (an inner task it awaited was cancelled): an error answer
+            return dispatcher.fail(route, event, id_raw, flow_raw, exc)  # type: ignore[no-any-return]
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit... too: see the class docstring
             return dispatcher.fail(route, event, id_raw, flow_raw, exc)  # type: ignore[no-any-return]
         finally:
             current_event.reset(token)

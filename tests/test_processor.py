@@ -235,17 +235,6 @@ def test_exception_text_never_reaches_the_wire(processor: EventProcessor) -> Non
     assert b"internal secret" not in out and b"Traceback" not in out and b"RuntimeError" not in out
 
 
-def test_base_exceptions_propagate(core: ModuleType) -> None:
-    router = EventRouter()
-
-    def interrupt(event: Event) -> None:
-        raise KeyboardInterrupt
-
-    router.add("stop:now", 1, interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        EventProcessor(router, core=core).process_event(request("stop:now"))
-
-
 class Inner(msgspec.Struct):
     count: int
 
