@@ -23,7 +23,7 @@ TITLE = "Clients (round trips/s)"
 def unavailable() -> str | None:
     missing = [m for m in ("uvicorn", "httpx", "aiohttp") if importlib.util.find_spec(m) is None]
     if missing:
-        return f"needs {', '.join(missing)} (pip install 'fastevents[server]')"
+        return f"needs {', '.join(missing)} (pip install -e '.[server]')"
     return None
 
 

@@ -30,7 +30,7 @@ def unavailable() -> str | None:
     if http_load.wrk_path() is None and importlib.util.find_spec("aiohttp") is None:
         missing.append("wrk or aiohttp (load generator)")
     if missing:
-        return f"needs {', '.join(missing)} (pip install 'fastevents[server,bench]')"
+        return f"needs {', '.join(missing)} (pip install -e '.[server,bench]')"
     return None
 
 
@@ -40,7 +40,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     scenario = scenarios.scenario_by_name("success")
     body = scenario.body
     names = [n for n in ORDER if n != "fastapi" or importlib.util.find_spec("fastapi") is not None]
-    skipped = {} if "fastapi" in names else {"fastapi": "fastapi is not installed (pip install 'fastevents[bench]')"}
+    skipped = {} if "fastapi" in names else {"fastapi": "fastapi is not installed (pip install -e '.[bench]')"}
     servers: dict[str, http_load.Server] = {}
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     answers: dict[str, str] = {}

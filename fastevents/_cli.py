@@ -153,7 +153,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
     except ImportError:
-        _fail("serving needs uvicorn: pip install 'fastevents[server]'", EXIT_USAGE)
+        _fail("serving needs uvicorn: pip install 'fastevents-protocol[server]'", EXIT_USAGE)
     try:
         router = load_router(args.target)
     except UsageError as exc:
