@@ -19,17 +19,10 @@ from ._errors import (
     TimeoutException,
 )
 from ._impl import COMPILED
-from ._model import (
-    CamelStruct,
-    Event,
-    EventErrorType,
-    EventSuccessType,
-    RedirectPayload,
-    RequestEvent,
-    ResponseEvent,
-)
+from ._model import CamelStruct, Event, RedirectPayload, RequestEvent, ResponseEvent
 from ._processor import EventProcessor
 from ._router import DuplicateEventError, EventHandler, EventRouter
+from ._wire import EventErrorType, EventSuccessType
 
 __version__ = "0.1.0"
 

@@ -6,17 +6,14 @@ answer and every log line is written in exactly one place.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import logging
-import threading
 from typing import Any
 
 import msgspec
 from msgspec import Raw
 
 from ._errors import EventException, PayloadValidationError, field_error
-from ._model import Event, EventErrorType, diagnose_envelope, encode
+from ._wire import EventErrorType, EventFields, diagnose_envelope, encode
 
 logger = logging.getLogger("fastevents")
 _BAD_REQUEST = EventErrorType.BAD_REQUEST._value_
@@ -161,75 +158,10 @@ def error(name: str, version: int, id_raw: Raw, flow_raw: Raw, exc: BaseExceptio
                   b'{"code":"UNHANDLED_ERROR","parameters":{}}')
 
 
-def sent_as_is(name: str, version: int, id_raw: Raw, flow_raw: Raw, value: Event) -> bytes:
-    """A handler that returned an :class:`Event` (a ``ResponseEvent`` from
-    :class:`EventBuilder`, say): it is the answer, or a generic error if it cannot be encoded."""
+def sent_as_is(name: str, version: int, id_raw: Raw, flow_raw: Raw, value: EventFields) -> bytes:
+    """A handler that returned an event (a ``ResponseEvent`` from ``EventBuilder``, say):
+    it is the answer, or a generic error if it cannot be encoded."""
     try:
-        return value.to_json()
+        return encode(value)
     except Exception as exc:
         return error(name, version, id_raw, flow_raw, exc)
-
-
-class _ThreadLoop(threading.local):
-    """One event loop per thread for async handlers under the sync processor.
-
-    Kept between calls (creating a loop per event would cost far more than the handler)
-    and closed when its thread ends.
-    """
-
-    runner: asyncio.Runner | None = None
-
-    def __del__(self) -> None:
-        if self.runner is not None:
-            self.runner.close()
-
-
-_thread_loop = _ThreadLoop()
-
-
-def run_awaitable(awaitable: Any) -> Any:
-    """Run an async handler's awaitable to completion from synchronous code.
-
-    It runs in a copy of the caller's context, so it sees the current event and the
-    caller's other context variables, and what it sets stays with it. Inside a running
-    event loop this would deadlock, so it raises instead: use ``process_event_async`` there.
-    A handler cancelled from inside raises an ordinary error (an error answer), not
-    ``CancelledError``: nothing outside asked for a cancellation.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        if hasattr(awaitable, "close"):
-            awaitable.close()
-        raise RuntimeError(
-            "an async handler cannot run under process_event() inside a running event "
-            "loop; await process_event_async() instead"
-        )
-    runner = _thread_loop.runner
-    if runner is None:
-        runner = _thread_loop.runner = asyncio.Runner()
-
-    async def wait() -> Any:
-        try:
-            return await awaitable
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:  # out of the loop as a value: asyncio re-raises
-            return _Raised(exc)  # KeyboardInterrupt and SystemExit through the loop itself
-
-    try:
-        result = runner.run(wait(), context=contextvars.copy_context())
-    except asyncio.CancelledError as exc:
-        raise RuntimeError("the async handler was cancelled") from exc
-    if type(result) is _Raised:
-        raise result.exc
-    return result
-
-
-class _Raised:
-    __slots__ = ("exc",)
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ._errors import EventException
-from ._model import FLOW_ID_SLOT, ID_SLOT, Event, RedirectPayload, ResponseEvent
+from ._model import Event, RedirectPayload, ResponseEvent
+from ._wire import FLOW_ID_SLOT, ID_SLOT
 
 __all__ = ["EventBuilder"]
 

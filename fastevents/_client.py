@@ -19,7 +19,8 @@ from ._errors import (
     FailedDependencyException,
     TimeoutException,
 )
-from ._model import ResponseEvent, fresh_id
+from ._model import ResponseEvent
+from ._wire import fresh_id
 
 if TYPE_CHECKING:
     from typing import Self

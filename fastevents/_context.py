@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._model import Event
+if TYPE_CHECKING:
+    from ._model import Event
 
 __all__ = ["EventContext", "EventContextHolder"]
 

@@ -1,11 +1,15 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """The dispatch core, compiled: the twin of ``_core_py.py`` (read that file first).
 
-Same routes, same answers, same calls into ``_answers`` off the hot path. What compiling
-buys is in the details of the hot path: the event's slots are read at their C offsets,
-raw slices are checked through the buffer protocol without Python objects, the body's
-ASCII check runs a word at a time, the current event is set through the C context-variable
-API, and the answer is assembled with one allocation and a few ``memcpy``.
+Same routes, same answers, same calls into ``_answers`` off the hot path, same layers: it
+imports only ``_wire``, ``_errors``, ``_context``, ``_sync`` and ``_answers``. What compiling
+buys is in the details of the hot path: the event's slots are read at their C offsets, raw
+slices are checked without Python objects, the body's ASCII check runs a word at a time,
+the current event is set through the C context-variable API, and the answer is assembled
+with one allocation and a few ``memcpy``. Each trick that reads another library's memory
+layout is checked at import and measured to pay at least 3% of a dispatch (BENCHMARKS.md).
+Every Python-visible entry point checks its arguments' types: junk raises TypeError, never
+reads memory it should not.
 """
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
@@ -16,49 +20,52 @@ from cpython.ref cimport Py_INCREF, Py_XDECREF
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 
-import types
+from inspect import isawaitable as _isawaitable
 
-import msgspec
 from msgspec import Raw
 
 from . import _answers
 from ._context import current_event
-from ._model import (
-    AUTH_SLOT, EMPTY_OBJECT_RAW, ENVELOPE_PROBLEMS, FLOW_ID_SLOT, ID_SLOT, IDENTITY_SLOT, METADATA_SLOT, PAYLOAD_SLOT,
-    Event, InvalidEnvelopeError, RequestEvent, _EventFields, decode_plain, decode_plain_slow, diagnose_envelope, encode,
-    fresh_id_raw, is_numeric_version, wire_decoder,
+from ._errors import InvalidEnvelopeError
+from ._sync import run_awaitable
+from ._wire import (
+    AUTH_SLOT, EMPTY_OBJECT_RAW, FLOW_ID_SLOT, ID_SLOT, IDENTITY_SLOT, METADATA_SLOT, NAME_SLOT, NOT_BYTES,
+    NOT_UTF8, NULL_BYTE, OBJECT_BYTE, PAYLOAD_SLOT, QUOTE_BYTE, RULES_BY_NUMBER, VERSION_SLOT, EventFields, Rule,
+    decode_plain, decode_plain_slow, diagnose_envelope, encode, fresh_id_raw, is_numeric_version,
+    MODE_EVENT, MODE_PLAIN, MODE_RAW, MODE_TYPED,
 )
-from ._core_py import MODE_EVENT, MODE_PLAIN, MODE_RAW, MODE_TYPED
 
-__all__ = ["MODE_EVENT", "MODE_PLAIN", "MODE_RAW", "MODE_TYPED", "Dispatcher", "Route", "read_envelope"]
+__all__ = [
+    "MODE_EVENT", "MODE_PLAIN", "MODE_RAW", "MODE_TYPED", "Dispatcher", "Pending", "Route", "read_envelope",
+]
+
+cdef extern from "Python.h":
+    int PyObject_GC_IsTracked(object)
+    void PyObject_GC_Track(object)
+
+
+# --- the event's slots, at their C offsets ------------------------------------------------
+# msgspec stores Struct fields as member slots; their offsets come from the fields' member
+# descriptors (CPython's PyMemberDef), checked once here. Reading a slot at its offset skips
+# the attribute lookup through the type's MRO: 7% of a dispatch, measured (BENCHMARKS.md,
+# "What the compiled core's tricks buy"). It is sound only for events, so every entry point
+# checks that what it reads is one (``_read`` after the caller's decode, ``Pending``).
 
 cdef extern from "structmember.h":
     ctypedef struct PyMemberDef:
         const char *name
         int type
         Py_ssize_t offset
+    int T_OBJECT_EX
 
 cdef extern from "Python.h":
-    int PyObject_GC_IsTracked(object)
-    void PyObject_GC_Track(object)
     ctypedef struct PyMemberDescrObject:
         PyMemberDef *d_member
-    int T_OBJECT_EX "T_OBJECT_EX"
-
-# msgspec's Raw object (src/msgspec/_core.c). Read directly when the layout check below
-# passes; through the buffer protocol otherwise.
-ctypedef struct RawObject:
-    Py_ssize_t ob_refcnt
-    void *ob_type
-    PyObject *base
-    char *buf
-    Py_ssize_t len
 
 
 cdef Py_ssize_t _offset(object descriptor) except -1:
-    # Where a Struct field lives inside the object. msgspec stores fields as member slots;
-    # if that ever changes, refuse to load so that the pure-Python core is used instead.
-    if type(descriptor) is not types.MemberDescriptorType:
+    # If msgspec ever stores fields otherwise, refuse to load: the pure core takes over, loudly.
+    if type(descriptor) is not _MemberDescriptorType:
         raise ImportError("msgspec Struct fields are not member slots")
     cdef PyMemberDef *member = (<PyMemberDescrObject*><PyObject*>descriptor).d_member
     if member.type != T_OBJECT_EX:
@@ -66,84 +73,61 @@ cdef Py_ssize_t _offset(object descriptor) except -1:
     return member.offset
 
 
-cdef Py_ssize_t OFF_NAME = _offset(_EventFields.__dict__["name"])
-cdef Py_ssize_t OFF_VERSION = _offset(_EventFields.__dict__["version"])
-cdef Py_ssize_t OFF_ID = _offset(ID_SLOT)
-cdef Py_ssize_t OFF_FLOW_ID = _offset(FLOW_ID_SLOT)
-cdef Py_ssize_t OFF_PAYLOAD = _offset(PAYLOAD_SLOT)
-cdef Py_ssize_t OFF_IDENTITY = _offset(IDENTITY_SLOT)
-cdef Py_ssize_t OFF_AUTH = _offset(AUTH_SLOT)
-cdef Py_ssize_t OFF_METADATA = _offset(METADATA_SLOT)
+cdef object _MemberDescriptorType = type(ID_SLOT)
+cdef Py_ssize_t _NAME = _offset(NAME_SLOT), _VERSION = _offset(VERSION_SLOT)
+cdef Py_ssize_t _ID = _offset(ID_SLOT), _FLOW_ID = _offset(FLOW_ID_SLOT), _PAYLOAD = _offset(PAYLOAD_SLOT)
+cdef Py_ssize_t _IDENTITY = _offset(IDENTITY_SLOT), _AUTH = _offset(AUTH_SLOT), _METADATA = _offset(METADATA_SLOT)
 
 
-cdef inline object slot_get(object obj, Py_ssize_t offset):
-    cdef PyObject *value = (<PyObject**>((<char*><PyObject*>obj) + offset))[0]
+cdef inline object slot_get(object event, Py_ssize_t offset):
+    cdef PyObject *value = (<PyObject**>((<char*><PyObject*>event) + offset))[0]
     if value == NULL:  # pragma: no cover - msgspec always fills every field
         raise AttributeError("unset field")
     return <object>value
 
 
-cdef inline void slot_set(object obj, Py_ssize_t offset, object value):
-    cdef PyObject **where = <PyObject**>((<char*><PyObject*>obj) + offset)
+cdef inline int slot_set(object event, Py_ssize_t offset, object value) except -1:
+    cdef PyObject **where = <PyObject**>((<char*><PyObject*>event) + offset)
     cdef PyObject *old = where[0]
     Py_INCREF(value)
     where[0] = <PyObject*>value
     Py_XDECREF(old)
+    return 0
 
 
-# The layout check above is about memory; make sure it also reads what Python reads.
-_probe = Event(name="probe", version=7, id="i", flow_id="f", payload=1, identity={}, auth={}, metadata={})
-if (slot_get(_probe, OFF_NAME), slot_get(_probe, OFF_VERSION), slot_get(_probe, OFF_ID),
-        slot_get(_probe, OFF_FLOW_ID), slot_get(_probe, OFF_PAYLOAD)) != ("probe", 7, "i", "f", 1):
+# The offsets are about memory; make sure they also read what Python reads.
+_probe = EventFields(name="probe", version=7, id="i", flow_id="f", payload=1, identity={}, auth={}, metadata={})
+if (slot_get(_probe, _NAME), slot_get(_probe, _VERSION), slot_get(_probe, _ID), slot_get(_probe, _FLOW_ID),
+        slot_get(_probe, _PAYLOAD), slot_get(_probe, _METADATA)) != ("probe", 7, "i", "f", 1, {}):
     raise ImportError("msgspec Struct slot layout not understood")
 del _probe
 
-cdef bint _RAW_DIRECT = False
 
+# --- everything else the hot path calls, bound once ----------------------------------------
 
-cdef inline const unsigned char *_raw_data(object raw, Py_ssize_t *size) except NULL:
-    # The bytes of a msgspec.Raw. They stay valid while ``raw`` is referenced.
-    cdef Py_buffer view
-    if _RAW_DIRECT:
-        size[0] = (<RawObject*><PyObject*>raw).len
-        return <const unsigned char*>(<RawObject*><PyObject*>raw).buf
-    PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE)
-    size[0] = view.len
-    PyBuffer_Release(&view)  # the Raw keeps the memory alive, not the view
-    return <const unsigned char*>view.buf
-
-
-def _check_raw_layout():
-    global _RAW_DIRECT
-    cdef Py_ssize_t size
-    cdef const unsigned char *data
-    probe = Raw(b'{"probe": [1, 2, 3]}')
-    data = _raw_data(probe, &size)  # through the buffer protocol
-    _RAW_DIRECT = ((<RawObject*><PyObject*>probe).buf == <char*>data
-                   and (<RawObject*><PyObject*>probe).len == size)
-
-
-_check_raw_layout()
-
-cdef object _decode_envelope = wire_decoder(RequestEvent).decode
 cdef object _decode_plain = decode_plain
+cdef object _decode_plain_slow = decode_plain_slow
 cdef object _encode = encode
 cdef object _current = current_event
 cdef object _Raw = Raw
-cdef object _Event = Event
+cdef object _EventFields = EventFields
 cdef object _bad_protocol = _answers.bad_protocol
 cdef object _not_found = _answers.not_found
 cdef object _bad_request = _answers.bad_request
 cdef object _error = _answers.error
 cdef object _sent_as_is = _answers.sent_as_is
 cdef object _is_numeric_version = is_numeric_version
-cdef object _run_awaitable = _answers.run_awaitable
-cdef tuple _PROBLEMS = ENVELOPE_PROBLEMS
+cdef object _run_awaitable = run_awaitable
+cdef tuple _RULES = RULES_BY_NUMBER
 cdef object _EMPTY_OBJECT_RAW = EMPTY_OBJECT_RAW
 cdef object _diagnose = diagnose_envelope
 cdef object _InvalidEnvelopeError = InvalidEnvelopeError
-cdef object _isawaitable
-from inspect import isawaitable as _isawaitable
+cdef tuple _NOT_BYTES = NOT_BYTES
+cdef tuple _NOT_UTF8 = NOT_UTF8
+
+cdef int _QUOTE = QUOTE_BYTE, _OBJECT = OBJECT_BYTE, _NULL = NULL_BYTE
+cdef int _RULE_VERSION = Rule.VERSION, _RULE_ID = Rule.ID, _RULE_FLOW_ID = Rule.FLOW_ID
+cdef int _RULE_IDENTITY = Rule.IDENTITY, _RULE_AUTH = Rule.AUTH, _RULE_METADATA = Rule.METADATA
 
 cdef bytes _TAIL = _answers.TAIL
 cdef bytes _FLOW_KEY = b',"flowId":'
@@ -166,7 +150,9 @@ cdef class Route:
     cdef readonly bint is_async
     cdef readonly bytes prefix
 
-    def __init__(self, str name, version, handler, int mode, decoder, bint is_async):
+    def __init__(self, str name not None, version, handler, int mode, decoder, bint is_async):
+        if type(version) is not int:
+            raise TypeError("Route version must be an int")
         self.name = name
         self.version = version
         self.handler = handler
@@ -177,21 +163,64 @@ cdef class Route:
         self.prefix = b'{"name":%s,"version":%d,"id":' % (_encode(name + ":response"), version)
 
 
-cdef inline bint _is_ascii(const unsigned char *p, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i = 0
-    cdef uint64_t word, acc = 0
-    while i + 8 <= n:
-        memcpy(&word, p + i, 8)
-        acc |= word
-        i += 8
-    while i < n:
-        acc |= p[i]
-        i += 1
-    return (acc & <uint64_t>0x8080808080808080ULL) == 0
+cdef class Pending:
+    """An async handler's call in flight (see ``_core_py.Pending``). Only a dispatcher makes
+    them: one built from Python is empty, and ``finish``/``fail`` refuse it."""
 
+    cdef readonly Route route
+    cdef readonly object event
+    cdef readonly object id_raw
+    cdef readonly object flow_raw
+    cdef readonly object awaitable
+
+
+cdef Pending _pending(Route route, object event, object id_raw, object flow_raw, object awaitable):
+    cdef Pending pending = Pending.__new__(Pending)
+    pending.route = route
+    pending.event = event
+    pending.id_raw = id_raw
+    pending.flow_raw = flow_raw
+    pending.awaitable = awaitable
+    return pending
+
+
+# --- raw slices -----------------------------------------------------------------------------
+# msgspec's Raw object (its src/msgspec/_core.c): read directly when the probe below finds
+# the layout, through the buffer protocol otherwise. Direct reads are 3.6% of a dispatch
+# (BENCHMARKS.md, "What the compiled core's tricks buy").
+
+ctypedef struct RawObject:
+    Py_ssize_t ob_refcnt
+    void *ob_type
+    void *base
+    char *buf
+    Py_ssize_t len
+
+cdef bint _RAW_DIRECT = False
+
+
+cdef inline const unsigned char *_raw_data(object raw, Py_ssize_t *size) except NULL:
+    # The bytes of a msgspec.Raw. They stay valid while ``raw`` is referenced.
+    cdef Py_buffer view
+    if _RAW_DIRECT:
+        size[0] = (<RawObject*><void*>raw).len
+        return <const unsigned char*>(<RawObject*><void*>raw).buf
+    PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE)
+    size[0] = view.len
+    PyBuffer_Release(&view)
+    return <const unsigned char*>view.buf
+
+cdef bint _raw_layout_known():
+    cdef Py_ssize_t size
+    cdef const unsigned char *data
+    probe = Raw(b'{"probe": [1, 2, 3]}')
+    data = _raw_data(probe, &size)  # through the buffer protocol: _RAW_DIRECT is still False
+    return (<RawObject*><void*>probe).buf == <char*>data and (<RawObject*><void*>probe).len == size
+
+
+_RAW_DIRECT = _raw_layout_known()
 
 cdef inline int _first_byte(object raw) except -2:
-    # The first byte of a raw JSON value (valid JSON, so never empty); -1 if not a Raw.
     cdef Py_ssize_t size
     cdef const unsigned char *data
     if type(raw) is not _Raw:
@@ -235,42 +264,55 @@ cdef bytes _assemble(bytes prefix, object id_raw, object flow_raw, bytes payload
     return out
 
 
-cdef inline bint _object_or_null(object event, Py_ssize_t offset) except -1:
+cdef inline bint _object_or_null(object event, object slot) except -1:
     # An object, or null, which then reads (and is written back) as {}.
-    cdef int first = _first_byte(slot_get(event, offset))
-    if first == 110:  # 'n'ull
-        slot_set(event, offset, _EMPTY_OBJECT_RAW)
+    cdef int first = _first_byte(slot_get(event, slot))
+    if first == _NULL:
+        slot_set(event, slot, _EMPTY_OBJECT_RAW)
         return True
-    return first == 123  # '{'
+    return first == _OBJECT
 
 
 cdef int _check(object event) except -1:
     # The envelope rules a typed decode cannot express, on the raw slices, in place
-    # (see _core_py._check): 0, or the number of the first rule broken.
-    cdef object version = slot_get(event, OFF_VERSION)
+    # (see _core_py._check): 0, or the first Rule broken.
+    cdef object version = slot_get(event, _VERSION)
     cdef int first
     if type(version) is not int:
         if not _is_numeric_version(version):
-            return 1
-        slot_set(event, OFF_VERSION, int(version))
-    first = _first_byte(slot_get(event, OFF_ID))
-    if first != 34:  # '"'
-        if first != 110:  # 'n'ull
-            return 2
-        slot_set(event, OFF_ID, fresh_id_raw())
-    first = _first_byte(slot_get(event, OFF_FLOW_ID))
-    if first != 34:
-        if first != 110:
-            return 3
-        slot_set(event, OFF_FLOW_ID, fresh_id_raw())
-    if not _object_or_null(event, OFF_IDENTITY):
-        return 4
-    if not _object_or_null(event, OFF_AUTH):
-        return 5
-    if not _object_or_null(event, OFF_METADATA):
-        return 6
+            return _RULE_VERSION
+        slot_set(event, _VERSION, int(version))
+    first = _first_byte(slot_get(event, _ID))
+    if first != _QUOTE:
+        if first != _NULL:
+            return _RULE_ID
+        slot_set(event, _ID, fresh_id_raw())
+    first = _first_byte(slot_get(event, _FLOW_ID))
+    if first != _QUOTE:
+        if first != _NULL:
+            return _RULE_FLOW_ID
+        slot_set(event, _FLOW_ID, fresh_id_raw())
+    if not _object_or_null(event, _IDENTITY):
+        return _RULE_IDENTITY
+    if not _object_or_null(event, _AUTH):
+        return _RULE_AUTH
+    if not _object_or_null(event, _METADATA):
+        return _RULE_METADATA
     return 0
 
+
+cdef inline bint _is_ascii(const unsigned char *p, Py_ssize_t n) noexcept nogil:
+    # A word at a time: 4% of a dispatch faster than calling bytes.isascii() (BENCHMARKS.md).
+    cdef Py_ssize_t i = 0
+    cdef uint64_t word, acc = 0
+    while i + 8 <= n:
+        memcpy(&word, p + i, 8)
+        acc |= word
+        i += 8
+    while i < n:
+        acc |= p[i]
+        i += 1
+    return (acc & <uint64_t>0x8080808080808080ULL) == 0
 
 cdef tuple _UNREADABLE = (None, None)
 
@@ -281,19 +323,21 @@ cdef object _read(object body, object decode):
     if type(body) is not bytes:
         body = _as_bytes(body)
         if body is None:
-            return (None, "body is not UTF-8 bytes or text"), (fresh_id_raw(), fresh_id_raw())
+            return _NOT_BYTES, (fresh_id_raw(), fresh_id_raw())
     if not _is_ascii(<const unsigned char*>PyBytes_AS_STRING(body), PyBytes_GET_SIZE(body)):
         try:
             (<bytes>body).decode()
         except UnicodeDecodeError:
-            return (None, "body is not valid UTF-8"), (fresh_id_raw(), fresh_id_raw())
+            return _NOT_UTF8, (fresh_id_raw(), fresh_id_raw())
     try:
         event = decode(body)
     except Exception:
         return _UNREADABLE
+    if not isinstance(event, _EventFields):  # the slots are read at their offsets below
+        raise TypeError(f"the envelope decoder gave {type(event).__name__}, not an event")
     problem = _check(event)
     if problem:
-        return _PROBLEMS[problem], None
+        return _RULES[problem], None
     return event
 
 
@@ -310,29 +354,33 @@ cdef class Dispatcher:
     """Bytes in, bytes out, over a live routing table ``{(name, version): Route}``."""
 
     cdef readonly dict table
+    cdef readonly object decode
 
-    def __init__(self, dict table):
+    def __init__(self, dict table not None, decode):
+        if not callable(decode):
+            raise TypeError("Dispatcher(table: dict, decode: callable)")
         self.table = table
+        self.decode = decode
 
     def dispatch(self, body):
         """Answer one request (see ``_core_py.Dispatcher.dispatch``)."""
         return self._dispatch(body, False)
 
     def dispatch_async(self, body):
-        """Answer one request, or hand back an awaitable (see ``_core_py``)."""
+        """Answer one request, or hand back a Pending (see ``_core_py``)."""
         return self._dispatch(body, True)
 
     cdef object _dispatch(self, object body, bint allow_async):
         cdef object event, id_raw, flow_raw, version, name, arg = None, result, token
         cdef Route route
         cdef int mode
-        event = _read(body, _decode_envelope)
+        event = _read(body, self.decode)
         if type(event) is tuple:
             return _bad_protocol(body, (<tuple>event)[0], (<tuple>event)[1])
-        id_raw = slot_get(event, OFF_ID)
-        flow_raw = slot_get(event, OFF_FLOW_ID)
-        version = slot_get(event, OFF_VERSION)
-        name = slot_get(event, OFF_NAME)
+        id_raw = slot_get(event, _ID)
+        flow_raw = slot_get(event, _FLOW_ID)
+        version = slot_get(event, _VERSION)
+        name = slot_get(event, _NAME)
         found = self.table.get((name, version))
         if found is None:
             return _not_found(name, version, id_raw, flow_raw)
@@ -341,22 +389,22 @@ cdef class Dispatcher:
         mode = route.mode
         if mode == _MODE_TYPED:
             try:
-                arg = route.decode(slot_get(event, OFF_PAYLOAD))
+                arg = route.decode(slot_get(event, _PAYLOAD))
             except Exception as exc:
                 return _bad_request(route.name, version, id_raw, flow_raw, exc)
         elif mode == _MODE_PLAIN:
             try:
-                arg = _decode_plain(slot_get(event, OFF_PAYLOAD))
+                arg = _decode_plain(slot_get(event, _PAYLOAD))
             except Exception:
                 try:  # integers too long for int, kept exact; else a bad request
-                    arg = decode_plain_slow(slot_get(event, OFF_PAYLOAD))
+                    arg = _decode_plain_slow(slot_get(event, _PAYLOAD))
                 except Exception as exc:
                     return _bad_request(route.name, version, id_raw, flow_raw, exc)
-            slot_set(event, OFF_PAYLOAD, arg)
+            slot_set(event, _PAYLOAD, arg)
             if not PyObject_GC_IsTracked(event):  # it now holds a container: see _model._lazy
                 PyObject_GC_Track(event)
         elif mode == _MODE_RAW:
-            arg = slot_get(event, OFF_PAYLOAD).copy()
+            arg = slot_get(event, _PAYLOAD).copy()
 
         token = PyContextVar_Set(_current, event)
         try:
@@ -366,28 +414,33 @@ cdef class Dispatcher:
                 result = route.handler(event, arg)
             if route.is_async or (type(result) is not dict and _isawaitable(result)):
                 if allow_async:
-                    return route, event, id_raw, flow_raw, result
+                    return _pending(route, event, id_raw, flow_raw, result)
                 result = _run_awaitable(result)
         except BaseException as exc:  # whatever a handler raises is its answer; see EventProcessor
             return _error(route.name, version, id_raw, flow_raw, exc)
         finally:
             PyContextVar_Reset(_current, token)
-        return self._finish(route, event, id_raw, flow_raw, result)
+        return _finish(route, event, id_raw, flow_raw, result)
 
-    cdef bytes _finish(self, Route route, object event, object id_raw, object flow_raw, object result):
-        cdef bytes payload
-        if type(result) is not dict and isinstance(result, _Event):
-            return _sent_as_is(route.name, slot_get(event, OFF_VERSION), id_raw, flow_raw, result)
-        try:
-            payload = _encode(result)
-        except BaseException as exc:  # a type JSON cannot hold, or a failing __iter__...
-            return _error(route.name, slot_get(event, OFF_VERSION), id_raw, flow_raw, exc)
-        return _assemble(route.prefix, id_raw, flow_raw, payload)
+    def finish(self, Pending pending not None, result):
+        """The answer to ``result``, what the pending handler returned."""
+        if pending.route is None:
+            raise TypeError("expected a Pending made by a Dispatcher")
+        return _finish(pending.route, pending.event, pending.id_raw, pending.flow_raw, result)
 
-    def finish(self, Route route, event, id_raw, flow_raw, result):
-        """The answer to ``result``, what the handler returned."""
-        return self._finish(route, event, id_raw, flow_raw, result)
+    def fail(self, Pending pending not None, exc):
+        """The answer to a pending handler that raised ``exc``."""
+        if pending.route is None:
+            raise TypeError("expected a Pending made by a Dispatcher")
+        return _error(pending.route.name, slot_get(pending.event, _VERSION), pending.id_raw, pending.flow_raw, exc)
 
-    def fail(self, Route route, event, id_raw, flow_raw, exc):
-        """The answer to a handler that raised ``exc``."""
-        return _error(route.name, slot_get(event, OFF_VERSION), id_raw, flow_raw, exc)
+
+cdef bytes _finish(Route route, object event, object id_raw, object flow_raw, object result):
+    cdef bytes payload
+    if type(result) is not dict and isinstance(result, _EventFields):
+        return _sent_as_is(route.name, slot_get(event, _VERSION), id_raw, flow_raw, result)
+    try:
+        payload = _encode(result)
+    except BaseException as exc:  # a type JSON cannot hold, or a failing __iter__...
+        return _error(route.name, slot_get(event, _VERSION), id_raw, flow_raw, exc)
+    return _assemble(route.prefix, id_raw, flow_raw, payload)

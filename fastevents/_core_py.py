@@ -2,11 +2,14 @@
 
 Routes map (name, version) to a handler with its payload decoder and a precomputed answer
 prefix. ``Dispatcher.dispatch`` takes request bytes to answer bytes: decode the envelope in
-one pass (ids, payload, identity, auth and metadata stay raw), check the raw slices, route,
-decode the payload straight into the handler's type, call the handler with the event made
-current, and assemble the answer around the raw ids without decoding them. Everything off
-that path is in ``_answers``. Keep the two twins in step: a change to one lands in the other
-in the same commit.
+one pass (ids, payload, identity, auth and metadata stay raw), check the raw slices against
+the envelope rules (``_wire.RULES``), route, decode the payload straight into the handler's
+type, call the handler with the event made current, and assemble the answer around the raw
+ids without decoding them. Everything off that path is in ``_answers``.
+
+Both twins are leaves of the package: they import only the layers below them (``_wire``,
+``_errors``, ``_context``, ``_sync``, ``_answers``). Keep them in step: a change to one
+lands in the other in the same commit.
 """
 
 from __future__ import annotations
@@ -20,39 +23,47 @@ from msgspec import Raw
 
 from . import _answers
 from ._context import current_event
-from ._model import (
+from ._errors import InvalidEnvelopeError
+from ._sync import run_awaitable
+from ._wire import (
     AUTH_SLOT,
     EMPTY_OBJECT_RAW,
-    ENVELOPE_PROBLEMS,
     FLOW_ID_SLOT,
     ID_SLOT,
     IDENTITY_SLOT,
     METADATA_SLOT,
+    MODE_EVENT,
+    MODE_PLAIN,
+    MODE_RAW,
+    MODE_TYPED,
+    NOT_BYTES,
+    NOT_UTF8,
     NULL_BYTE,
     OBJECT_BYTE,
     PAYLOAD_SLOT,
     QUOTE_BYTE,
-    Event,
-    InvalidEnvelopeError,
-    RequestEvent,
+    RULES_BY_NUMBER,
+    EventFields,
+    Rule,
     decode_plain,
     decode_plain_slow,
     diagnose_envelope,
     encode,
     fresh_id_raw,
     is_numeric_version,
-    wire_decoder,
 )
 
-__all__ = ["MODE_EVENT", "MODE_PLAIN", "MODE_RAW", "MODE_TYPED", "Dispatcher", "Route", "read_envelope"]
+__all__ = [
+    "MODE_EVENT",
+    "MODE_PLAIN",
+    "MODE_RAW",
+    "MODE_TYPED",
+    "Dispatcher",
+    "Pending",
+    "Route",
+    "read_envelope",
+]
 
-# How a route's handler is called.
-MODE_EVENT = 0  # handler(event)
-MODE_PLAIN = 1  # handler(event, payload as a plain JSON value)
-MODE_TYPED = 2  # handler(event, payload decoded into the route's type)
-MODE_RAW = 3  # handler(event, payload as msgspec.Raw, copied off the request buffer)
-
-_decode_envelope = wire_decoder(RequestEvent).decode
 _decode_plain = decode_plain
 _encode = encode
 _get_id = ID_SLOT.__get__
@@ -66,6 +77,8 @@ _reset_current = current_event.reset
 _TAIL = _answers.TAIL
 _FLOW_KEY = b',"flowId":'
 _PAYLOAD_KEY = b',"payload":'
+# The object-valued slots and the rule each breaks when it holds something else.
+_OBJECT_SLOTS = ((IDENTITY_SLOT, Rule.IDENTITY), (AUTH_SLOT, Rule.AUTH), (METADATA_SLOT, Rule.METADATA))
 
 
 class Route:
@@ -82,15 +95,31 @@ class Route:
         decoder: msgspec.json.Decoder[Any] | None,
         is_async: bool,
     ) -> None:
+        if not isinstance(name, str) or not isinstance(version, int) or not isinstance(mode, int):
+            raise TypeError("Route(name: str, version: int, handler, mode: int, decoder, is_async)")
         self.name = name
         self.version = version
         self.handler = handler
         self.mode = mode
         self.decoder = decoder
         self.decode: Callable[[Any], Any] | None = decoder.decode if decoder is not None else None
-        self.is_async = is_async
+        self.is_async = bool(is_async)
         # The success answer up to the id, written once here instead of per event.
         self.prefix = b'{"name":%s,"version":%d,"id":' % (_encode(name + ":response"), version)
+
+
+class Pending:
+    """An async handler's call in flight: what :meth:`Dispatcher.finish` (or ``fail``) needs
+    to answer it once its ``awaitable`` is done. Only a dispatcher makes them."""
+
+    __slots__ = ("awaitable", "event", "flow_raw", "id_raw", "route")
+
+    def __init__(self, route: Route, event: Any, id_raw: Raw, flow_raw: Raw, awaitable: Any) -> None:
+        self.route = route
+        self.event = event
+        self.id_raw = id_raw
+        self.flow_raw = flow_raw
+        self.awaitable = awaitable
 
 
 def _as_bytes(body: Any) -> bytes | None:
@@ -108,29 +137,29 @@ def _as_bytes(body: Any) -> bytes | None:
 def _check(event: Any) -> int:
     """Apply the envelope rules a typed decode cannot express, on the raw slices, in place.
 
-    A numeric-string version becomes an int; missing or null ids become fresh UUIDs.
-    Returns 0, or the number of the first rule broken (see ``ENVELOPE_PROBLEMS``).
+    A numeric-string version becomes an int; missing or null ids become fresh UUIDs, and
+    null objects ``{}``. Returns 0, or the first :class:`~fastevents._wire.Rule` broken.
     """
     version = event.version
     if type(version) is not int:
         if not is_numeric_version(version):
-            return 1
+            return Rule.VERSION
         event.version = int(version)
     first = memoryview(_get_id(event))[0]
     if first != QUOTE_BYTE:
         if first != NULL_BYTE:
-            return 2
+            return Rule.ID
         _set_id(event, fresh_id_raw())
     first = memoryview(_get_flow(event))[0]
     if first != QUOTE_BYTE:
         if first != NULL_BYTE:
-            return 3
+            return Rule.FLOW_ID
         _set_flow(event, fresh_id_raw())
-    for problem, slot in ((4, IDENTITY_SLOT), (5, AUTH_SLOT), (6, METADATA_SLOT)):
+    for slot, rule in _OBJECT_SLOTS:
         first = memoryview(slot.__get__(event))[0]
         if first != OBJECT_BYTE:
             if first != NULL_BYTE:
-                return problem
+                return rule
             slot.__set__(event, EMPTY_OBJECT_RAW)  # null reads, and is written back, as {}
     return 0
 
@@ -147,19 +176,21 @@ def _read(body: Any, decode: Callable[[bytes], Any]) -> Any:
     if type(body) is not bytes:
         body = _as_bytes(body)
         if body is None:
-            return (None, "body is not UTF-8 bytes or text"), (fresh_id_raw(), fresh_id_raw())
+            return NOT_BYTES, (fresh_id_raw(), fresh_id_raw())
     if not body.isascii():
         try:
             body.decode()
         except UnicodeDecodeError:
-            return (None, "body is not valid UTF-8"), (fresh_id_raw(), fresh_id_raw())
+            return NOT_UTF8, (fresh_id_raw(), fresh_id_raw())
     try:
         event = decode(body)
     except Exception:
         return _UNREADABLE
+    if not isinstance(event, EventFields):
+        raise TypeError(f"the envelope decoder gave {type(event).__name__}, not an event")
     problem = _check(event)
     if problem:
-        return ENVELOPE_PROBLEMS[problem], None
+        return RULES_BY_NUMBER[problem], None
     return event
 
 
@@ -173,25 +204,30 @@ def read_envelope(data: Any, decode: Callable[[bytes], Any]) -> Any:
 
 
 class Dispatcher:
-    """Bytes in, bytes out, over a live routing table ``{(name, version): Route}``."""
+    """Bytes in, bytes out, over a live routing table ``{(name, version): Route}``.
 
-    __slots__ = ("table",)
+    ``decode`` reads one envelope into the wire type of the events handlers receive.
+    """
 
-    def __init__(self, table: dict[tuple[str, int], Route]) -> None:
+    __slots__ = ("decode", "table")
+
+    def __init__(self, table: dict[tuple[str, int], Route], decode: Callable[[bytes], Any]) -> None:
+        if not isinstance(table, dict) or not callable(decode):
+            raise TypeError("Dispatcher(table: dict, decode: callable)")
         self.table = table
+        self.decode = decode
 
     def dispatch(self, body: Any) -> bytes:
         """Answer one request: the answer bytes. Async handlers are run to completion."""
         return self._dispatch(body, False)  # type: ignore[no-any-return]
 
-    def dispatch_async(self, body: Any) -> Any:
-        """Answer one request: the answer bytes, or, when the handler gave an awaitable,
-        ``(route, event, id, flowId, awaitable)`` for the caller to await and pass to
-        :meth:`finish` (or :meth:`fail`)."""
-        return self._dispatch(body, True)
+    def dispatch_async(self, body: Any) -> bytes | Pending:
+        """Answer one request: the answer bytes, or, when the handler gave an awaitable, a
+        :class:`Pending` for the caller to await and pass to :meth:`finish` (or :meth:`fail`)."""
+        return self._dispatch(body, True)  # type: ignore[no-any-return]
 
     def _dispatch(self, body: Any, allow_async: bool) -> Any:
-        event = _read(body, _decode_envelope)
+        event = _read(body, self.decode)
         if type(event) is tuple:
             return _answers.bad_protocol(body, event[0], event[1])
         id_raw = _get_id(event)
@@ -201,6 +237,8 @@ class Dispatcher:
         route = self.table.get((event.name, version))
         if route is None:
             return _answers.not_found(event.name, version, id_raw, flow_raw)
+        if type(route) is not Route:
+            raise TypeError(f"the routing table holds a {type(route).__name__}, not a Route")
 
         mode = route.mode
         arg: Any = None
@@ -226,24 +264,35 @@ class Dispatcher:
             result = route.handler(event) if mode == MODE_EVENT else route.handler(event, arg)
             if route.is_async or (type(result) is not dict and isawaitable(result)):
                 if allow_async:
-                    return route, event, id_raw, flow_raw, result
-                result = _answers.run_awaitable(result)
+                    return Pending(route, event, id_raw, flow_raw, result)
+                result = run_awaitable(result)
         except BaseException as exc:  # whatever a handler raises is its answer; see EventProcessor
             return _answers.error(route.name, version, id_raw, flow_raw, exc)
         finally:
             _reset_current(token)
-        return self.finish(route, event, id_raw, flow_raw, result)
+        return _finish(route, event, id_raw, flow_raw, result)
 
-    def finish(self, route: Route, event: Event, id_raw: Raw, flow_raw: Raw, result: Any) -> bytes:
-        """The answer to ``result``, what the handler returned."""
-        if type(result) is not dict and isinstance(result, Event):
-            return _answers.sent_as_is(route.name, event.version, id_raw, flow_raw, result)
-        try:
-            payload = _encode(result)
-        except BaseException as exc:  # a type JSON cannot hold, or a failing __iter__...
-            return _answers.error(route.name, event.version, id_raw, flow_raw, exc)
-        return b"".join((route.prefix, id_raw, _FLOW_KEY, flow_raw, _PAYLOAD_KEY, payload, _TAIL))
+    def finish(self, pending: Pending, result: Any) -> bytes:
+        """The answer to ``result``, what the pending handler returned."""
+        _check_pending(pending)
+        return _finish(pending.route, pending.event, pending.id_raw, pending.flow_raw, result)
 
-    def fail(self, route: Route, event: Event, id_raw: Raw, flow_raw: Raw, exc: BaseException) -> bytes:
-        """The answer to a handler that raised ``exc``."""
+    def fail(self, pending: Pending, exc: BaseException) -> bytes:
+        """The answer to a pending handler that raised ``exc``."""
+        _check_pending(pending)
+        return _answers.error(pending.route.name, pending.event.version, pending.id_raw, pending.flow_raw, exc)
+
+
+def _check_pending(pending: Any) -> None:
+    if type(pending) is not Pending or type(pending.route) is not Route:
+        raise TypeError(f"expected a Pending made by a Dispatcher, got {type(pending).__name__}")
+
+
+def _finish(route: Route, event: Any, id_raw: Raw, flow_raw: Raw, result: Any) -> bytes:
+    if type(result) is not dict and isinstance(result, EventFields):
+        return _answers.sent_as_is(route.name, event.version, id_raw, flow_raw, result)
+    try:
+        payload = _encode(result)
+    except BaseException as exc:  # a type JSON cannot hold, or a failing __iter__...
         return _answers.error(route.name, event.version, id_raw, flow_raw, exc)
+    return b"".join((route.prefix, id_raw, _FLOW_KEY, flow_raw, _PAYLOAD_KEY, payload, _TAIL))

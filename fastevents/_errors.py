@@ -1,4 +1,18 @@
-"""Exceptions: the ones handlers raise to answer with an error event, and the client's."""
+"""Exceptions: the ones handlers raise to answer with an error event, and the client's.
+
+::
+
+    ValueError
+     └── InvalidEnvelopeError          bytes that are no envelope (Event.from_json)
+    Exception
+     ├── EventException                raised by a handler: answered <name>:<type>
+     │    └── PayloadValidationError   the payload does not match the schema: badRequest
+     └── EventClientError              a client got no protocol answer
+          ├── EventConnectionError     unreachable, or the connection broke
+          ├── TimeoutException         no answer in time
+          ├── FailedDependencyException  a non-2xx HTTP status (3xx included)
+          └── BadProtocolException     an answer that is no response event
+"""
 
 from __future__ import annotations
 
@@ -7,7 +21,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from ._model import EventErrorType, InvalidEnvelopeError
+from ._wire import EventErrorType
 
 __all__ = [
     "BadProtocolException",
@@ -19,6 +33,15 @@ __all__ = [
     "PayloadValidationError",
     "TimeoutException",
 ]
+
+
+class InvalidEnvelopeError(ValueError):
+    """The bytes are not an events-protocol envelope."""
+
+    def __init__(self, property_name: str | None, message: str) -> None:
+        self.property_name = property_name
+        self.message = message
+        super().__init__(f"{property_name}: {message}" if property_name else message)
 
 
 def _error_type(value: Any) -> EventErrorType | str:

@@ -1,24 +1,41 @@
-"""The envelope: events as msgspec Structs, decoded from the wire in one pass.
+"""The public event classes: events as msgspec Structs, decoded from the wire in one pass.
 
 An event received from the wire is decoded straight into a private subclass of the event
-class whose fields are typed :class:`msgspec.Raw`: ``id``, ``flowId``, ``payload``,
-``identity``, ``auth`` and ``metadata`` stay undecoded slices of the request until someone
-reads them. The public properties below decode a raw slot once, on first read, and keep the
-result; an event built by hand (``Event(name=..., payload=...)``) holds plain values and the
-same properties hand them back unchanged.
+class whose fields are typed :class:`msgspec.Raw` (``_wire.WIRE_ANNOTATIONS``): ``id``,
+``flowId``, ``payload``, ``identity``, ``auth`` and ``metadata`` stay undecoded slices of
+the request until someone reads them. The public properties below decode a raw slot once,
+on first read, and keep the result; an event built by hand (``Event(name=..., payload=...)``)
+holds plain values and the same properties hand them back unchanged.
 """
 
 from __future__ import annotations
 
-import enum
-import json as _stdlib_json
-import os
 import types
-from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import msgspec
-from msgspec import Meta, Raw
+from msgspec import Raw
+
+from ._errors import PayloadValidationError
+from ._impl import read_envelope
+from ._wire import (
+    AUTH_SLOT,
+    EMPTY_OBJECT_RAW,
+    FLOW_ID_SLOT,
+    ID_SLOT,
+    IDENTITY_SLOT,
+    METADATA_SLOT,
+    NULL_BYTE,
+    PAYLOAD_SLOT,
+    WIRE_ANNOTATIONS,
+    WIRE_DEFAULTS,
+    EventErrorType,
+    EventFields,
+    EventSuccessType,
+    decode_plain_slow,
+    encode,
+    user_id_of,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -26,136 +43,13 @@ if TYPE_CHECKING:
 __all__ = [
     "CamelStruct",
     "Event",
-    "EventErrorType",
-    "EventSuccessType",
     "RedirectPayload",
     "RequestEvent",
     "ResponseEvent",
 ]
 
 T = TypeVar("T")
-
-
-
-class JsonNumber(Decimal):
-    """A JSON number that a float would not write back as sent: an exact Decimal that
-    also keeps its text, and is encoded as that text again."""
-
-    __slots__ = ("text",)
-    text: str
-
-
-def exact_number(text: str) -> float | Decimal:
-    """A JSON number with a fraction or exponent: a float when the float writes back as
-    the same text (almost always), else a :class:`JsonNumber`, so that numbers survive a
-    handler that passes them through byte for byte (PROTOCOL.md section 1)."""
-    value = float(text)
-    if repr(value) == text:
-        return value
-    number = JsonNumber(text)
-    number.text = text
-    return number
-
-
-def _encode_extra(value: Any) -> Any:
-    if type(value) is JsonNumber:
-        return Raw(value.text.encode())
-    raise NotImplementedError  # msgspec's own "unsupported type" error
-
-
-#: Plain JSON values (payloads without a schema, identity, auth, metadata): exact numbers.
-decode_plain = msgspec.json.Decoder(float_hook=exact_number).decode
-
-# Python refuses to turn text of more than 4300 digits into an int (a guard against slow
-# conversions), so msgspec refuses such integers. They are kept as exact numbers instead.
-_INT_DIGITS_LIMIT = 4000
-
-
-def _big_integer(text: str) -> int | JsonNumber:
-    if len(text) <= _INT_DIGITS_LIMIT:
-        return int(text)
-    number = JsonNumber(text)
-    number.text = text
-    return number
-
-
-def decode_plain_slow(data: Any) -> Any:
-    """:func:`decode_plain` for the documents it refuses: integers too long for ``int``.
-
-    Taken only after ``decode_plain`` failed; numbers stay exact (written back as sent).
-    Raises what ``decode_plain`` raises when the document is refused for another reason.
-    """
-    try:
-        return decode_plain(data)
-    except msgspec.ValidationError as exc:
-        try:
-            return _stdlib_json.loads(bytes(data), parse_int=_big_integer, parse_float=exact_number)
-        except Exception:
-            raise exc from None
-#: Every encode of fastevents: exact numbers as sent, other Decimals as JSON numbers.
-encode = msgspec.json.Encoder(decimal_format="number", enc_hook=_encode_extra).encode
 _json_decode = msgspec.json.decode
-
-NULL_RAW = Raw(b"null")
-EMPTY_OBJECT_RAW = Raw(b"{}")
-# First bytes of a raw JSON value: what kind of value it is (the raw slice is valid JSON).
-QUOTE_BYTE, OBJECT_BYTE, NULL_BYTE = ord('"'), ord("{"), ord("n")
-
-
-def fresh_id() -> str:
-    """A random (version 4) UUID as text; about twice as fast as ``str(uuid.uuid4())``."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def fresh_id_raw() -> Raw:
-    """A fresh UUID4 as a JSON string, ready to be written to the wire."""
-    return Raw(f'"{fresh_id()}"'.encode())
-
-
-class EventErrorType(enum.StrEnum):
-    """Error kinds; each value is the suffix written after ``<name>:`` on the wire."""
-
-    GENERIC = "error"
-    BAD_REQUEST = "badRequest"
-    BAD_PROTOCOL = "badProtocol"
-    UNAUTHORIZED = "unauthorized"
-    NOT_FOUND = "notFound"
-    FORBIDDEN = "forbidden"
-    USER_DENIED = "userDenied"
-    RESOURCE_DENIED = "resourceDenied"
-    EXPIRED = "expired"
-    UNPROCESSABLE = "unprocessable"
-    GONE = "gone"
-    EVENT_NOT_FOUND = "eventNotFound"
-    UNKNOWN = "unknown"
-
-    @classmethod
-    def from_suffix(cls, suffix: str) -> EventErrorType:
-        """Map a wire suffix (camelCase or the documented snake_case spelling) to a type."""
-        return _ERROR_SUFFIXES.get(suffix, cls.UNKNOWN)
-
-
-_ERROR_SUFFIXES: dict[str, EventErrorType] = {t.value: t for t in EventErrorType}
-del _ERROR_SUFFIXES["unknown"]  # "unknown" is what we call anything else, not a wire type
-_ERROR_SUFFIXES.update(
-    bad_request=EventErrorType.BAD_REQUEST,
-    not_found=EventErrorType.NOT_FOUND,
-    bad_protocol=EventErrorType.BAD_PROTOCOL,
-    event_not_found=EventErrorType.EVENT_NOT_FOUND,
-    user_denied=EventErrorType.USER_DENIED,
-    resource_denied=EventErrorType.RESOURCE_DENIED,
-)
-
-
-class EventSuccessType(enum.StrEnum):
-    """Success kinds; each value is the suffix written after ``<name>:`` on the wire."""
-
-    SUCCESS = "response"
-    REDIRECT = "redirect"
 
 
 class CamelStruct(msgspec.Struct, rename="camel"):
@@ -167,28 +61,6 @@ class RedirectPayload(CamelStruct):
 
     url: str
     query_parameters: dict[str, Any] = msgspec.field(default_factory=dict)
-
-
-class _EventFields(msgspec.Struct, kw_only=True, rename="camel"):
-    # The storage. Field order is the wire's key order; ``Event`` puts properties over
-    # the six lazily decoded slots, and reads and writes them through these descriptors.
-    name: str
-    version: int
-    id: str = msgspec.field(default_factory=fresh_id)
-    flow_id: str = msgspec.field(default_factory=fresh_id)
-    payload: Any = msgspec.field(default_factory=dict)
-    identity: dict[str, Any] = msgspec.field(default_factory=dict)
-    auth: dict[str, Any] = msgspec.field(default_factory=dict)
-    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
-
-
-# Slot descriptors, used by the properties below and by the dispatch core.
-ID_SLOT = _EventFields.__dict__["id"]
-FLOW_ID_SLOT = _EventFields.__dict__["flow_id"]
-PAYLOAD_SLOT = _EventFields.__dict__["payload"]
-IDENTITY_SLOT = _EventFields.__dict__["identity"]
-AUTH_SLOT = _EventFields.__dict__["auth"]
-METADATA_SLOT = _EventFields.__dict__["metadata"]
 
 
 def _lazy(slot: Any, null_is_empty_object: bool, doc: str) -> Any:
@@ -211,40 +83,7 @@ def _lazy(slot: Any, null_is_empty_object: bool, doc: str) -> Any:
     return property(fget, slot.__set__, doc=doc)
 
 
-#: An id is an integer of at most this many digits; longer numbers are no integer id.
-MAX_ID_DIGITS = 40
-_ID_LIMIT = 10**MAX_ID_DIGITS
-
-
-def _user_id(value: Any) -> int | str | None:
-    # An id: an integer of at most MAX_ID_DIGITS digits (numeric text and integral numbers
-    # included) or other non-empty text. None for anything that cannot be one: null, empty
-    # text, booleans, objects, fractions, and numbers too large to be anyone's id. Every
-    # branch is bounded before any conversion, so a number such as 1e1000000 costs
-    # microseconds, not the minutes that building its integer would.
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if -_ID_LIMIT < value < _ID_LIMIT else None
-    if isinstance(value, str):
-        text = value.strip()
-        digits = text[1:] if text[:1] == "-" else text
-        if 0 < len(digits) <= MAX_ID_DIGITS and digits.isascii() and digits.isdigit():
-            return int(text)
-        return text or None  # long numeric text stays text: still an id, not a number
-    if isinstance(value, float):
-        return int(value) if value.is_integer() and -_ID_LIMIT < value < _ID_LIMIT else None
-    if (
-        isinstance(value, Decimal)
-        and value.is_finite()
-        and value.adjusted() < MAX_ID_DIGITS
-        and value == value.to_integral_value()
-    ):
-        return int(value)
-    return None
-
-
-class Event(_EventFields):
+class Event(EventFields):
     """One events-protocol envelope.
 
     Build one by hand with keyword arguments (``id`` and ``flow_id`` default to fresh
@@ -267,7 +106,7 @@ class Event(_EventFields):
         Accepts what PROTOCOL.md accepts: numeric-string versions, missing or null ids
         (filled with fresh UUIDs), missing payload (``{}``), unknown keys (ignored).
         """
-        return cast("Self", _read_envelope(data, wire_decoder(cls).decode))
+        return cast("Self", read_envelope(data, wire_decoder(cls).decode))
 
     def to_json(self) -> bytes:
         """The canonical wire form: keys in protocol order, camelCase."""
@@ -302,11 +141,11 @@ class Event(_EventFields):
         identity = self.identity
         if not isinstance(identity, dict):
             return None
-        found = _user_id(identity.get("userId"))
+        found = user_id_of(identity.get("userId"))
         if found is None:
             user = identity.get("user")
             if isinstance(user, dict):
-                found = _user_id(user.get("id"))
+                found = user_id_of(user.get("id"))
         return found
 
     @property
@@ -340,7 +179,7 @@ class Event(_EventFields):
         if not isinstance(other, Event):
             return NotImplemented
         return _public(type(self)) is _public(type(other)) and all(
-            getattr(self, field) == getattr(other, field) for field in _EventFields.__struct_fields__
+            getattr(self, field) == getattr(other, field) for field in EventFields.__struct_fields__
         )
 
     __hash__ = None  # type: ignore[assignment]  # mutable, like every non-frozen Struct
@@ -377,8 +216,6 @@ def _slot_as(event: Event, slot: Any, type: Any) -> Any:
             return _json_decode(value, type=type)
         return msgspec.convert(value, type, str_keys=True)
     except msgspec.ValidationError as exc:
-        from ._errors import PayloadValidationError  # here, not at the top: _errors imports this module
-
         raise PayloadValidationError.from_validation_error(exc) from None
 
 
@@ -424,24 +261,6 @@ class ResponseEvent(Event):
 
 # --- reading from the wire ------------------------------------------------------------
 
-_WIRE_ANNOTATIONS: dict[str, Any] = {
-    "name": Annotated[str, Meta(min_length=1)],
-    "version": Union[Annotated[int, Meta(ge=0)], str],
-    "id": Raw,
-    "flow_id": Raw,
-    "payload": Raw,
-    "identity": Raw,
-    "auth": Raw,
-    "metadata": Raw,
-}
-_WIRE_DEFAULTS: dict[str, Any] = {
-    "id": NULL_RAW,
-    "flow_id": NULL_RAW,
-    "payload": EMPTY_OBJECT_RAW,
-    "identity": EMPTY_OBJECT_RAW,
-    "auth": EMPTY_OBJECT_RAW,
-    "metadata": EMPTY_OBJECT_RAW,
-}
 _wire_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
@@ -449,8 +268,8 @@ def wire_type(cls: type[Event]) -> type[Event]:
     """A subclass of ``cls`` whose slots are decoded as :class:`msgspec.Raw`."""
 
     def body(ns: dict[str, Any]) -> None:
-        ns["__annotations__"] = dict(_WIRE_ANNOTATIONS)
-        ns.update(_WIRE_DEFAULTS)
+        ns["__annotations__"] = dict(WIRE_ANNOTATIONS)
+        ns.update(WIRE_DEFAULTS)
         ns["__module__"] = cls.__module__
         ns["__qualname__"] = cls.__qualname__
         ns["__doc__"] = cls.__doc__
@@ -465,84 +284,3 @@ def wire_decoder(cls: type[Event]) -> msgspec.json.Decoder[Any]:
     if decoder is None:
         decoder = _wire_decoders[cls] = msgspec.json.Decoder(wire_type(cls))
     return decoder
-
-
-def is_numeric_version(text: str) -> bool:
-    """A version sent as text that reads as one: ASCII digits, at most 18 of them."""
-    return 0 < len(text) <= 18 and text.isascii() and text.isdigit()
-
-
-class InvalidEnvelopeError(ValueError):
-    """The bytes are not an events-protocol envelope."""
-
-    def __init__(self, property_name: str | None, message: str) -> None:
-        self.property_name = property_name
-        self.message = message
-        super().__init__(f"{property_name}: {message}" if property_name else message)
-
-
-#: Why an envelope that decoded is still not one, by the dispatch cores' problem number.
-ENVELOPE_PROBLEMS: tuple[tuple[str, str], ...] = (
-    ("", ""),  # 0: no problem
-    ("version", "version must be an integer"),
-    ("id", "id must be a string"),
-    ("flowId", "flowId must be a string"),
-    ("identity", "identity must be an object"),
-    ("auth", "auth must be an object"),
-    ("metadata", "metadata must be an object"),
-)
-
-
-def _read_envelope(data: Any, decode: Any) -> Any:
-    # Bound on first use to the dispatch core's reader (the core imports this module).
-    global _read_envelope
-    from ._impl import core
-
-    _read_envelope = core.read_envelope
-    return _read_envelope(data, decode)
-
-
-_ENVELOPE_KEYS = ("name", "version", "id", "flowId", "identity", "auth", "metadata")
-
-
-def diagnose_envelope(data: Any) -> tuple[str | None, str, Raw, Raw]:
-    """Why ``data`` is not an envelope: ``(property or None, reason, id, flowId)``.
-
-    The slow path, taken only after the typed decode failed. The ids are the request's
-    own when they are readable strings, else fresh UUIDs.
-    """
-    try:
-        value = _json_decode(data)
-    except RecursionError:
-        return None, "body is nested too deeply", fresh_id_raw(), fresh_id_raw()
-    except Exception:
-        return None, "body is not valid JSON", fresh_id_raw(), fresh_id_raw()
-    if not isinstance(value, dict):
-        return None, "body is not a JSON object", fresh_id_raw(), fresh_id_raw()
-    ids = []
-    for key in ("id", "flowId"):
-        v = value.get(key)
-        ids.append(Raw(encode(v)) if isinstance(v, str) else fresh_id_raw())
-    reason: tuple[str | None, str] = (None, "invalid envelope")
-    for key in _ENVELOPE_KEYS:
-        v = value.get(key)
-        if key == "name":
-            if not isinstance(v, str) or not v:
-                reason = key, "name is required and must be a non-empty string"
-                break
-        elif key == "version":
-            ok = (isinstance(v, int) and not isinstance(v, bool) and v >= 0) or (
-                isinstance(v, str) and is_numeric_version(v)
-            )
-            if not ok:
-                reason = key, "version is required and must be an integer"
-                break
-        elif key in ("id", "flowId"):
-            if v is not None and not isinstance(v, str):
-                reason = key, f"{key} must be a string"
-                break
-        elif v is not None and not isinstance(v, dict):
-            reason = key, f"{key} must be an object"
-            break
-    return reason[0], reason[1], ids[0], ids[1]
-

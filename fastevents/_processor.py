@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from types import ModuleType
-from typing import Any
+from typing import Any, final
 
-from . import _core_py, _impl
+from . import _impl
 from ._context import current_event
+from ._model import RequestEvent, wire_decoder
 from ._router import EventRouter
 
 __all__ = ["EventProcessor"]
 
 
+@final
 class EventProcessor:
     """Answers events for one :class:`EventRouter`; never raises, whatever the input.
+
+    ``process_event`` is for synchronous code. It runs ``async def`` handlers to
+    completion on a per-thread event loop; inside a running event loop that would block
+    the loop, so there such a handler answers ``<name>:error`` (logged) and you should
+    ``await process_event_async`` instead, which runs both kinds.
 
     Whatever a handler raises is answered: an :class:`EventException` with its own type,
     anything else with ``<name>:error`` (logged with its traceback). That includes
@@ -27,51 +33,52 @@ class EventProcessor:
     other failure, and the next one stops the script. Only the cancellation of the task
     awaiting :meth:`process_event_async` propagates, as it must.
 
-    ``process_event`` is for synchronous code. It runs ``async def`` handlers to
-    completion on a per-thread event loop; inside a running event loop that would block
-    the loop, so there such a handler answers ``<name>:error`` (logged) and you should
-    ``await process_event_async`` instead, which runs both kinds.
-
-    Routes added to the router later are seen by the processor.
+    Routes added to the router later are seen by the processor. The class is final:
+    ``process_event`` is bound straight to the dispatch core's method, without a wrapper
+    call, so an override in a subclass would be ignored; wrap a processor instead.
+    ``core`` picks a dispatch core module by hand (tests and benchmarks compare them).
     """
 
-    def __init__(self, router: EventRouter, *, core: ModuleType | None = None) -> None:
+    def __init__(self, router: EventRouter, *, core: Any = None) -> None:
         self.router = router
-        self._core = core or _impl.core
-        self._dispatcher = self._core.Dispatcher(router.table_for(self._core))
+        dispatcher_type = _impl.Dispatcher if core is None else core.Dispatcher
+        route_type = _impl.Route if core is None else core.Route
+        self._dispatcher = dispatcher_type(router.table_for(route_type), wire_decoder(RequestEvent).decode)
         # The hot path: the bound method of the core, without a wrapper call around it.
         self.process_event = self._dispatcher.dispatch  # type: ignore[method-assign]
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        raise TypeError("EventProcessor is final: wrap one instead of subclassing it")
+
     def process_event(self, body: bytes | bytearray | memoryview | str) -> bytes:
         """Answer one request body (UTF-8 JSON) with one answer body."""
-        return self._dispatcher.dispatch(body)  # type: ignore[no-any-return]  # pragma: no cover
+        return self._dispatcher.dispatch(body)  # pragma: no cover - bound per instance
 
     async def process_event_async(self, body: bytes | bytearray | memoryview | str) -> bytes:
         """Answer one request body; ``async def`` handlers are awaited."""
         dispatcher = self._dispatcher
-        outcome: Any = dispatcher.dispatch_async(body)
-        if type(outcome) is bytes:
+        outcome = dispatcher.dispatch_async(body)
+        if isinstance(outcome, bytes):
             return outcome
-        route, event, id_raw, flow_raw, awaitable = outcome
-        token = current_event.set(event)
+        token = current_event.set(outcome.event)
         try:
-            result = await awaitable
+            result = await outcome.awaitable
         except asyncio.CancelledError as exc:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise  # we are being cancelled: let it through
             # the handler's own doing (an inner task it awaited was cancelled): an error answer
-            return dispatcher.fail(route, event, id_raw, flow_raw, exc)  # type: ignore[no-any-return]
+            return dispatcher.fail(outcome, exc)
         except BaseException as exc:  # KeyboardInterrupt, SystemExit... too: see the class docstring
-            return dispatcher.fail(route, event, id_raw, flow_raw, exc)  # type: ignore[no-any-return]
+            return dispatcher.fail(outcome, exc)
         finally:
             current_event.reset(token)
-        return dispatcher.finish(route, event, id_raw, flow_raw, result)  # type: ignore[no-any-return]
+        return dispatcher.finish(outcome, result)
 
     @property
     def compiled(self) -> bool:
         """Whether this processor runs on the compiled core."""
-        return self._core is not _core_py
+        return type(self._dispatcher).__module__.endswith("._core")
 
     def __repr__(self) -> str:
         core = "compiled" if self.compiled else "pure-Python"

@@ -6,13 +6,11 @@ import inspect
 import re
 import typing
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
-from . import _impl
-from ._core_py import MODE_EVENT, MODE_PLAIN, MODE_RAW, MODE_TYPED
+from ._impl import MODE_EVENT, MODE_PLAIN, MODE_RAW, MODE_TYPED, Route
 
 __all__ = ["DuplicateEventError", "EventHandler", "EventRouter"]
 
@@ -55,9 +53,9 @@ class _Spec:
         self.mode, self.schema = _call_mode(handler, schema)
         self.is_async = _is_async(handler)
 
-    def route(self, core: ModuleType) -> Any:
+    def route(self, route_type: type[Route]) -> Route:
         decoder = msgspec.json.Decoder(self.schema) if self.mode == MODE_TYPED else None
-        return core.Route(self.name, self.version, self.handler, self.mode, decoder, self.is_async)
+        return route_type(self.name, self.version, self.handler, self.mode, decoder, self.is_async)
 
 
 def _is_async(handler: Callable[..., Any]) -> bool:
@@ -126,8 +124,8 @@ class EventRouter:
             else name_pattern or (DEFAULT_NAME_PATTERN if validate_names else None)
         )
         self._specs: dict[tuple[str, int], _Spec] = {}
-        # One live routing table per dispatch core in use (usually just one).
-        self._tables: dict[ModuleType, dict[tuple[str, int], Any]] = {}
+        # One live routing table per dispatch core in use (usually just one), by Route type.
+        self._tables: dict[type[Route], dict[tuple[str, int], Route]] = {}
 
     def event(self, name: str, version: int, *, schema: Any = None) -> Callable[[F], F]:
         """Decorator: register a function (sync or async) for (name, version)."""
@@ -183,12 +181,11 @@ class EventRouter:
     def __repr__(self) -> str:
         return f"<EventRouter with {len(self._specs)} events>"
 
-    def table_for(self, core: ModuleType | None = None) -> dict[tuple[str, int], Any]:
-        """The live routing table of ``core``'s ``Route`` objects (internal)."""
-        core = core or _impl.core
-        table = self._tables.get(core)
+    def table_for(self, route_type: type[Route] = Route) -> dict[tuple[str, int], Route]:
+        """The live routing table of one dispatch core's ``Route`` objects (internal)."""
+        table = self._tables.get(route_type)
         if table is None:
-            table = self._tables[core] = {key: spec.route(core) for key, spec in self._specs.items()}
+            table = self._tables[route_type] = {key: spec.route(route_type) for key, spec in self._specs.items()}
         return table
 
     def _put(self, spec: _Spec) -> None:
@@ -196,8 +193,8 @@ class EventRouter:
         if key in self._specs:
             raise DuplicateEventError(f"a handler for {spec.name!r} version {spec.version} is already registered")
         self._specs[key] = spec
-        for core, table in self._tables.items():
-            table[key] = spec.route(core)
+        for route_type, table in self._tables.items():
+            table[key] = spec.route(route_type)
 
     def _check_name(self, name: str) -> str:
         if not isinstance(name, str) or not name:

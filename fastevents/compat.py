@@ -23,16 +23,9 @@ from . import _client, _processor
 from ._builder import EventBuilder
 from ._context import EventContext, EventContextHolder
 from ._errors import EventException
-from ._model import (
-    CamelStruct,
-    Event,
-    EventErrorType,
-    EventSuccessType,
-    RedirectPayload,
-    RequestEvent,
-    ResponseEvent,
-)
+from ._model import CamelStruct, Event, RedirectPayload, RequestEvent, ResponseEvent
 from ._router import EventRouter
+from ._wire import EventErrorType, EventSuccessType
 
 __all__ = [
     "AsyncEventHandler",

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import shutil
+import subprocess
+import sys
 import uuid
 from typing import Any
 
@@ -24,12 +27,47 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 def test_a_normal_install_uses_the_compiled_core() -> None:
     if extensions_disabled():
         assert not fastevents.COMPILED
-        assert _impl.core is _core_py
+        assert _impl.Dispatcher is _core_py.Dispatcher
     else:
         assert fastevents.COMPILED, "the Cython core did not build or import"
-        assert _impl.core is not _core_py
-        assert pathlib.Path(_impl.core.__file__).suffix in (".so", ".pyd")
+        assert _impl.Dispatcher is not _core_py.Dispatcher
+        module = sys.modules[_impl.Dispatcher.__module__]
+        assert pathlib.Path(str(module.__file__)).suffix in (".so", ".pyd")
         assert EventProcessor(fastevents.EventRouter()).compiled
+
+
+def _import_in_subprocess(package_root: pathlib.Path, prelude: str = "",
+                          package: str = "fastevents") -> subprocess.CompletedProcess[str]:
+    code = prelude + f"\nimport warnings; warnings.simplefilter('always')\nimport {package}; print({package}.COMPILED)"
+    env = {**os.environ, "PYTHONPATH": str(package_root)}
+    env.pop("FASTEVENTS_NO_EXTENSIONS", None)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=package_root,
+                          timeout=60)
+
+
+def test_a_built_core_that_refuses_to_load_warns_and_falls_back(tmp_path: pathlib.Path) -> None:
+    # A copy under another name: the editable install's finder would serve "fastevents".
+    package = tmp_path / "fastevents_copy"
+    shutil.copytree(ROOT / "fastevents", package, ignore=shutil.ignore_patterns("*.so", "*.pyd", "*.c", "__pycache__"))
+    (package / "_core.py").write_text("raise ImportError('built for another Python')\n")
+    result = _import_in_subprocess(tmp_path, package="fastevents_copy")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+    assert "RuntimeWarning" in result.stderr and "built for another Python" in result.stderr
+
+
+def test_an_unbuilt_checkout_runs_on_the_twin_quietly(tmp_path: pathlib.Path) -> None:
+    shutil.copytree(ROOT / "fastevents", tmp_path / "fastevents_copy",
+                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "*.c", "__pycache__"))
+    result = _import_in_subprocess(tmp_path, package="fastevents_copy")
+    assert (result.returncode, result.stdout.strip(), result.stderr) == (0, "False", "")
+
+
+def test_other_interpreters_use_the_twin() -> None:
+    prelude = ("import sys, types; sys.implementation = types.SimpleNamespace("
+               "**{**vars(sys.implementation), 'name': 'pypy'})")
+    result = _import_in_subprocess(ROOT, prelude)
+    assert (result.returncode, result.stdout.strip()) == (0, "False"), result.stderr
 
 
 @pytest.mark.parametrize(
