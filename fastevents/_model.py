@@ -14,7 +14,7 @@ import enum
 import os
 import types
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, TypeVar, Union, cast, overload
 
 import msgspec
 from msgspec import Meta, Raw
@@ -30,6 +30,7 @@ __all__ = [
     "RedirectPayload",
     "RequestEvent",
     "ResponseEvent",
+    "User",
 ]
 
 T = TypeVar("T")
@@ -110,6 +111,16 @@ class EventErrorType(enum.StrEnum):
         """Map a wire suffix (camelCase or the documented snake_case spelling) to a type."""
         return _ERROR_SUFFIXES.get(suffix, cls.UNKNOWN)
 
+    @classmethod
+    def is_in(cls, item: Any) -> bool:
+        """Whether ``item`` is one of these values (the old package's test)."""
+        return _is_value(cls, item)
+
+    @classmethod
+    def get_type(cls, error: Any) -> EventErrorType:
+        """The old package's :meth:`from_suffix`: ``UNKNOWN`` for anything else."""
+        return cls.from_suffix(error) if isinstance(error, str) else cls.UNKNOWN
+
 
 _ERROR_SUFFIXES: dict[str, EventErrorType] = {t.value: t for t in EventErrorType}
 del _ERROR_SUFFIXES["unknown"]  # "unknown" is what we call anything else, not a wire type
@@ -128,6 +139,24 @@ class EventSuccessType(enum.StrEnum):
 
     SUCCESS = "response"
     REDIRECT = "redirect"
+
+    @classmethod
+    def is_in(cls, item: Any) -> bool:
+        """Whether ``item`` is one of these values (the old package's test)."""
+        return _is_value(cls, item)
+
+    @classmethod
+    def get_type(cls, success: Any) -> EventSuccessType | None:
+        """The success type of a wire suffix, or ``None``."""
+        return cls._value2member_map_.get(success) if isinstance(success, str) else None  # type: ignore[return-value]
+
+
+def _is_value(cls: type[enum.Enum], item: Any) -> bool:
+    try:
+        cls(item)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 class CamelStruct(msgspec.Struct, rename="camel"):
@@ -183,6 +212,26 @@ def _lazy(slot: Any, null_is_empty_object: bool, doc: str) -> Any:
     return property(fget, slot.__set__, doc=doc)
 
 
+class User(NamedTuple):
+    """``identity.user``: unpacks as ``(id, type)``, the values as sent.
+
+    :attr:`user_id` reads the id by the rules of :attr:`Event.user_id`; :attr:`user_type`
+    is the old package's name for ``type``.
+    """
+
+    id: Any
+    type: Any
+
+    @property
+    def user_id(self) -> int | str | None:
+        """The id as an ``int`` when numeric, else the text; ``None`` when it is no id."""
+        return _user_id(self.id)
+
+    @property
+    def user_type(self) -> Any:
+        return self.type
+
+
 def _user_id(value: Any) -> int | str | None:
     # An id: an integer (numeric text and integral numbers included) or other non-empty
     # text. None for anything that cannot be one: null, empty text, booleans, objects...
@@ -232,21 +281,36 @@ class Event(_EventFields):
         """The canonical wire form: keys in protocol order, camelCase."""
         return encode(self)
 
-    def payload_as(self, type: type[T]) -> T:
+    @overload
+    def payload_as(self, type: type[T]) -> T: ...
+    @overload
+    def payload_as(self, type: Any) -> Any: ...  # unions, ``Annotated``...: what mypy cannot spell as type[T]
+
+    def payload_as(self, type: Any) -> Any:
         """The payload decoded straight into ``type`` (a Struct, ``dict``, ``msgspec.Raw``...).
 
         Raises :class:`~fastevents.PayloadValidationError` (a ``badRequest`` answer when
         left uncaught in a handler) when the payload does not match.
         """
-        return cast(T, _slot_as(self, PAYLOAD_SLOT, type))
+        return _slot_as(self, PAYLOAD_SLOT, type)
 
-    def identity_as(self, type: type[T]) -> T:
+    @overload
+    def identity_as(self, type: type[T]) -> T: ...
+    @overload
+    def identity_as(self, type: Any) -> Any: ...
+
+    def identity_as(self, type: Any) -> Any:
         """``identity`` decoded straight into ``type``."""
-        return cast(T, _slot_as(self, IDENTITY_SLOT, type))
+        return _slot_as(self, IDENTITY_SLOT, type)
 
-    def auth_as(self, type: type[T]) -> T:
+    @overload
+    def auth_as(self, type: type[T]) -> T: ...
+    @overload
+    def auth_as(self, type: Any) -> Any: ...
+
+    def auth_as(self, type: Any) -> Any:
         """``auth`` decoded straight into ``type``."""
-        return cast(T, _slot_as(self, AUTH_SLOT, type))
+        return _slot_as(self, AUTH_SLOT, type)
 
     @property
     def user_id(self) -> int | str | None:
@@ -273,13 +337,19 @@ class Event(_EventFields):
         return None if found is None else str(found)
 
     @property
-    def user(self) -> tuple[Any, Any] | None:
-        """``(id, type)`` from ``identity.user`` when it is an object."""
+    def user(self) -> User | None:
+        """``identity.user`` when it is an object: a :class:`User`, which unpacks as ``(id, type)``."""
         identity = self.identity
         user = identity.get("user") if isinstance(identity, dict) else None
         if isinstance(user, dict):
-            return user.get("id"), user.get("type")
+            return User(user.get("id"), user.get("type"))
         return None
+
+    @property
+    def user_type(self) -> Any:
+        """``identity.user.type``, or ``None``."""
+        user = self.user
+        return None if user is None else user.type
 
     @property
     def origin(self) -> Any:
