@@ -222,7 +222,7 @@ def _validation_error(name: str, kind: str, message: str) -> PayloadValidationEr
                                   expected=True)
 
 
-class _CamelMeta(type(msgspec.Struct)):  # type: ignore[misc]  # msgspec's StructMeta (public from 0.20)
+class _CamelMeta(msgspec.StructMeta):
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         # Build from keyword arguments spelled either way (first_name= or firstName=), checked
         # and converted like a decoded payload: nested objects become their Structs.
