@@ -212,26 +212,6 @@ def _lazy(slot: Any, null_is_empty_object: bool, doc: str) -> Any:
     return property(fget, slot.__set__, doc=doc)
 
 
-class User(NamedTuple):
-    """``identity.user``: unpacks as ``(id, type)``, the values as sent.
-
-    :attr:`user_id` reads the id by the rules of :attr:`Event.user_id`; :attr:`user_type`
-    is the old package's name for ``type``.
-    """
-
-    id: Any
-    type: Any
-
-    @property
-    def user_id(self) -> int | str | None:
-        """The id as an ``int`` when numeric, else the text; ``None`` when it is no id."""
-        return _user_id(self.id)
-
-    @property
-    def user_type(self) -> Any:
-        return self.type
-
-
 def _user_id(value: Any) -> int | str | None:
     # An id: an integer (numeric text and integral numbers included) or other non-empty
     # text. None for anything that cannot be one: null, empty text, booleans, objects...
@@ -250,6 +230,26 @@ def _user_id(value: Any) -> int | str | None:
     if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         return int(value)
     return None
+
+
+class User(NamedTuple):
+    """``identity.user``: unpacks as ``(id, type)``, the values as sent.
+
+    :attr:`user_id` reads the id by the rules of :attr:`Event.user_id`; :attr:`user_type`
+    is the old package's name for ``type``.
+    """
+
+    id: Any
+    type: Any
+
+    @property
+    def user_id(self) -> int | str | None:
+        """The id as an ``int`` when numeric, else the text; ``None`` when it is no id."""
+        return _user_id(self.id)
+
+    @property
+    def user_type(self) -> Any:
+        return self.type
 
 
 class Event(_EventFields):
