@@ -11,7 +11,7 @@ holds plain values and the same properties hand them back unchanged.
 from __future__ import annotations
 
 import types
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast, overload
 
 import msgspec
 from msgspec import Raw
@@ -46,6 +46,7 @@ __all__ = [
     "RedirectPayload",
     "RequestEvent",
     "ResponseEvent",
+    "User",
 ]
 
 T = TypeVar("T")
@@ -83,6 +84,26 @@ def _lazy(slot: Any, null_is_empty_object: bool, doc: str) -> Any:
     return property(fget, slot.__set__, doc=doc)
 
 
+class User(NamedTuple):
+    """``identity.user``: unpacks as ``(id, type)``, the values as sent.
+
+    :attr:`user_id` reads the id by the rules of :attr:`Event.user_id`; :attr:`user_type`
+    is the old package's name for ``type``.
+    """
+
+    id: Any
+    type: Any
+
+    @property
+    def user_id(self) -> int | str | None:
+        """The id as an ``int`` when numeric, else the text; ``None`` when it is no id."""
+        return user_id_of(self.id)
+
+    @property
+    def user_type(self) -> Any:
+        return self.type
+
+
 class Event(EventFields):
     """One events-protocol envelope.
 
@@ -112,21 +133,36 @@ class Event(EventFields):
         """The canonical wire form: keys in protocol order, camelCase."""
         return encode(self)
 
-    def payload_as(self, type: type[T]) -> T:
+    @overload
+    def payload_as(self, type: type[T]) -> T: ...
+    @overload
+    def payload_as(self, type: Any) -> Any: ...  # unions, ``Annotated``...: what mypy cannot spell as type[T]
+
+    def payload_as(self, type: Any) -> Any:
         """The payload decoded straight into ``type`` (a Struct, ``dict``, ``msgspec.Raw``...).
 
         Raises :class:`~fastevents.PayloadValidationError` (a ``badRequest`` answer when
         left uncaught in a handler) when the payload does not match.
         """
-        return cast(T, _slot_as(self, PAYLOAD_SLOT, type))
+        return _slot_as(self, PAYLOAD_SLOT, type)
 
-    def identity_as(self, type: type[T]) -> T:
+    @overload
+    def identity_as(self, type: type[T]) -> T: ...
+    @overload
+    def identity_as(self, type: Any) -> Any: ...
+
+    def identity_as(self, type: Any) -> Any:
         """``identity`` decoded straight into ``type``."""
-        return cast(T, _slot_as(self, IDENTITY_SLOT, type))
+        return _slot_as(self, IDENTITY_SLOT, type)
 
-    def auth_as(self, type: type[T]) -> T:
+    @overload
+    def auth_as(self, type: type[T]) -> T: ...
+    @overload
+    def auth_as(self, type: Any) -> Any: ...
+
+    def auth_as(self, type: Any) -> Any:
         """``auth`` decoded straight into ``type``."""
-        return cast(T, _slot_as(self, AUTH_SLOT, type))
+        return _slot_as(self, AUTH_SLOT, type)
 
     @property
     def user_id(self) -> int | str | None:
@@ -155,13 +191,19 @@ class Event(EventFields):
         return None if found is None else str(found)
 
     @property
-    def user(self) -> tuple[Any, Any] | None:
-        """``(id, type)`` from ``identity.user`` when it is an object."""
+    def user(self) -> User | None:
+        """``identity.user`` when it is an object: a :class:`User`, which unpacks as ``(id, type)``."""
         identity = self.identity
         user = identity.get("user") if isinstance(identity, dict) else None
         if isinstance(user, dict):
-            return user.get("id"), user.get("type")
+            return User(user.get("id"), user.get("type"))
         return None
+
+    @property
+    def user_type(self) -> Any:
+        """``identity.user.type``, or ``None``."""
+        user = self.user
+        return None if user is None else user.type
 
     @property
     def origin(self) -> Any:

@@ -32,12 +32,13 @@ class EventHandler:
 
     ``handle(self, event, payload)`` gets the payload decoded into ``schema`` (a plain JSON
     value when ``schema`` is ``None``); ``handle(self, event)`` gets the event alone. It
-    may be ``async def``.
+    may be ``async def``. (Declared with ``*args``, so that type checkers accept either
+    override.)
     """
 
     schema: ClassVar[Any] = None
 
-    def handle(self, event: Any, payload: Any) -> Any:
+    def handle(self, event: Any, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.handle")
 
 

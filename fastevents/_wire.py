@@ -131,6 +131,16 @@ class EventErrorType(enum.StrEnum):
         """Map a wire suffix (camelCase or the documented snake_case spelling) to a type."""
         return _ERROR_SUFFIXES.get(suffix, cls.UNKNOWN)
 
+    @classmethod
+    def is_in(cls, item: Any) -> bool:
+        """Whether ``item`` is one of these values (the old package's test)."""
+        return _is_value(cls, item)
+
+    @classmethod
+    def get_type(cls, error: Any) -> EventErrorType:
+        """The old package's :meth:`from_suffix`: ``UNKNOWN`` for anything else."""
+        return cls.from_suffix(error) if isinstance(error, str) else cls.UNKNOWN
+
 
 _ERROR_SUFFIXES: dict[str, EventErrorType] = {t.value: t for t in EventErrorType}
 del _ERROR_SUFFIXES["unknown"]  # "unknown" is what we call anything else, not a wire type
@@ -149,6 +159,24 @@ class EventSuccessType(enum.StrEnum):
 
     SUCCESS = "response"
     REDIRECT = "redirect"
+
+    @classmethod
+    def is_in(cls, item: Any) -> bool:
+        """Whether ``item`` is one of these values (the old package's test)."""
+        return _is_value(cls, item)
+
+    @classmethod
+    def get_type(cls, success: Any) -> EventSuccessType | None:
+        """The success type of a wire suffix, or ``None``."""
+        return cls._value2member_map_.get(success) if isinstance(success, str) else None  # type: ignore[return-value]
+
+
+def _is_value(cls: type[enum.Enum], item: Any) -> bool:
+    try:
+        cls(item)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 # --- the storage Struct ----------------------------------------------------------------

@@ -140,3 +140,31 @@ def test_compat_client_timeouts_are_milliseconds_like_the_old_package(server: An
             client.send_event("slow:sleep", 1, {"seconds": 2})
         assert time.monotonic() - start < 0.9
     assert EventClient(server.url).timeout == 15000  # fastevents' default, 15 s, in ms
+
+
+def test_event_user_unpacks_as_before_and_reads_like_the_old_user() -> None:
+    # fastevents.Event.user stays (id, type) as sent; .user_id/.user_type are 0.2.4's names,
+    # the id read by Event.user_id's rules ("42" -> 42, other text as it is).
+    from fastevents import Event
+
+    event = Event(name="a:b", version=1, identity={"user": {"id": "42", "type": "CUSTOMER"}})
+    user = event.user
+    assert user is not None
+    assert (user.user_id, user.user_type, event.user_type) == (42, "CUSTOMER", "CUSTOMER")
+    user_id, user_type = user
+    assert (user_id, user_type) == ("42", "CUSTOMER") and user == ("42", "CUSTOMER")
+    assert Event(name="a:b", version=1, identity={"user": {"id": "u-1"}}).user.user_id == "u-1"  # type: ignore[union-attr]
+    bare = Event(name="a:b", version=1)
+    assert bare.user is None and bare.user_type is None  # fastevents' own API: None without a user
+
+
+def test_compat_events_are_fastevents_events() -> None:
+    import fastevents
+    from fastevents import compat
+
+    request = compat.RequestEvent.from_json(b'{"name": "a:b", "version": 1}')
+    response = compat.EventBuilder.response_for(request, {"a": 1})
+    assert isinstance(request, fastevents.RequestEvent) and isinstance(request, compat.Event)
+    assert isinstance(response, fastevents.ResponseEvent) and isinstance(response, compat.ResponseEvent)
+    assert request.user.user_id is None and request.user == (None, None)
+    assert isinstance(response.to_json(), str) and json.loads(response.to_json())["payload"] == {"a": 1}
