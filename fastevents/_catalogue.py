@@ -15,9 +15,13 @@ builds its own ``ResponseEvent``). The catalogue never raises because of one odd
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import inspect
+import sys
 import typing
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -28,7 +32,7 @@ from ._model import Event
 if TYPE_CHECKING:
     from ._router import EventRouter, _Spec
 
-__all__ = ["REF_PREFIX", "catalogue", "example_value"]
+__all__ = ["REF_PREFIX", "CataloguePages", "catalogue", "docs_page", "example_value"]
 
 REF_PREFIX = "#/components/schemas/"
 _MAX_DEPTH = 8  # recursive types: the example stops here with null
@@ -180,3 +184,122 @@ _STRING_EXAMPLES = {
     "uri": "https://example.com/",
     "base64": "",
 }
+
+
+# --- serving: GET <path>/catalogue and GET <path>/docs ----------------------------------
+
+
+def docs_page() -> bytes:
+    """The self-contained docs page (package data: ``fastevents/_docs.html``)."""
+    return (resources.files(__package__) / "_docs.html").read_bytes()
+
+
+def _csp(page: bytes) -> bytes:
+    """A Content-Security-Policy allowing exactly the page's own inline script and style.
+
+    Nothing else loads (no external assets; data: only for the empty favicon), and the page
+    may only talk to this server.
+    """
+    hashes = {}
+    for tag in (b"script", b"style"):
+        start = page.index(b">", page.index(b"<" + tag)) + 1
+        body = page[start : page.index(b"</" + tag + b">", start)]
+        hashes[tag] = b"'sha256-" + base64.b64encode(hashlib.sha256(body).digest()) + b"'"
+    return (
+        b"default-src 'none'; script-src "
+        + hashes[b"script"]
+        + b"; style-src "
+        + hashes[b"style"]
+        + b"; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+
+
+class CataloguePages:
+    """Answers ``GET <path>/catalogue`` (the JSON) and ``GET <path>/docs`` (the page).
+
+    Plugged into :class:`fastevents._asgi.EventsApp` for paths other than the events path,
+    so ``POST <path>`` runs exactly the code it runs without it. The catalogue is built on
+    first request and again only when routes were added since (routes are never removed).
+    """
+
+    def __init__(self, router: EventRouter, path: str) -> None:
+        base = path.rstrip("/")
+        self.router = router
+        self.catalogue_path = base + "/catalogue"
+        self.docs_path = base + "/docs"
+        self._page = docs_page()
+        self._page_headers = [
+            (b"content-type", b"text/html; charset=utf-8"),
+            (b"content-length", b"%d" % len(self._page)),
+            (b"content-security-policy", _csp(self._page)),
+            (b"x-content-type-options", b"nosniff"),
+            (b"cache-control", b"no-cache"),
+        ]
+        self._json = b""
+        self._json_routes = -1
+
+    def _catalogue_json(self) -> bytes:
+        if self._json_routes != len(self.router):
+            self._json = msgspec.json.encode(catalogue(self.router))
+            self._json_routes = len(self.router)
+        return self._json
+
+    async def __call__(self, scope: Any, path: str, send: Callable[[Any], Awaitable[None]]) -> None:
+        if path == self.catalogue_path:
+            body = self._catalogue_json()
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+                (b"cache-control", b"no-cache"),
+            ]
+        elif path == self.docs_path:
+            body, headers = self._page, self._page_headers
+        else:
+            body, headers = b"Not Found", [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"9")]
+            await send({"type": "http.response.start", "status": 404, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        method = scope["method"]
+        if method not in ("GET", "HEAD"):
+            text = b"Method Not Allowed"
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 405,
+                    "headers": [
+                        (b"content-type", b"text/plain; charset=utf-8"),
+                        (b"content-length", b"%d" % len(text)),
+                        (b"allow", b"GET, HEAD"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": text})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+
+
+# --- the command: fastevents catalogue MODULE:ROUTER ------------------------------------
+
+
+def add_command(commands: Any) -> None:
+    """Add ``catalogue`` to the ``fastevents`` command's subparsers."""
+    parser = commands.add_parser(
+        "catalogue",
+        help="print a router's event catalogue as JSON",
+        description="Print the catalogue of MODULE:ROUTER (an EventRouter): every event "
+        "with its docs, payload and response JSON Schemas, as indented JSON.",
+    )
+    parser.add_argument("target", metavar="MODULE:ROUTER", help="e.g. myapp.events:router")
+    parser.set_defaults(run=_run_command)
+
+
+def _run_command(args: Any) -> int:
+    from ._cli import EXIT_USAGE, UsageError, _fail, load_router
+
+    try:
+        router = load_router(args.target)
+    except UsageError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    sys.stdout.write(msgspec.json.format(msgspec.json.encode(catalogue(router)), indent=2).decode() + "\n")
+    return 0

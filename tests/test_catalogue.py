@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import base64
 import enum
+import hashlib
 import json
+import re
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
 
-from fastevents import CamelStruct, Event, EventBuilder, EventHandler, EventRouter, ResponseEvent
-from fastevents._catalogue import example_value
+from fastevents import CamelStruct, Event, EventBuilder, EventHandler, EventRouter, ResponseEvent, _cli, asgi_app
+from fastevents._catalogue import docs_page, example_value
 
 from .conftest import ExampleSchema
 from .helpers_http import router as served_router
+from .helpers_http import serve_fastevents
+from .test_asgi import Call, post
 
 
 class Colour(enum.Enum):
@@ -216,3 +222,95 @@ def test_served_fixture_router_catalogue() -> None:
     assert entry["payloadKind"] == "schema"
     assert entry["example"]["payload"] == {"example": "string"}
     msgspec.json.decode(msgspec.json.encode(entry["example"]["payload"]), type=ExampleSchema)
+
+
+# --- served: asgi_app(router, catalogue=True) ---------------------------------------------
+
+
+def get(app: Any, path: str, method: str = "GET", root_path: str = "") -> Call:
+    return Call(app, method=method, path=path, headers=[], root_path=root_path).run()
+
+
+@pytest.mark.parametrize("events_path", ["/events", "/api/events/", "/"])
+def test_catalogue_and_docs_are_served_next_to_the_events_path(events_path: str) -> None:
+    router = build_router()
+    app = asgi_app(router, path=events_path, catalogue=True)
+    base = events_path.rstrip("/")
+    answer = get(app, base + "/catalogue")
+    assert answer.status == 200 and answer.headers["content-type"] == "application/json"
+    assert json.loads(answer.body) == router.catalogue()
+    page = get(app, base + "/docs")
+    assert page.status == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
+    assert page.body == docs_page() and b'id="filter"' in page.body
+    assert post(app, b'{"name": "ping:now", "version": 1}', path=events_path).status == 200
+
+
+def test_catalogue_is_off_by_default(router: EventRouter) -> None:
+    app = asgi_app(router)
+    for path in ("/events/catalogue", "/events/docs"):
+        assert get(app, path).status == 404
+
+
+def test_catalogue_pages_refuse_other_methods_and_paths() -> None:
+    app = asgi_app(build_router(), catalogue=True)
+    answer = get(app, "/events/docs", method="POST")
+    assert answer.status == 405 and answer.headers["allow"] == "GET, HEAD"
+    assert get(app, "/events/docs/").status == 404
+    assert get(app, "/events/other").status == 404
+    head = get(app, "/events/catalogue", method="HEAD")
+    assert head.status == 200 and head.body == b"" and int(head.headers["content-length"]) > 0
+
+
+def test_catalogue_sees_routes_added_after_startup() -> None:
+    router = EventRouter()
+    app = asgi_app(router, catalogue=True)
+    assert json.loads(get(app, "/events/catalogue").body)["events"] == []
+    router.add("late:event", 1, lambda event: {})
+    assert [e["name"] for e in json.loads(get(app, "/events/catalogue").body)["events"]] == ["late:event"]
+
+
+def test_catalogue_pages_work_mounted_under_a_root_path() -> None:
+    app = asgi_app(build_router(), catalogue=True)
+    assert get(app, "/api/events/docs", root_path="/api").status == 200
+
+
+def test_docs_page_is_self_contained_under_a_strict_csp() -> None:
+    page = docs_page()
+    assert re.search(rb"""(src|href)=["']?(https?:)?//""", page) is None  # no external assets
+    assert b"@import" not in page and b"url(" not in page
+    csp = get(asgi_app(build_router(), catalogue=True), "/events/docs").headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "connect-src 'self'" in csp
+    script = page.split(b"<script>", 1)[1].split(b"</script>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(script).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in csp  # the page's own script and nothing else
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def test_catalogue_command_prints_the_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _cli.main(["catalogue", "tests.helpers_http:router"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and out.startswith("{\n  ")
+    assert json.loads(out) == served_router.catalogue()
+
+
+def test_catalogue_command_with_a_bad_target_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        _cli.main(["catalogue", "tests.helpers_http:nothing"])
+    assert exc.value.code == 2
+    assert "has no attribute" in capsys.readouterr().err
+
+
+def test_serve_catalogue_flag_turns_the_pages_on() -> None:
+    with serve_fastevents("--catalogue") as on, serve_fastevents() as off:
+        assert httpx.get(on.url + "/catalogue", timeout=10).json() == served_router.catalogue()
+        assert httpx.get(on.url + "/docs", timeout=10).text.startswith("<!doctype html>")
+        assert httpx.get(off.url + "/catalogue", timeout=10).status_code == 404
+        assert httpx.get(off.url + "/docs", timeout=10).status_code == 404
+
+
+def test_serve_catalogue_flag_works_with_workers() -> None:
+    with serve_fastevents("--catalogue", "--workers", "2") as server:
+        for _ in range(6):
+            assert httpx.get(server.url + "/catalogue", timeout=10).status_code == 200
