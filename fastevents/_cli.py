@@ -287,8 +287,10 @@ def _parser() -> argparse.ArgumentParser:
 
     # Commands that live in modules of their own.
     from ._catalogue import add_command as add_catalogue_command
+    from ._conformance import add_command as add_conformance_command
 
     add_catalogue_command(commands)
+    add_conformance_command(commands)
     return parser
 
 
