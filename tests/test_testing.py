@@ -29,7 +29,7 @@ from fastevents import (
 )
 from fastevents.testing import AsyncTestClient, MockEvents, TestClient, UnmockedEventError
 
-from .helpers_http import PYTHON, Server, free_port
+from .helpers_http import PYTHON, ROOT, Server, free_port
 
 CALLS: list[tuple[str, int, Any]] = [
     ("get:event:example", 1, {"example": "hi"}),
@@ -330,3 +330,19 @@ def test_pytest_plugin_offers_the_fixtures(tmp_path: Path) -> None:
     assert "3 passed, 1 error" in result.stdout, result.stdout + result.stderr
     assert "ERROR test_plugin_use.py::test_unmocked_event_fails" in result.stdout
     assert "UnmockedEventError" in result.stdout and "price:get" in result.stdout
+
+
+def test_readme_testing_example_passes(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    marker = "<!-- tests/test_testing.py runs this block with pytest -->\n```python\n"
+    block = readme.split(marker, 1)[1].split("```", 1)[0]
+    (tmp_path / "test_readme_example.py").write_text(block)
+    result = subprocess.run(
+        [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_readme_example.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0 and "3 passed" in result.stdout, result.stdout + result.stderr
