@@ -177,6 +177,8 @@ def serve(args: argparse.Namespace) -> int:
     events = len(router)
     print(f"fastevents: serving {events} event{'s' if events != 1 else ''} on "
           f"http://{host}:{port}{path} ({workers}, {_backends()}, pid {os.getpid()})", flush=True)
+    if args.catalogue:
+        print(f"fastevents: docs page http://{host}:{port}{path.rstrip('/')}/docs", flush=True)
 
     if args.workers == 1:
         import uvicorn

@@ -7,6 +7,7 @@ import enum
 import hashlib
 import json
 import re
+import time
 from typing import Any
 
 import httpx
@@ -308,6 +309,9 @@ def test_serve_catalogue_flag_turns_the_pages_on() -> None:
         assert httpx.get(on.url + "/docs", timeout=10).text.startswith("<!doctype html>")
         assert httpx.get(off.url + "/catalogue", timeout=10).status_code == 404
         assert httpx.get(off.url + "/docs", timeout=10).status_code == 404
+        time.sleep(0.2)  # the second startup line
+        assert f"fastevents: docs page {on.url}/docs\n" in on.stdout_lines
+        assert not any("docs page" in line for line in off.stdout_lines)
 
 
 def test_serve_catalogue_flag_works_with_workers() -> None:
