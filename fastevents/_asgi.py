@@ -77,7 +77,7 @@ def _plain(status: int, text: bytes, extra: list[tuple[bytes, bytes]] | None = N
 class EventsApp:
     """An ASGI 3 application answering events at one path; see :func:`asgi_app`."""
 
-    __slots__ = ("_allowed_paths", "_content_types", "_process", "max_body", "path", "processor")
+    __slots__ = ("_allowed_paths", "_content_types", "_other_paths", "_process", "max_body", "path", "processor")
 
     def __init__(self, router: EventRouter | EventProcessor, path: str = "/events",
                  max_body: int = 1_048_576) -> None:
@@ -92,6 +92,8 @@ class EventsApp:
         # Parsed Content-Type values, keyed by the raw header: clients send the same one
         # again and again, so the common case costs one dict lookup.
         self._content_types: dict[bytes, Any] = {}
+        # Answers paths other than the events path (the catalogue pages), else 404.
+        self._other_paths: Callable[[Scope, str, Send], Awaitable[None]] | None = None
 
     def __repr__(self) -> str:
         return f"<EventsApp path={self.path!r} max_body={self.max_body} {self.processor!r}>"
@@ -111,6 +113,8 @@ class EventsApp:
         if root_path and path.startswith(root_path):  # mounted (Starlette Mount, --root-path)
             path = path[len(root_path):]
         if path not in self._allowed_paths:
+            if self._other_paths is not None:
+                return await self._other_paths(scope, path, send)
             return await self._answer(send, 404, b"Not Found")
         if scope["method"] != "POST":
             return await self._answer(send, 405, b"Method Not Allowed", [(b"allow", b"POST")])
@@ -195,7 +199,7 @@ class EventsApp:
 
 
 def asgi_app(router: EventRouter | EventProcessor, path: str = "/events",
-             max_body: int = 1_048_576) -> EventsApp:
+             max_body: int = 1_048_576, *, catalogue: bool = False) -> EventsApp:
     """An ASGI 3 app answering events of ``router`` with ``POST path`` (and ``path/``).
 
     Every protocol answer, errors included, is HTTP 200 ``application/json``. Transport
@@ -207,5 +211,14 @@ def asgi_app(router: EventRouter | EventProcessor, path: str = "/events",
     or an unknown ``charset``. A body in another charset is transcoded
     before processing. Handles the lifespan protocol; mountable in any ASGI framework
     (under a Starlette ``Mount``, ``path`` is relative to the mount point).
+
+    ``catalogue=True`` also serves ``GET path/catalogue`` (the router's catalogue as JSON)
+    and ``GET path/docs`` (a self-contained page to browse and send the events); off by
+    default, as it tells anyone who can reach the server what it serves.
     """
-    return EventsApp(router, path, max_body)
+    app = EventsApp(router, path, max_body)
+    if catalogue:
+        from ._catalogue import CataloguePages
+
+        app._other_paths = CataloguePages(app.processor.router, app.path)
+    return app

@@ -75,10 +75,10 @@ def load_router(target: str) -> Any:
     return obj
 
 
-def _make_app(target: str, path: str) -> Any:
+def _make_app(target: str, path: str, catalogue: bool = False) -> Any:
     from ._asgi import asgi_app
 
-    return asgi_app(load_router(target), path=path)
+    return asgi_app(load_router(target), path=path, catalogue=catalogue)
 
 
 def _uvicorn_config(app: Any, log_level: str) -> Any:
@@ -96,15 +96,15 @@ def _uvicorn_config(app: Any, log_level: str) -> Any:
     )
 
 
-def _worker(target: str, path: str, log_level: str, sock: socket.socket) -> None:
+def _worker(target: str, path: str, log_level: str, catalogue: bool, sock: socket.socket) -> None:
     """One worker process: its own copy of the app, serving the shared listening socket."""
     import uvicorn
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides; it sends SIGTERM
-    uvicorn.Server(_uvicorn_config(_make_app(target, path), log_level)).run(sockets=[sock])
+    uvicorn.Server(_uvicorn_config(_make_app(target, path, catalogue), log_level)).run(sockets=[sock])
 
 
-def _supervise(workers: int, args: tuple[str, str, str], sock: socket.socket) -> int:
+def _supervise(workers: int, args: tuple[str, str, str, bool], sock: socket.socket) -> int:
     """Run ``workers`` processes on one socket; SIGTERM/SIGINT stop them gracefully."""
     context = multiprocessing.get_context("spawn")
     stopping = False
@@ -177,16 +177,19 @@ def serve(args: argparse.Namespace) -> int:
     events = len(router)
     print(f"fastevents: serving {events} event{'s' if events != 1 else ''} on "
           f"http://{host}:{port}{path} ({workers}, {_backends()}, pid {os.getpid()})", flush=True)
+    if args.catalogue:
+        print(f"fastevents: docs page http://{host}:{port}{path.rstrip('/')}/docs", flush=True)
 
     if args.workers == 1:
         import uvicorn
 
         from ._asgi import asgi_app
 
-        server = uvicorn.Server(_uvicorn_config(asgi_app(router, path=path), args.log_level))
+        app = asgi_app(router, path=path, catalogue=args.catalogue)
+        server = uvicorn.Server(_uvicorn_config(app, args.log_level))
         server.run(sockets=[sock])
         return 0 if server.started else 1
-    return _supervise(args.workers, (args.target, path, args.log_level), sock)
+    return _supervise(args.workers, (args.target, path, args.log_level, args.catalogue), sock)
 
 
 # --- send -------------------------------------------------------------------------------
@@ -266,6 +269,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="warning",
                    choices=["critical", "error", "warning", "info", "debug", "trace"],
                    help="uvicorn log level (default warning)")
+    p.add_argument("--catalogue", action="store_true",
+                   help="also serve GET <path>/catalogue (JSON) and GET <path>/docs (a page to try "
+                        "events); off by default")
     p.set_defaults(run=serve)
 
     s = commands.add_parser("send", help="send one event and print the answer",
@@ -280,6 +286,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--metadata", metavar="JSON", help="metadata (JSON object)")
     s.add_argument("--timeout", metavar="S", type=float, default=15.0, help="seconds (default 15)")
     s.set_defaults(run=send)
+
+    # Commands that live in modules of their own.
+    from ._catalogue import add_command as add_catalogue_command
+    from ._conformance import add_command as add_conformance_command
+
+    add_catalogue_command(commands)
+    add_conformance_command(commands)
     return parser
 
 

@@ -53,6 +53,10 @@ class _Outgoing(msgspec.Struct, rename="camel", gc=False):
 _encode = msgspec.json.Encoder().encode
 _EMPTY: dict[str, Any] = {}
 
+#: The active ``fastevents.testing.MockEvents``, if any: it answers every client's calls
+#: in place of the network. One global check per call, ``None`` outside tests.
+_mock: Any = None
+
 
 def _envelope(name: str, version: int, payload: Any, id: str | None, flow_id: str | None,
               identity: Any, auth: Any, metadata: Any) -> bytes:
@@ -144,6 +148,8 @@ class EventClient:
                    headers: Mapping[str, str] | None = None) -> ResponseEvent:
         """Send one event and return the answer (see the class docstring for failures)."""
         body = _envelope(name, version, payload, id, flow_id, identity, auth, metadata)
+        if _mock is not None:
+            return _mock.answer(self.url, body, headers)  # type: ignore[no-any-return]
         call_headers = self._headers
         if headers:
             call_headers = _with(call_headers, headers)
@@ -385,6 +391,8 @@ class AsyncEventClient:
                          headers: Mapping[str, str] | None = None) -> ResponseEvent:
         """Send one event and return the answer; failures as for :class:`EventClient`."""
         body = _envelope(name, version, payload, id, flow_id, identity, auth, metadata)
+        if _mock is not None:
+            return await _mock.answer_async(self.url, body, headers)  # type: ignore[no-any-return]
         call_headers = _with(self._headers, headers) if headers else self._headers
         url = self.url
         limit = self.timeout if timeout is None else timeout

@@ -168,6 +168,12 @@ class EventRouter:
             self._check_name(spec.name)
             self._put(spec)
 
+    def catalogue(self) -> dict[str, Any]:
+        """Every event with its docs and JSON Schemas, JSON-ready (see ``fastevents._catalogue``)."""
+        from ._catalogue import catalogue  # imported here: only the catalogue's users pay for it
+
+        return catalogue(self)
+
     @property
     def routes(self) -> list[tuple[str, int]]:
         """The registered (name, version) pairs, in registration order."""

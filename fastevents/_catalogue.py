@@ -1,0 +1,305 @@
+"""The event catalogue: what a router serves, with JSON Schemas, as one JSON-ready dict.
+
+``catalogue(router)`` describes every registered (name, version): a summary and description
+from the handler's docstring, the payload's JSON Schema (from the route's payload type) and
+the response's (from the handler's return annotation), and an example request built from the
+payload schema. Named types (Structs, dataclasses, enums...) are described once, under
+``components.schemas``, and referenced as ``{"$ref": "#/components/schemas/<Name>"}`` (the
+layout OpenAPI uses, so tools that read OpenAPI components read these too).
+
+A payload or response without a schema is ``null``, and ``payloadKind`` / ``responseKind``
+say why: ``"any"`` (any JSON value), ``"raw"`` (undecoded bytes), ``"ignored"`` (the handler
+takes no payload), ``"unknown"`` (the return annotation has no JSON Schema, or the handler
+builds its own ``ResponseEvent``). The catalogue never raises because of one odd type.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import inspect
+import sys
+import typing
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from ._core_py import MODE_EVENT, MODE_RAW, MODE_TYPED
+from ._model import Event
+
+if TYPE_CHECKING:
+    from ._router import EventRouter, _Spec
+
+__all__ = ["REF_PREFIX", "CataloguePages", "catalogue", "docs_page", "example_value"]
+
+REF_PREFIX = "#/components/schemas/"
+_MAX_DEPTH = 8  # recursive types: the example stops here with null
+
+# Return annotations that say nothing about the response payload.
+_NO_SCHEMA = (Any, object, inspect.Signature.empty)
+
+
+def catalogue(router: EventRouter) -> dict[str, Any]:
+    """Describe every event of ``router`` (see the module docstring); JSON-ready."""
+    specs: list[_Spec] = list(router._specs.values())
+    payload_types = [spec.schema if spec.mode == MODE_TYPED else None for spec in specs]
+    response_types = [_response_type(spec.handler) for spec in specs]
+    schemas, components = _schemas(payload_types + response_types)
+    payload_schemas, response_schemas = schemas[: len(specs)], schemas[len(specs) :]
+
+    events = []
+    for spec, payload, response in zip(specs, payload_schemas, response_schemas, strict=True):
+        summary, description = _doc(spec.handler)
+        events.append(
+            {
+                "name": spec.name,
+                "version": spec.version,
+                "summary": summary,
+                "description": description,
+                "payload": payload,
+                "payloadKind": _payload_kind(spec.mode, payload),
+                "response": response,
+                "responseKind": "schema" if response is not None else "unknown",
+                "example": {
+                    "name": spec.name,
+                    "version": spec.version,
+                    "payload": {} if payload is None else example_value(payload, components),
+                },
+            }
+        )
+    return {"events": events, "components": {"schemas": components}}
+
+
+def _payload_kind(mode: int, schema: Any) -> str:
+    if mode == MODE_EVENT:
+        return "ignored"
+    if mode == MODE_RAW:
+        return "raw"
+    return "schema" if schema is not None else "any"
+
+
+def _schemas(types: list[Any]) -> tuple[list[dict[str, Any] | None], dict[str, Any]]:
+    """One JSON Schema per type (``None`` where there is none) and the shared components."""
+    usable: dict[int, Any] = {}  # position -> type
+    for position, tp in enumerate(types):
+        if tp is None:
+            continue
+        try:
+            msgspec.json.schema_components([tp], ref_template=REF_PREFIX + "{name}")
+        except Exception:  # a type msgspec can decode but not describe: no schema for it
+            continue
+        usable[position] = tp
+    schemas: list[dict[str, Any] | None] = [None] * len(types)
+    if not usable:
+        return schemas, {}
+    found, components = msgspec.json.schema_components(usable.values(), ref_template=REF_PREFIX + "{name}")
+    for position, schema in zip(usable, found, strict=True):
+        schemas[position] = schema
+    return schemas, dict(sorted(components.items()))
+
+
+def _response_type(handler: Callable[..., Any]) -> Any:
+    """The handler's return annotation, or ``None`` when it describes no payload."""
+    target = handler if inspect.isroutine(handler) else getattr(handler, "__call__", handler)  # noqa: B004
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # unresolvable forward references: no schema rather than a crash
+        return None
+    hint = hints.get("return", inspect.Signature.empty)
+    if hint in _NO_SCHEMA or hint is msgspec.Raw:
+        return None
+    if hint is type(None):
+        return hint
+    args = typing.get_args(hint) or (hint,)
+    if any(isinstance(arg, type) and issubclass(arg, (Event, msgspec.Raw)) for arg in args):
+        return None  # the handler builds its own answer (or raw bytes): its payload is not typed
+    return hint
+
+
+def _doc(handler: Callable[..., Any]) -> tuple[str, str]:
+    """(summary, description): the docstring's first line and the rest of it."""
+    doc = inspect.getdoc(handler)
+    if not doc:
+        owner = getattr(handler, "__self__", None)  # a class-style handler's bound ``handle``
+        if owner is None and not inspect.isroutine(handler):
+            owner = handler  # a callable object
+        text = getattr(type(owner), "__doc__", None) if owner is not None else None
+        doc = inspect.cleandoc(text) if text else ""
+    first, _, rest = doc.strip().partition("\n")
+    return first.strip(), rest.strip()
+
+
+def example_value(schema: Any, components: dict[str, Any], depth: int = 0) -> Any:
+    """A plausible JSON value for ``schema``: defaults and examples first, else placeholders."""
+    if not isinstance(schema, dict) or depth > _MAX_DEPTH:
+        return None
+    for key in ("default", "const"):
+        if key in schema:
+            return schema[key]
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        target = components.get(ref[len(REF_PREFIX) :]) if ref.startswith(REF_PREFIX) else None
+        return example_value(target, components, depth + 1)
+    for key in ("examples", "enum"):
+        if isinstance(schema.get(key), list) and schema[key]:
+            return schema[key][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and options:
+            usable = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
+            return example_value((usable or options)[0], components, depth + 1)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or "properties" in schema:
+        properties = schema.get("properties") or {}
+        if not properties and isinstance(schema.get("additionalProperties"), dict):
+            return {"key": example_value(schema["additionalProperties"], components, depth + 1)}
+        return {name: example_value(sub, components, depth + 1) for name, sub in properties.items()}
+    if kind == "array":
+        if isinstance(schema.get("prefixItems"), list):
+            return [example_value(sub, components, depth + 1) for sub in schema["prefixItems"]]
+        items = schema.get("items")
+        return [example_value(items, components, depth + 1)] if isinstance(items, dict) and items else []
+    if kind == "string":
+        return _STRING_EXAMPLES.get(schema.get("format", ""), "string")
+    if kind == "integer":
+        return int(schema.get("minimum", schema.get("exclusiveMinimum", -1) + 1))
+    if kind == "number":
+        return schema.get("minimum", 0.0)
+    if kind == "boolean":
+        return False
+    return None
+
+
+_STRING_EXAMPLES = {
+    "date-time": "2026-01-01T00:00:00Z",
+    "date": "2026-01-01",
+    "time": "00:00:00",
+    "duration": "P1D",
+    "uuid": "00000000-0000-4000-8000-000000000000",
+    "email": "user@example.com",
+    "uri": "https://example.com/",
+    "base64": "",
+}
+
+
+# --- serving: GET <path>/catalogue and GET <path>/docs ----------------------------------
+
+
+def docs_page() -> bytes:
+    """The self-contained docs page (package data: ``fastevents/_docs.html``)."""
+    return (resources.files(__package__) / "_docs.html").read_bytes()
+
+
+def _csp(page: bytes) -> bytes:
+    """A Content-Security-Policy allowing exactly the page's own inline script and style.
+
+    Nothing else loads (no external assets; data: only for the empty favicon), and the page
+    may only talk to this server.
+    """
+    hashes = {}
+    for tag in (b"script", b"style"):
+        start = page.index(b">", page.index(b"<" + tag)) + 1
+        body = page[start : page.index(b"</" + tag + b">", start)]
+        hashes[tag] = b"'sha256-" + base64.b64encode(hashlib.sha256(body).digest()) + b"'"
+    return (
+        b"default-src 'none'; script-src "
+        + hashes[b"script"]
+        + b"; style-src "
+        + hashes[b"style"]
+        + b"; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+
+
+class CataloguePages:
+    """Answers ``GET <path>/catalogue`` (the JSON) and ``GET <path>/docs`` (the page).
+
+    Plugged into :class:`fastevents._asgi.EventsApp` for paths other than the events path,
+    so ``POST <path>`` runs exactly the code it runs without it. The catalogue is built on
+    first request and again only when routes were added since (routes are never removed).
+    """
+
+    def __init__(self, router: EventRouter, path: str) -> None:
+        base = path.rstrip("/")
+        self.router = router
+        self.catalogue_path = base + "/catalogue"
+        self.docs_path = base + "/docs"
+        self._page = docs_page()
+        self._page_headers = [
+            (b"content-type", b"text/html; charset=utf-8"),
+            (b"content-length", b"%d" % len(self._page)),
+            (b"content-security-policy", _csp(self._page)),
+            (b"x-content-type-options", b"nosniff"),
+            (b"cache-control", b"no-cache"),
+        ]
+        self._json = b""
+        self._json_routes = -1
+
+    def _catalogue_json(self) -> bytes:
+        if self._json_routes != len(self.router):
+            self._json = msgspec.json.encode(catalogue(self.router))
+            self._json_routes = len(self.router)
+        return self._json
+
+    async def __call__(self, scope: Any, path: str, send: Callable[[Any], Awaitable[None]]) -> None:
+        if path == self.catalogue_path:
+            body = self._catalogue_json()
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+                (b"cache-control", b"no-cache"),
+            ]
+        elif path == self.docs_path:
+            body, headers = self._page, self._page_headers
+        else:
+            body, headers = b"Not Found", [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"9")]
+            await send({"type": "http.response.start", "status": 404, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        method = scope["method"]
+        if method not in ("GET", "HEAD"):
+            text = b"Method Not Allowed"
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 405,
+                    "headers": [
+                        (b"content-type", b"text/plain; charset=utf-8"),
+                        (b"content-length", b"%d" % len(text)),
+                        (b"allow", b"GET, HEAD"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": text})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+
+
+# --- the command: fastevents catalogue MODULE:ROUTER ------------------------------------
+
+
+def add_command(commands: Any) -> None:
+    """Add ``catalogue`` to the ``fastevents`` command's subparsers."""
+    parser = commands.add_parser(
+        "catalogue",
+        help="print a router's event catalogue as JSON",
+        description="Print the catalogue of MODULE:ROUTER (an EventRouter): every event "
+        "with its docs, payload and response JSON Schemas, as indented JSON.",
+    )
+    parser.add_argument("target", metavar="MODULE:ROUTER", help="e.g. myapp.events:router")
+    parser.set_defaults(run=_run_command)
+
+
+def _run_command(args: Any) -> int:
+    from ._cli import EXIT_USAGE, UsageError, _fail, load_router
+
+    try:
+        router = load_router(args.target)
+    except UsageError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    sys.stdout.write(msgspec.json.format(msgspec.json.encode(catalogue(router)), indent=2).decode() + "\n")
+    return 0

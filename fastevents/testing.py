@@ -1,0 +1,388 @@
+"""Testing kit: in-process test clients and a mock for the events your code sends.
+
+* :class:`TestClient` / :class:`AsyncTestClient` send events to a router (or any ASGI app)
+  in process, with no sockets, through the same ASGI app ``fastevents serve`` runs; their
+  ``send_event`` has exactly the real clients' signature and return type, and raises the
+  same client errors (a non-2xx answer is a ``FailedDependencyException``, running out of
+  time a ``TimeoutException``). Used as context managers they run the app's lifespan.
+* :class:`MockEvents` answers the real :class:`~fastevents.EventClient` and
+  :class:`~fastevents.AsyncEventClient` while it is active: register answers with
+  :meth:`MockEvents.add`, read what was sent in :attr:`MockEvents.calls`. An event with no
+  registered answer raises :class:`UnmockedEventError` at the call, and again when the
+  mock exits, in case the code under test swallowed it.
+* The pytest plugin (installed with fastevents) offers the fixtures ``mock_events``,
+  ``events_client`` and ``async_events_client``; the last two test the router your
+  ``events_router`` fixture returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, MutableMapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import msgspec
+
+from . import _client
+from ._asgi import asgi_app
+from ._client import DEFAULT_TIMEOUT, _answer, _base_headers, _envelope, _with
+from ._errors import EventConnectionError, TimeoutException
+from ._model import RequestEvent, ResponseEvent
+from ._processor import EventProcessor
+from ._router import EventRouter
+
+if TYPE_CHECKING:
+    from typing import Self
+
+__all__ = ["AsyncTestClient", "MockCall", "MockEvents", "TestClient", "UnmockedEventError"]
+
+T = TypeVar("T")
+
+_Message = MutableMapping[str, Any]
+ASGIApp = Callable[
+    [_Message, Callable[[], Awaitable[_Message]], Callable[[_Message], Awaitable[None]]], Awaitable[None]
+]
+
+
+# --- in-process clients ---------------------------------------------------------------------
+
+
+class AsyncTestClient:
+    """Sends events to ``app`` (an EventRouter, EventProcessor or ASGI app) in process.
+
+    ``await send_event(...)`` behaves as :meth:`fastevents.AsyncEventClient.send_event`
+    does against ``fastevents serve``, with no socket: the request goes through the events
+    app at ``path``. ``async with`` runs the app's lifespan (startup, then shutdown); without
+    it, events are sent without a lifespan. Exceptions the app itself raises (not those of
+    handlers, which are answered as events) propagate, so a broken app fails the test.
+    """
+
+    __test__ = False  # a class named Test*, not a test: pytest must not collect it
+
+    def __init__(
+        self,
+        app: EventRouter | EventProcessor | ASGIApp,
+        path: str = "/events",
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.app: ASGIApp = asgi_app(app, path=path) if isinstance(app, (EventRouter, EventProcessor)) else app
+        self.path = "/" + path.strip("/") if path.strip("/") else "/"
+        self.url = "http://testserver" + self.path
+        self.timeout = timeout
+        self._headers = _base_headers(headers)
+        self._lifespan: asyncio.Task[None] | None = None
+        self._lifespan_inbox: asyncio.Queue[_Message] | None = None
+        self._lifespan_outbox: asyncio.Queue[_Message] | None = None
+
+    async def send_event(
+        self,
+        name: str,
+        version: int,
+        payload: Any = None,
+        *,
+        id: str | None = None,
+        flow_id: str | None = None,
+        identity: dict[str, Any] | None = None,
+        auth: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ResponseEvent:
+        """Send one event and return the answer, as the real client does."""
+        body = _envelope(name, version, payload, id, flow_id, identity, auth, metadata)
+        call_headers = _with(self._headers, headers) if headers else self._headers
+        limit = self.timeout if timeout is None else timeout
+        try:
+            async with asyncio.timeout(limit):
+                status, answer = await self.request(body, call_headers)
+        except TimeoutError as exc:
+            raise TimeoutException(f"no answer from {self.url} in {limit} s") from exc
+        return _answer(self.url, status, answer)
+
+    async def request(
+        self, body: bytes, headers: Mapping[str, str], method: str = "POST", path: str | None = None
+    ) -> tuple[int, bytes]:
+        """One raw HTTP exchange with the app: (status, body). For transport-level tests."""
+        raw_headers = [(b"host", b"testserver"), (b"content-length", b"%d" % len(body))]
+        raw_headers += [
+            (k.lower().encode("latin-1"), v.encode("latin-1"))
+            for k, v in headers.items()
+            if k.lower() not in ("host", "content-length")
+        ]
+        path = self.path if path is None else path
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode("utf-8"),
+            "root_path": "",
+            "query_string": b"",
+            "headers": raw_headers,
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+        }
+        request_sent = False
+        done = asyncio.Event()
+        status: int | None = None
+        chunks: list[bytes] = []
+
+        async def receive() -> _Message:
+            nonlocal request_sent
+            if not request_sent:
+                request_sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await done.wait()  # like a client that waits for the answer, then hangs up
+            return {"type": "http.disconnect"}
+
+        async def send(message: _Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif message["type"] == "http.response.body":
+                chunks.append(bytes(message.get("body", b"")))
+                if not message.get("more_body", False):
+                    done.set()
+
+        await self.app(scope, receive, send)
+        if status is None:
+            raise EventConnectionError(f"{self.url}: the app returned without answering")
+        return status, b"".join(chunks)
+
+    async def __aenter__(self) -> Self:
+        inbox: asyncio.Queue[_Message] = asyncio.Queue()
+        outbox: asyncio.Queue[_Message] = asyncio.Queue()
+        self._lifespan_inbox, self._lifespan_outbox = inbox, outbox
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+        self._lifespan = asyncio.ensure_future(self.app(scope, inbox.get, outbox.put))
+        await inbox.put({"type": "lifespan.startup"})
+        await self._lifespan_step("startup")
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._lifespan is None or self._lifespan_inbox is None:
+            return
+        await self._lifespan_inbox.put({"type": "lifespan.shutdown"})
+        try:
+            await self._lifespan_step("shutdown")
+            await self._lifespan
+        finally:
+            self._lifespan = self._lifespan_inbox = self._lifespan_outbox = None
+
+    async def _lifespan_step(self, phase: str) -> None:
+        assert self._lifespan is not None and self._lifespan_outbox is not None
+        answer = asyncio.ensure_future(self._lifespan_outbox.get())
+        await asyncio.wait({answer, self._lifespan}, return_when=asyncio.FIRST_COMPLETED)
+        if not answer.done():
+            answer.cancel()
+            self._lifespan.result()  # the app raised: let it through
+            raise RuntimeError(f"the app ended its lifespan before {phase} completed")
+        message = answer.result()
+        if message["type"] == f"lifespan.{phase}.failed":
+            raise RuntimeError(f"lifespan {phase} failed: {message.get('message', '')}")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url} (in process)>"
+
+
+class TestClient:
+    """The synchronous twin of :class:`AsyncTestClient`, on an event loop of its own.
+
+    ``send_event`` behaves as :meth:`fastevents.EventClient.send_event`. Use it from plain
+    (synchronous) tests; inside a running event loop use :class:`AsyncTestClient`. ``with``
+    runs the app's lifespan; :meth:`close` (or leaving the ``with``) closes the loop.
+    """
+
+    __test__ = False
+
+    def __init__(
+        self,
+        app: EventRouter | EventProcessor | ASGIApp,
+        path: str = "/events",
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._async = AsyncTestClient(app, path, timeout=timeout, headers=headers)
+        self.app, self.url, self.timeout = self._async.app, self._async.url, timeout
+        self._runner: asyncio.Runner | None = None
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            coro.close()
+            raise RuntimeError("TestClient cannot run inside a running event loop: use AsyncTestClient there")
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        return self._runner.run(coro)
+
+    def send_event(
+        self,
+        name: str,
+        version: int,
+        payload: Any = None,
+        *,
+        id: str | None = None,
+        flow_id: str | None = None,
+        identity: dict[str, Any] | None = None,
+        auth: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ResponseEvent:
+        """Send one event and return the answer, as the real client does."""
+        return self._run(
+            self._async.send_event(
+                name,
+                version,
+                payload,
+                id=id,
+                flow_id=flow_id,
+                identity=identity,
+                auth=auth,
+                metadata=metadata,
+                timeout=timeout,
+                headers=headers,
+            )
+        )
+
+    def request(
+        self, body: bytes, headers: Mapping[str, str], method: str = "POST", path: str | None = None
+    ) -> tuple[int, bytes]:
+        """One raw HTTP exchange with the app: (status, body)."""
+        return self._run(self._async.request(body, headers, method, path))
+
+    def close(self) -> None:
+        """Close the client's event loop (its lifespan, if running, is shut down first)."""
+        if self._runner is not None:
+            if self._async._lifespan is not None:
+                self._run(self._async.__aexit__(None, None, None))
+            self._runner.close()
+            self._runner = None
+
+    def __enter__(self) -> Self:
+        self._run(self._async.__aenter__())
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<TestClient {self.url} (in process)>"
+
+
+# --- mocking the events your code sends ------------------------------------------------------
+
+
+class UnmockedEventError(AssertionError):
+    """An event was sent while :class:`MockEvents` was active, and no answer was registered."""
+
+
+class MockCall(msgspec.Struct, frozen=True):
+    """One event sent by a real client while :class:`MockEvents` was active."""
+
+    url: str
+    name: str
+    version: int
+    payload: Any
+    event: RequestEvent
+    headers: dict[str, str]
+
+
+class MockEvents:
+    """Answers the real ``EventClient`` / ``AsyncEventClient`` while active (``with``).
+
+    ``add(name, version, answer)``: ``answer`` is the success payload (any value a handler
+    may return, a ``ResponseEvent`` included), an exception to raise (an
+    ``EventException`` gives its error answer), or a handler ``fn(event[, payload])``,
+    sync or async, registered as on an ``EventRouter`` (typed payloads included). Every
+    event sent is recorded in :attr:`calls`. The answer is the same wire answer a
+    fastevents server would give (ids and flow ids echoed). Mocks nest; the innermost wins.
+    """
+
+    def __init__(self) -> None:
+        self._router = EventRouter()
+        self._processor = EventProcessor(self._router)
+        self.calls: list[MockCall] = []
+        self.unanswered: list[MockCall] = []
+        self._previous: list[Any] = []
+
+    def add(self, name: str, version: int, answer: Any, *, schema: Any = None) -> None:
+        """Register the answer to (name, version); see the class docstring."""
+        if isinstance(answer, BaseException):
+            error = answer
+
+            def handler(event: Any) -> Any:
+                raise error
+
+        elif callable(answer) and not isinstance(answer, (type, msgspec.Struct)):
+            handler = answer
+        else:
+            value = answer
+
+            def handler(event: Any) -> Any:
+                return value
+
+        self._router.add(name, version, handler, schema=schema)
+
+    def calls_for(self, name: str, version: int | None = None) -> list[MockCall]:
+        """The recorded calls of one event (of any version unless ``version`` is given)."""
+        return [c for c in self.calls if c.name == name and (version is None or c.version == version)]
+
+    def _record(self, url: str, body: bytes, headers: Mapping[str, str] | None) -> MockCall:
+        event = RequestEvent.from_json(body)
+        call = MockCall(url, event.name, event.version, event.payload, event, dict(headers or {}))
+        self.calls.append(call)
+        if (event.name, event.version) not in self._router:
+            self.unanswered.append(call)
+            raise UnmockedEventError(
+                f"MockEvents has no answer for {event.name!r} version {event.version} (sent to {url}); "
+                f"register one with mock.add({event.name!r}, {event.version}, ...)"
+            )
+        return call
+
+    def answer(self, url: str, body: bytes, headers: Mapping[str, str] | None) -> ResponseEvent:
+        """What ``EventClient.send_event`` returns while this mock is active (internal)."""
+        self._record(url, body, headers)
+        return ResponseEvent.from_json(self._processor.process_event(body))
+
+    async def answer_async(self, url: str, body: bytes, headers: Mapping[str, str] | None) -> ResponseEvent:
+        """What ``AsyncEventClient.send_event`` returns while this mock is active (internal)."""
+        self._record(url, body, headers)
+        return ResponseEvent.from_json(await self._processor.process_event_async(body))
+
+    def __enter__(self) -> Self:
+        self._previous.append(_client._mock)
+        _client._mock = self
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        _client._mock = self._previous.pop()
+        if self.unanswered and exc_type is None:
+            names = ", ".join(sorted({f"{c.name} v{c.version}" for c in self.unanswered}))
+            raise UnmockedEventError(f"events sent with no answer registered in MockEvents: {names}")
+
+    async def __aenter__(self) -> Self:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __repr__(self) -> str:
+        return f"<MockEvents {len(self._router)} answers, {len(self.calls)} calls>"
