@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import inspect
-import sys
 import typing
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -26,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ._core_py import MODE_EVENT, MODE_RAW, MODE_TYPED
 from ._model import Event
+from ._wire import MODE_EVENT, MODE_RAW, MODE_TYPED
 
 if TYPE_CHECKING:
     from ._router import EventRouter, _Spec
@@ -280,26 +279,3 @@ class CataloguePages:
 
 
 # --- the command: fastevents catalogue MODULE:ROUTER ------------------------------------
-
-
-def add_command(commands: Any) -> None:
-    """Add ``catalogue`` to the ``fastevents`` command's subparsers."""
-    parser = commands.add_parser(
-        "catalogue",
-        help="print a router's event catalogue as JSON",
-        description="Print the catalogue of MODULE:ROUTER (an EventRouter): every event "
-        "with its docs, payload and response JSON Schemas, as indented JSON.",
-    )
-    parser.add_argument("target", metavar="MODULE:ROUTER", help="e.g. myapp.events:router")
-    parser.set_defaults(run=_run_command)
-
-
-def _run_command(args: Any) -> int:
-    from ._cli import EXIT_USAGE, UsageError, _fail, load_router
-
-    try:
-        router = load_router(args.target)
-    except UsageError as exc:
-        _fail(str(exc), EXIT_USAGE)
-    sys.stdout.write(msgspec.json.format(msgspec.json.encode(catalogue(router)), indent=2).decode() + "\n")
-    return 0

@@ -20,11 +20,12 @@ LAYERS: list[set[str]] = [
     {"_core_py", "_core"},
     {"_impl"},
     {"_model"},
+    {"_catalogue"},
     {"_builder", "_router"},
     {"_processor"},
-    {"_asgi", "_client", "_catalogue", "_conformance", "_loadgen"},
-    {"_cli", "compat", "testing", "_pytest_plugin", "otel"},
-    {"__init__", "__main__"},
+    {"_asgi", "_client", "_conformance", "_loadgen"},
+    {"_cli", "compat", "testing", "otel"},
+    {"__init__", "__main__", "_pytest_plugin"},
 ]
 LAYER_OF = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 
