@@ -12,7 +12,8 @@ The servers (:data:`SERVERS`) answer the README example at ``POST /events``:
 * ``fastapi``: FastAPI + the pydantic v2 variant (``http_fastapi_app.py``), same uvicorn.
 
 Load generators: ``wrk`` (C, one thread, a Lua script for the POST body and a JSON summary)
-when installed, else an aiohttp loop (uvloop when installed) in a process of its own. Both
+when installed, else the aiohttp loop of ``fastevents._loadgen`` (uvloop when installed, the
+one the tests use too) in a process of its own. Both
 keep ``connections`` keep-alive connections busy for a bounded time and report requests/s
 and latency percentiles; the generator used is part of every result.
 """
@@ -35,6 +36,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from fastevents._loadgen import aiohttp_load, has_uvloop
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -190,17 +193,9 @@ def generator_description(name: str) -> str:
         return f"{first}, 1 thread, Lua script for the POST body"
     import aiohttp
 
-    loop = "uvloop" if _has_uvloop() else "asyncio"
+    loop = "uvloop" if has_uvloop() else "asyncio"
     why = " (wrk not installed)" if wrk_path() is None else ""
     return f"aiohttp {aiohttp.__version__} loop on {loop}, one process{why}"
-
-
-def _has_uvloop() -> bool:
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _wrk(url: str, body: bytes, connections: int, seconds: float, cpu: int) -> dict[str, Any]:
@@ -227,53 +222,6 @@ def _wrk(url: str, body: bytes, connections: int, seconds: float, cpu: int) -> d
         "max_ms": raw["max_us"] / 1000, "errors": errors,
         "first_errors": [f"{k}={raw[k]}" for k in ("connect", "read", "write", "status", "timeout") if raw[k]],
     }
-
-
-def aiohttp_load(url: str, body: bytes, connections: int, seconds: float) -> dict[str, Any]:
-    """The fallback generator, in this process: ``connections`` aiohttp workers for ``seconds``.
-
-    A non-200 answer or one that is not a ``:response`` event counts as an error.
-    """
-    import asyncio
-
-    import aiohttp
-
-    async def run() -> dict[str, Any]:
-        latencies: list[float] = []
-        errors: list[str] = []
-        headers = {"content-type": "application/json"}
-        connector = aiohttp.TCPConnector(limit=connections)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            start = time.perf_counter()
-            end = start + seconds
-
-            async def worker() -> None:
-                clock = time.perf_counter
-                while (t0 := clock()) < end:
-                    try:
-                        async with session.post(url, data=body, headers=headers) as response:
-                            answer = await response.read()
-                            if response.status != 200 or b':response"' not in answer[:200]:
-                                errors.append(f"{response.status} {answer[:100]!r}")
-                    except Exception as exc:
-                        errors.append(repr(exc))
-                    latencies.append(clock() - t0)
-
-            await asyncio.gather(*(worker() for _ in range(connections)))
-            elapsed = time.perf_counter() - start
-        latencies.sort()
-        n = len(latencies)
-        return {
-            "generator": "aiohttp", "requests": n, "seconds": round(elapsed, 3), "rate": n / elapsed,
-            "p50_ms": latencies[n // 2] * 1000, "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000,
-            "max_ms": latencies[-1] * 1000, "errors": len(errors), "first_errors": errors[:3],
-        }
-
-    if _has_uvloop():
-        import uvloop
-
-        return uvloop.run(run())
-    return asyncio.run(run())
 
 
 def _aiohttp_subprocess(url: str, body: bytes, connections: int, seconds: float, cpu: int) -> dict[str, Any]:

@@ -142,7 +142,12 @@ def scenario_by_name(name: str) -> Scenario:
     raise KeyError(name)
 
 
-# --- the answers the protocol asks for (PROTOCOL.md section 2) -------------------------
+# --- the answers the protocol asks for ------------------------------------------------
+
+
+class WrongAnswer(Exception):
+    """An implementation does not give the protocol's answer: timing it would compare different work."""
+
 
 
 def _answer(name: str, payload: Any, version: int = 1) -> dict[str, Any]:
