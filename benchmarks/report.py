@@ -18,11 +18,11 @@ GROUP_TITLES = {
     "payload": "Payload size (typed list echo)",
     "routes": "Router size (README handler under N names)",
 }
-#: The issue-2 targets: (other implementation, minimum speed-up of compiled fastevents).
+#: The in-process speed targets: (other implementation, minimum speed-up of compiled fastevents).
 SPEED_TARGETS = (("seed", 40.0), ("pydantic", 5.0), ("python", 1.15))
 FLOOR_TARGET = 1.2
 RSS_TARGET_MIB = 5.0
-#: The issue-3 server targets: fastevents serve's requests/s over FastAPI's, over the bare app's.
+#: The HTTP server targets: fastevents serve's requests/s over FastAPI's, over the bare app's.
 SERVER_VS_FASTAPI = 3.0
 SERVER_VS_BARE = 0.85
 COLORS = {"floor": "#7f7f7f", "compiled": "#1f77b4", "python": "#6baed6", "pydantic": "#d62728",
@@ -154,7 +154,7 @@ def memory_table(results: dict[str, Any]) -> str:
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue-2 targets with the measured ratios (min and median based) and verdicts."""
+    """The in-process targets (dispatch time, memory) with the measured ratios (min and median based) and verdicts."""
     rows = timing_rows(results)
     found: list[dict[str, Any]] = []
     t_min, t_med = times(rows, "success"), times(rows, "success", "ns_median")
@@ -189,7 +189,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def http_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue-3 targets (server under load, clients) with the measured ratios and verdicts."""
+    """The HTTP targets (server under load, clients) with the measured ratios and verdicts."""
     found: list[dict[str, Any]] = []
     server = results.get("suites", {}).get("server")
     if server:
@@ -222,12 +222,12 @@ def http_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def targets_text(results: dict[str, Any]) -> str:
-    lines = ["| target (issue 2, success scenario) | measured | verdict |", "|---|---|---|"]
+    lines = ["| target (in-process dispatch of the success scenario, memory) | measured | verdict |", "|---|---|---|"]
     for item in targets(results):
         lines.append(f"| {item['target']} | {item['measured']} | {'met' if item['met'] else 'NOT met'} |")
     http = http_targets(results)
     if http:
-        lines += ["", "| target (issue 3, HTTP) | measured | verdict |", "|---|---|---|"]
+        lines += ["", "| target (over HTTP: server requests/s, client round trips/s) | measured | verdict |", "|---|---|---|"]
         for item in http:
             lines.append(f"| {item['target']} | {item['measured']} | {'met' if item['met'] else 'NOT met'} |")
     return "\n".join(lines) + "\n"

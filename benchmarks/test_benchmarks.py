@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -122,6 +123,13 @@ def test_a_run_writes_under_build_and_leaves_the_committed_report_alone(tmp_path
     assert "](chart.svg)" in (tmp_path / "BENCHMARKS.md").read_text(encoding="utf-8")
     ignored = subprocess.run(["git", "check-ignore", "-q", str(run.BUILD_DIR / "results.json")], cwd=run.ROOT)
     assert ignored.returncode in (0, 128)  # 0: git-ignored; 128: not a git checkout
+
+
+def test_targets_are_labelled_by_what_they_measure() -> None:
+    results = json.loads((HERE / "results.json").read_text(encoding="utf-8"))
+    document = report.markdown_document(results, "chart.svg") + report.targets_text(results)
+    assert re.findall(r"\bissues?\b|#\d+\b", document, re.IGNORECASE) == []
+    assert "in-process dispatch of the success scenario" in report.targets_text(results)
 
 
 def test_a_tiny_run_renders_table_chart_and_markdown() -> None:
