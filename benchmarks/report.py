@@ -270,6 +270,32 @@ def clients_table(results: dict[str, Any]) -> str:
 # --- the chart -------------------------------------------------------------------------
 
 _W, _PANEL_H, _LEFT, _RIGHT = 880, 300, 150, 200
+_PAD = 8  # between a text and the edge of the chart or the bars it labels
+
+#: Advance widths of DejaVu Sans (what ``sans-serif`` renders as on Linux), in em.
+_NARROW = dict.fromkeys("ijl.,:;'|!", 0.30) | dict.fromkeys(" ()[]/-ftr", 0.40)
+_WIDE = dict.fromkeys("mwMW%@", 1.0) | dict.fromkeys("ABCDGHKNOQRUVXY", 0.79)
+_FONT_PX = {"title": 13.0, "value": 10.0}
+
+
+def _text_width(text: str, css_class: str = "label") -> float:
+    """A generous estimate of ``text``'s rendered width in px (the chart's CSS, DejaVu Sans).
+
+    SVG has no text measurement and the chart must not be cropped, so labels are laid out
+    from this estimate: unlisted characters count as 0.66 em, bold titles 10% wider.
+    """
+    em = sum(_NARROW.get(c, _WIDE.get(c, 0.66)) for c in text)
+    return em * _FONT_PX.get(css_class, 11.0) * (1.1 if css_class == "title" else 1.0)
+
+
+def _legend_x1(legends: list[str]) -> float:
+    """The right end of a panel's plot area, leaving room for its legend (swatch at +15, text at +32)."""
+    return _W - max(_RIGHT, 32 + max((_text_width(t, "legend") for t in legends), default=0) + _PAD)
+
+
+def _label_x0(labels: list[str]) -> float:
+    """The left end of a panel's plot area, leaving room for its right-aligned labels."""
+    return max(_LEFT, max((_text_width(t) for t in labels), default=0) + 2 * _PAD)
 
 
 def _log_ticks(low: float, high: float) -> list[float]:
@@ -295,7 +321,8 @@ def _ratio_panel(results: dict[str, Any], top: float) -> list[str]:
     if not values:
         return []
     low, high = min(0.5, min(values) * 0.8), max(values) * 1.3
-    x0, x1 = _LEFT, _W - _RIGHT
+    labels = [next(r["label"] for r in rows if r["scenario"] == s) for _, s in picked]
+    x0, x1 = _label_x0(labels), _legend_x1([f"vs {LABELS[o]}" for o in series])
 
     def x(v: float) -> float:
         return x0 + (math.log10(v) - math.log10(low)) / (math.log10(high) - math.log10(low)) * (x1 - x0)
@@ -335,7 +362,10 @@ def _growth_panel(results: dict[str, Any], group: str, top: float, title: str, x
     ys = [r["ns_min"] / 1000 for r in rows]
     x_low, x_high = min(xs) / 1.5, max(xs) * 1.5
     y_low, y_high = min(ys) / 1.5, max(ys) * 1.5
-    x0, x1, y0, y1 = _LEFT, _W - _RIGHT, top + _PANEL_H - 30, top + 30
+    y_ticks = _log_ticks(y_low, y_high)
+    x0 = _label_x0([f"{_tick_label(t)} µs" for t in y_ticks])
+    x1 = _legend_x1([LABELS[impl] for impl in present_impls(rows)])
+    y0, y1 = top + _PANEL_H - 30, top + 30
 
     def px(v: float) -> float:
         return x0 + (math.log10(v) - math.log10(x_low)) / (math.log10(x_high) - math.log10(x_low)) * (x1 - x0)
@@ -344,7 +374,7 @@ def _growth_panel(results: dict[str, Any], group: str, top: float, title: str, x
         return y0 - (math.log10(v) - math.log10(y_low)) / (math.log10(y_high) - math.log10(y_low)) * (y0 - y1)
 
     out = [f'<text x="{_W / 2}" y="{top + 18}" class="title">{escape(title)}</text>']
-    for tick in _log_ticks(y_low, y_high):
+    for tick in y_ticks:
         out.append(f'<line x1="{x0}" y1="{py(tick):.1f}" x2="{x1}" y2="{py(tick):.1f}" class="grid"/>')
         out.append(f'<text x="{x0 - 6}" y="{py(tick) + 4:.1f}" class="label">{_tick_label(tick)} µs</text>')
     for value in xs:
@@ -365,8 +395,9 @@ def _bars_panel(items: list[tuple[str, float, str]], top: float, title: str, uni
     """Horizontal bars on a linear scale from zero: ``(label, value, color)`` each."""
     if not items:
         return []
-    high = max(value for _, value, _ in items) * 1.15
-    x0, x1 = _LEFT + 150, _W - 60
+    high = max(value for _, value, _ in items)
+    x0 = _label_x0([label for label, _, _ in items])
+    x1 = _W - max(_text_width(f"{value:,.0f} {unit}", "value") for _, value, _ in items) - 4 - _PAD
     band = (_PANEL_H - 60) / len(items)
 
     def x(v: float) -> float:
@@ -399,7 +430,7 @@ def _http_panels(results: dict[str, Any]) -> list[tuple[str, list[tuple[str, flo
             return COLORS["compiled"] if kind.startswith("fastevents") else (
                 COLORS["seed"] if kind.startswith("seed") else COLORS["floor"])
 
-        items = [(f"{row['label'][:44]} ({row['mode']})", row["rate_median"], color(row["kind"]))
+        items = [(f"{row['label']} ({row['mode']})", row["rate_median"], color(row["kind"]))
                  for row in clients["rows"]]
         panels.append(("Clients: round trips/s against fastevents serve (median of rounds)", items, "/s"))
     return panels

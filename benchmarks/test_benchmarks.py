@@ -132,6 +132,20 @@ def test_targets_are_labelled_by_what_they_measure() -> None:
     assert "in-process dispatch of the success scenario" in report.targets_text(results)
 
 
+def test_no_chart_text_runs_off_the_chart() -> None:
+    results = json.loads((HERE / "results.json").read_text(encoding="utf-8"))
+    svg = ET.fromstring(report.svg_chart(results))
+    width = float(svg.attrib["width"])
+    texts = [t for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert any(t.text and "AsyncEventClient over httpx.AsyncClient" in t.text for t in texts)  # not shortened
+    anchors = {"label": 1.0, "title": 0.5, "tick": 0.5}  # share of the width left of x (the chart's CSS)
+    for text in texts:
+        css_class = text.attrib.get("class", "")
+        extent = report._text_width(text.text or "", css_class)
+        left = float(text.attrib["x"]) - anchors.get(css_class, 0.0) * extent
+        assert 0 <= left and left + extent <= width, (text.text, css_class, left, left + extent)
+
+
 def test_a_tiny_run_renders_table_chart_and_markdown() -> None:
     rows = []
     fastest = "compiled" if implementations.COMPILED_BUILT else "python"
