@@ -265,9 +265,7 @@ def _self_check(processor: PydanticProcessor) -> None:
     assert (no_name["id"], no_name["flowId"]) == ("a", "b"), no_name
 
     echo = json.loads(
-        processor.process_event(
-            b'{"name": "get:event:echo", "version": "1", "payload": {"n": 1}, "sessionId": "x"}'
-        )
+        processor.process_event(b'{"name": "get:event:echo", "version": "1", "payload": {"n": 1}, "sessionId": "x"}')
     )
     assert echo["name"] == "get:event:echo:response" and echo["payload"]["echo"] == {"n": 1}
     assert echo["payload"]["id"] == echo["id"] and echo["id"] != echo["flowId"], echo

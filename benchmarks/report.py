@@ -25,8 +25,7 @@ RSS_TARGET_MIB = 5.0
 #: The HTTP server targets: fastevents serve's requests/s over FastAPI's, over the bare app's.
 SERVER_VS_FASTAPI = 3.0
 SERVER_VS_BARE = 0.85
-COLORS = {"floor": "#7f7f7f", "compiled": "#1f77b4", "python": "#6baed6", "pydantic": "#d62728",
-          "seed": "#9467bd"}
+COLORS = {"floor": "#7f7f7f", "compiled": "#1f77b4", "python": "#6baed6", "pydantic": "#d62728", "seed": "#9467bd"}
 
 
 # --- lookups ---------------------------------------------------------------------------
@@ -94,10 +93,19 @@ def timing_table(results: dict[str, Any]) -> str:
     for grp, scenario in scenarios_in_order(rows):
         if grp != group:
             group = grp
-            header = ["scenario", *(LABELS[i] for i in impls), "compiled / floor",
-                      *(f"compiled vs {LABELS[i]}" for i in others)]
-            lines += ["", f"**{GROUP_TITLES.get(grp, grp)}**: time per event, min (median)", "",
-                      "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            header = [
+                "scenario",
+                *(LABELS[i] for i in impls),
+                "compiled / floor",
+                *(f"compiled vs {LABELS[i]}" for i in others),
+            ]
+            lines += [
+                "",
+                f"**{GROUP_TITLES.get(grp, grp)}**: time per event, min (median)",
+                "",
+                "| " + " | ".join(header) + " |",
+                "|" + "---|" * len(header),
+            ]
         t_min = times(rows, scenario)
         t_med = times(rows, scenario, "ns_median")
         label = next(r["label"] for r in rows if r["scenario"] == scenario)
@@ -140,16 +148,34 @@ def memory_table(results: dict[str, Any]) -> str:
     memory = results.get("suites", {}).get("memory")
     if not memory:
         return ""
-    header = ["implementation", "dispatches", "RSS before", "RSS after", "RSS growth", "peak RSS",
-              "blocks kept / event", "allocated while handling one event (median / max)"]
+    header = [
+        "implementation",
+        "dispatches",
+        "RSS before",
+        "RSS after",
+        "RSS growth",
+        "peak RSS",
+        "blocks kept / event",
+        "allocated while handling one event (median / max)",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in memory["rows"]:
-        lines.append("| " + " | ".join([
-            LABELS[row["impl"]], f"{row['dispatches']:,}", f"{row['rss_before_mib']:.1f} MiB",
-            f"{row['rss_after_mib']:.1f} MiB", f"{row['rss_growth_mib']:+.2f} MiB",
-            f"{row['peak_rss_mib']:.1f} MiB", f"{row['blocks_kept_per_event']:.4f}",
-            f"{row['traced_peak_bytes_median']:,} B / {row['traced_peak_bytes_max']:,} B",
-        ]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    LABELS[row["impl"]],
+                    f"{row['dispatches']:,}",
+                    f"{row['rss_before_mib']:.1f} MiB",
+                    f"{row['rss_after_mib']:.1f} MiB",
+                    f"{row['rss_growth_mib']:+.2f} MiB",
+                    f"{row['peak_rss_mib']:.1f} MiB",
+                    f"{row['blocks_kept_per_event']:.4f}",
+                    f"{row['traced_peak_bytes_median']:,} B / {row['traced_peak_bytes_max']:,} B",
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -164,27 +190,33 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         if a is None or b is None:
             continue
         worst = min((r for s in dispatch if (r := speedup(times(rows, s), other)) is not None), default=None)
-        found.append({
-            "target": f"compiled ≥ {goal:g}x faster than {LABELS[other]}",
-            "measured": f"{fmt_ratio(a)} (median {fmt_ratio(b)}); worst dispatch scenario {fmt_ratio(worst)}",
-            "met": min(a, b) >= goal,
-        })
+        found.append(
+            {
+                "target": f"compiled ≥ {goal:g}x faster than {LABELS[other]}",
+                "measured": f"{fmt_ratio(a)} (median {fmt_ratio(b)}); worst dispatch scenario {fmt_ratio(worst)}",
+                "met": min(a, b) >= goal,
+            }
+        )
     a, b = floor_ratio(t_min), floor_ratio(t_med)
     if a is not None and b is not None:
-        found.append({
-            "target": f"compiled within {FLOOR_TARGET:g}x of the bare msgspec floor",
-            "measured": f"compiled / floor = {a:.2f}x (median {b:.2f}x)",
-            "met": max(a, b) <= FLOOR_TARGET,
-        })
+        found.append(
+            {
+                "target": f"compiled within {FLOOR_TARGET:g}x of the bare msgspec floor",
+                "measured": f"compiled / floor = {a:.2f}x (median {b:.2f}x)",
+                "met": max(a, b) <= FLOOR_TARGET,
+            }
+        )
     memory = results.get("suites", {}).get("memory")
     if memory:
         for row in memory["rows"]:
             if row["impl"] == "compiled":
-                found.append({
-                    "target": f"compiled: RSS grows < {RSS_TARGET_MIB:g} MiB over the dispatches",
-                    "measured": f"{row['rss_growth_mib']:+.2f} MiB over {row['dispatches']:,} dispatches",
-                    "met": row["rss_growth_mib"] < RSS_TARGET_MIB,
-                })
+                found.append(
+                    {
+                        "target": f"compiled: RSS grows < {RSS_TARGET_MIB:g} MiB over the dispatches",
+                        "measured": f"{row['rss_growth_mib']:+.2f} MiB over {row['dispatches']:,} dispatches",
+                        "met": row["rss_growth_mib"] < RSS_TARGET_MIB,
+                    }
+                )
     return found
 
 
@@ -194,30 +226,36 @@ def http_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     server = results.get("suites", {}).get("server")
     if server:
         labels = {row["server"]: row["label"] for row in server["rows"]}
-        for other, goal, word in (("fastapi", SERVER_VS_FASTAPI, "faster than"),
-                                  ("bare", SERVER_VS_BARE, "the requests/s of")):
+        for other, goal, word in (
+            ("fastapi", SERVER_VS_FASTAPI, "faster than"),
+            ("bare", SERVER_VS_BARE, "the requests/s of"),
+        ):
             ratio = server.get("ratios", {}).get(other)
             if ratio is None:
                 continue
-            found.append({
-                "target": f"fastevents serve ≥ {goal:g}x {word} {labels[other]} (requests/s)",
-                "measured": f"{ratio['median']:.2f}x (median of per-round ratios: "
-                            f"{', '.join(f'{r:.2f}' for r in ratio['rounds'])})",
-                "met": ratio["median"] >= goal,
-            })
+            found.append(
+                {
+                    "target": f"fastevents serve ≥ {goal:g}x {word} {labels[other]} (requests/s)",
+                    "measured": f"{ratio['median']:.2f}x (median of per-round ratios: "
+                    f"{', '.join(f'{r:.2f}' for r in ratio['rounds'])})",
+                    "met": ratio["median"] >= goal,
+                }
+            )
     clients = results.get("suites", {}).get("clients")
     if clients:
         labels = {row["kind"]: row["label"] for row in clients["rows"]}
         for ratio in clients["ratios"]:
             if ratio["target"] is None:
                 continue
-            found.append({
-                "target": f"{labels[ratio['kind']]} ≥ {ratio['target']:g}x {labels[ratio['baseline']]} "
-                          "(round trips/s)",
-                "measured": f"{ratio['median']:.2f}x (median of per-round ratios: "
-                            f"{', '.join(f'{r:.2f}' for r in ratio['rounds'])})",
-                "met": ratio["median"] >= ratio["target"],
-            })
+            found.append(
+                {
+                    "target": f"{labels[ratio['kind']]} ≥ {ratio['target']:g}x {labels[ratio['baseline']]} "
+                    "(round trips/s)",
+                    "measured": f"{ratio['median']:.2f}x (median of per-round ratios: "
+                    f"{', '.join(f'{r:.2f}' for r in ratio['rounds'])})",
+                    "met": ratio["median"] >= ratio["target"],
+                }
+            )
     return found
 
 
@@ -227,7 +265,11 @@ def targets_text(results: dict[str, Any]) -> str:
         lines.append(f"| {item['target']} | {item['measured']} | {'met' if item['met'] else 'NOT met'} |")
     http = http_targets(results)
     if http:
-        lines += ["", "| target (over HTTP: server requests/s, client round trips/s) | measured | verdict |", "|---|---|---|"]
+        lines += [
+            "",
+            "| target (over HTTP: server requests/s, client round trips/s) | measured | verdict |",
+            "|---|---|---|",
+        ]
         for item in http:
             lines.append(f"| {item['target']} | {item['measured']} | {'met' if item['met'] else 'NOT met'} |")
     return "\n".join(lines) + "\n"
@@ -237,17 +279,36 @@ def server_table(results: dict[str, Any]) -> str:
     server = results.get("suites", {}).get("server")
     if not server:
         return ""
-    header = ["server (1 worker, uvicorn + httptools + uvloop)", "requests/s", "p50 latency", "p99 latency",
-              "max latency", "requests (errors)", "server RSS after", "fastevents serve vs this"]
+    header = [
+        "server (1 worker, uvicorn + httptools + uvloop)",
+        "requests/s",
+        "p50 latency",
+        "p99 latency",
+        "max latency",
+        "requests (errors)",
+        "server RSS after",
+        "fastevents serve vs this",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in server["rows"]:
         ratio = server.get("ratios", {}).get(row["server"])
         rss = "–" if row.get("rss_mib") is None else f"{row['rss_mib']:.1f} MiB"
-        lines.append("| " + " | ".join([
-            row["label"], f"{row['rate']:,.0f}", f"{row['p50_ms']:.2f} ms", f"{row['p99_ms']:.2f} ms",
-            f"{row['max_ms']:.2f} ms", f"{row['requests']:,} ({row['errors']})", rss,
-            "–" if ratio is None else f"{ratio['median']:.2f}x",
-        ]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    row["label"],
+                    f"{row['rate']:,.0f}",
+                    f"{row['p50_ms']:.2f} ms",
+                    f"{row['p99_ms']:.2f} ms",
+                    f"{row['max_ms']:.2f} ms",
+                    f"{row['requests']:,} ({row['errors']})",
+                    rss,
+                    "–" if ratio is None else f"{ratio['median']:.2f}x",
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -257,13 +318,17 @@ def clients_table(results: dict[str, Any]) -> str:
         return ""
     lines = ["| client | mode | round trips/s (median) | per round |", "|---|---|---|---|"]
     for row in clients["rows"]:
-        lines.append(f"| {row['label']} | {row['mode']} | {row['rate_median']:,.0f} | "
-                     f"{', '.join(f'{r:,.0f}' for r in row['rates'])} |")
+        lines.append(
+            f"| {row['label']} | {row['mode']} | {row['rate_median']:,.0f} | "
+            f"{', '.join(f'{r:,.0f}' for r in row['rates'])} |"
+        )
     labels = {row["kind"]: row["label"] for row in clients["rows"]}
     lines += ["", "| ratio (median of per-round ratios) | value | per round |", "|---|---|---|"]
     for ratio in clients["ratios"]:
-        lines.append(f"| {labels[ratio['kind']]} / {labels[ratio['baseline']]} | {ratio['median']:.2f}x | "
-                     f"{', '.join(f'{r:.2f}' for r in ratio['rounds'])} |")
+        lines.append(
+            f"| {labels[ratio['kind']]} / {labels[ratio['baseline']]} | {ratio['median']:.2f}x | "
+            f"{', '.join(f'{r:.2f}' for r in ratio['rounds'])} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -327,13 +392,17 @@ def _ratio_panel(results: dict[str, Any], top: float) -> list[str]:
     def x(v: float) -> float:
         return x0 + (math.log10(v) - math.log10(low)) / (math.log10(high) - math.log10(low)) * (x1 - x0)
 
-    out = [f'<text x="{_W / 2}" y="{top + 18}" class="title">How many times faster compiled fastevents '
-           f'is (log scale; &lt;1: the other is faster)</text>']
+    out = [
+        f'<text x="{_W / 2}" y="{top + 18}" class="title">How many times faster compiled fastevents '
+        f"is (log scale; &lt;1: the other is faster)</text>"
+    ]
     band = (_PANEL_H - 60) / len(picked)
     bar_h = band * 0.8 / len(series)
     for tick in _log_ticks(low, high):
-        out.append(f'<line x1="{x(tick):.1f}" y1="{top + 30}" x2="{x(tick):.1f}" y2="{top + _PANEL_H - 25}" '
-                   f'class="{"one" if tick == 1 else "grid"}"/>')
+        out.append(
+            f'<line x1="{x(tick):.1f}" y1="{top + 30}" x2="{x(tick):.1f}" y2="{top + _PANEL_H - 25}" '
+            f'class="{"one" if tick == 1 else "grid"}"/>'
+        )
         out.append(f'<text x="{x(tick):.1f}" y="{top + _PANEL_H - 10}" class="tick">{_tick_label(tick)}x</text>')
     for i, (_, scenario) in enumerate(picked):
         y_band = top + 35 + i * band
@@ -345,8 +414,10 @@ def _ratio_panel(results: dict[str, Any], top: float) -> list[str]:
                 continue
             y = y_band + j * bar_h
             start, end = sorted((x(1), x(value)))
-            out.append(f'<rect x="{start:.1f}" y="{y:.1f}" width="{max(end - start, 1):.1f}" '
-                       f'height="{bar_h * 0.9:.1f}" fill="{COLORS[other]}"/>')
+            out.append(
+                f'<rect x="{start:.1f}" y="{y:.1f}" width="{max(end - start, 1):.1f}" '
+                f'height="{bar_h * 0.9:.1f}" fill="{COLORS[other]}"/>'
+            )
             out.append(f'<text x="{end + 3:.1f}" y="{y + bar_h * 0.75:.1f}" class="value">{fmt_ratio(value)}</text>')
     for j, other in enumerate(series):
         out.append(f'<rect x="{x1 + 15}" y="{top + 40 + j * 18}" width="12" height="12" fill="{COLORS[other]}"/>')
@@ -407,10 +478,13 @@ def _bars_panel(items: list[tuple[str, float, str]], top: float, title: str, uni
     for i, (label, value, color) in enumerate(items):
         y = top + 35 + i * band
         out.append(f'<text x="{x0 - 8}" y="{y + band * 0.55:.1f}" class="label">{escape(label)}</text>')
-        out.append(f'<rect x="{x0}" y="{y + band * 0.1:.1f}" width="{max(x(value) - x0, 1):.1f}" '
-                   f'height="{band * 0.7:.1f}" fill="{color}"/>')
-        out.append(f'<text x="{x(value) + 4:.1f}" y="{y + band * 0.55:.1f}" class="value">'
-                   f'{value:,.0f} {escape(unit)}</text>')
+        out.append(
+            f'<rect x="{x0}" y="{y + band * 0.1:.1f}" width="{max(x(value) - x0, 1):.1f}" '
+            f'height="{band * 0.7:.1f}" fill="{color}"/>'
+        )
+        out.append(
+            f'<text x="{x(value) + 4:.1f}" y="{y + band * 0.55:.1f}" class="value">{value:,.0f} {escape(unit)}</text>'
+        )
     return out
 
 
@@ -422,16 +496,24 @@ def _http_panels(results: dict[str, Any]) -> list[tuple[str, list[tuple[str, flo
     server = results.get("suites", {}).get("server")
     if server:
         items = [(row["label"], row["rate"], _SERVER_COLORS.get(row["server"], "#555")) for row in server["rows"]]
-        panels.append((f"ASGI servers under load: requests/s, {server['connections']} connections, "
-                       f"1 worker on one core", items, "req/s"))
+        panels.append(
+            (
+                f"ASGI servers under load: requests/s, {server['connections']} connections, 1 worker on one core",
+                items,
+                "req/s",
+            )
+        )
     clients = results.get("suites", {}).get("clients")
     if clients:
-        def color(kind: str) -> str:
-            return COLORS["compiled"] if kind.startswith("fastevents") else (
-                COLORS["seed"] if kind.startswith("seed") else COLORS["floor"])
 
-        items = [(f"{row['label']} ({row['mode']})", row["rate_median"], color(row["kind"]))
-                 for row in clients["rows"]]
+        def color(kind: str) -> str:
+            return (
+                COLORS["compiled"]
+                if kind.startswith("fastevents")
+                else (COLORS["seed"] if kind.startswith("seed") else COLORS["floor"])
+            )
+
+        items = [(f"{row['label']} ({row['mode']})", row["rate_median"], color(row["kind"])) for row in clients["rows"]]
         panels.append(("Clients: round trips/s against fastevents serve (median of rounds)", items, "/s"))
     return panels
 
@@ -440,10 +522,12 @@ def svg_chart(results: dict[str, Any]) -> str:
     """The ratios, time per event against payload and router size, and the HTTP figures, as one SVG."""
     panels = [
         _ratio_panel(results, 0),
-        _growth_panel(results, "payload", _PANEL_H, "Time per event vs payload size (log-log, min of rounds)",
-                      "payload size"),
-        _growth_panel(results, "routes", 2 * _PANEL_H, "Time per event vs registered routes (log-log)",
-                      "registered routes"),
+        _growth_panel(
+            results, "payload", _PANEL_H, "Time per event vs payload size (log-log, min of rounds)", "payload size"
+        ),
+        _growth_panel(
+            results, "routes", 2 * _PANEL_H, "Time per event vs registered routes (log-log)", "registered routes"
+        ),
     ]
     count = 3
     for title, items, unit in _http_panels(results):
@@ -457,9 +541,11 @@ def svg_chart(results: dict[str, Any]) -> str:
         ".one{stroke:#444;stroke-width:1.5}</style>"
     )
     body = "\n".join(line for panel in panels for line in panel)
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{height}" '
-            f'viewBox="0 0 {_W} {height}">\n{style}\n<rect width="100%" height="100%" fill="white"/>\n'
-            f"{body}\n</svg>\n")
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{height}" '
+        f'viewBox="0 0 {_W} {height}">\n{style}\n<rect width="100%" height="100%" fill="white"/>\n'
+        f"{body}\n</svg>\n"
+    )
 
 
 # --- BENCHMARKS.md ---------------------------------------------------------------------
@@ -477,8 +563,10 @@ def machine_text(results: dict[str, Any]) -> str:
         f"- fastevents core: {meta.get('core', '?')}",
     ]
     if seed:
-        lines.append(f"- seed venv: events-protocol {seed.get('events_protocol')}, pydantic "
-                     f"{seed.get('pydantic')}, Python {seed.get('python')}")
+        lines.append(
+            f"- seed venv: events-protocol {seed.get('events_protocol')}, pydantic "
+            f"{seed.get('pydantic')}, Python {seed.get('python')}"
+        )
     settings = results.get("settings", {})
     lines.append(
         f"- run: `{results.get('command', 'python -m benchmarks')}` ({settings.get('mode')} mode) on "
@@ -592,8 +680,10 @@ def markdown_document(results: dict[str, Any], chart_link: str) -> str:
         timing_table(results),
     ]
     if notes:
-        parts += ["\n† Answers that are not the protocol's (checked before timing):\n",
-                  "\n".join(f"- {note}" for note in notes) + "\n"]
+        parts += [
+            "\n† Answers that are not the protocol's (checked before timing):\n",
+            "\n".join(f"- {note}" for note in notes) + "\n",
+        ]
     parts += [f"\n![ratios and growth]({chart_link})\n"]
     if memory:
         parts += [
@@ -601,8 +691,10 @@ def markdown_document(results: dict[str, Any], chart_link: str) -> str:
             memory_table(results),
         ]
         if seed_memory and seed_memory["dispatches"] != results.get("settings", {}).get("memory_dispatches"):
-            parts.append(f"\nevents-protocol 0.2.4 runs fewer dispatches ({seed_memory['dispatches']:,}): "
-                         "at its speed the full count would dominate the run.\n")
+            parts.append(
+                f"\nevents-protocol 0.2.4 runs fewer dispatches ({seed_memory['dispatches']:,}): "
+                "at its speed the full count would dominate the run.\n"
+            )
         if results.get("settings", {}).get("mode") == "quick":
             parts.append("\nQuick mode: fewer dispatches than the 1,000,000 of the target.\n")
     server = results.get("suites", {}).get("server")

@@ -83,8 +83,10 @@ def pin_to_one_core() -> str:
     idle = {cpu: after.get(cpu, 0) - before.get(cpu, 0) for cpu in cpus}
     cpu = max(reversed(cpus), key=lambda c: idle[c])
     os.sched_setaffinity(0, {cpu})
-    return (f"whole run pinned to CPU {cpu} of {len(cpus)} (the idlest at the start) with "
-            "os.sched_setaffinity; every process it starts inherits it")
+    return (
+        f"whole run pinned to CPU {cpu} of {len(cpus)} (the idlest at the start) with "
+        "os.sched_setaffinity; every process it starts inherits it"
+    )
 
 
 def machine(pinning: str) -> dict[str, Any]:
@@ -155,11 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short rounds, fewer dispatches (< 2 min)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--out", type=Path, help=f"folder of the report files (default: {BUILD_DIR.relative_to(ROOT)})")
-    where.add_argument("--update-committed", action="store_true",
-                       help="rewrite the committed BENCHMARKS.md, benchmarks/results.json and benchmarks/chart.svg")
+    where.add_argument(
+        "--update-committed",
+        action="store_true",
+        help="rewrite the committed BENCHMARKS.md, benchmarks/results.json and benchmarks/chart.svg",
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin the run to one CPU")
-    parser.add_argument("--no-seed", action="store_true",
-                        help="leave out events-protocol 0.2.4 (no seed venv: no PyPI access)")
+    parser.add_argument(
+        "--no-seed", action="store_true", help="leave out events-protocol 0.2.4 (no seed venv: no PyPI access)"
+    )
     parser.add_argument("--suites", default=",".join(SUITES), help="comma-separated scenario modules")
     parser.add_argument("--from-json", type=Path, help="re-render the reports from saved results")
     args = parser.parse_args(argv)
@@ -168,9 +174,12 @@ def main(argv: list[str] | None = None) -> int:
         results = json.loads(args.from_json.read_text(encoding="utf-8"))
     elif not fastevents.COMPILED:
         # The comparison is about the compiled core: timing the twin under its name would lie.
-        print("python -m benchmarks: the compiled core is not in use (FASTEVENTS_NO_EXTENSIONS is set, "
-              f"or fastevents at {Path(fastevents.__file__).parent} was never built); "
-              'build it in place with: pip install -e ".[bench]"', file=sys.stderr)
+        print(
+            "python -m benchmarks: the compiled core is not in use (FASTEVENTS_NO_EXTENSIONS is set, "
+            f"or fastevents at {Path(fastevents.__file__).parent} was never built); "
+            'build it in place with: pip install -e ".[bench]"',
+            file=sys.stderr,
+        )
         return 2
     else:
         pinning = "not pinned (--no-pin)" if args.no_pin else pin_to_one_core()

@@ -50,9 +50,7 @@ def _imports_ok(python: Path) -> bool:
     """Check that the venv's interpreter runs and imports ``events_protocol`` 0.2.4."""
     probe = "import events_protocol, pydantic; assert events_protocol.__version__ == '0.2.4'"
     try:
-        result = subprocess.run(
-            [str(python), "-c", probe], capture_output=True, timeout=120, check=False
-        )
+        result = subprocess.run([str(python), "-c", probe], capture_output=True, timeout=120, check=False)
     except OSError:
         return False
     return result.returncode == 0

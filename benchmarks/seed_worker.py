@@ -60,11 +60,9 @@ SCENARIO_BODIES: dict[str, bytes] = {name: s.body for name, s in SCENARIOS.items
 SCENARIO_NOTES: dict[str, str] = {
     "envelope": "Event.from_json(body.decode()): json.loads + pydantic v1 model",
     "success": "README example; answer echoes request identity/auth/metadata",
-    "not_found": "answers '<name>:notFound' with code EVENT_NOT_FOUND, "
-    "not 'eventNotFound'/NO_EVENT_HANDLER_FOUND",
+    "not_found": "answers '<name>:notFound' with code EVENT_NOT_FOUND, not 'eventNotFound'/NO_EVENT_HANDLER_FOUND",
     "bad_payload": "answers '<name>:badRequest' MISSING_FIELDS",
-    "unhandled_error": "RuntimeError escaped process_event, no error event; "
-    "timed including the worker's except clause",
+    "unhandled_error": "RuntimeError escaped process_event, no error event; timed including the worker's except clause",
 }
 
 
@@ -195,9 +193,7 @@ def make_operation(scenario: str) -> tuple[Callable[[bytes], object], bool]:
     return dispatch, True
 
 
-def measure(
-    scenario: str, seconds: float | None, number: int | None, rounds: int
-) -> dict[str, object]:
+def measure(scenario: str, seconds: float | None, number: int | None, rounds: int) -> dict[str, object]:
     """Time ``scenario`` over ``rounds`` rounds and return the result record."""
     with routes_installed(scenario):
         function, ok = make_operation(scenario)
@@ -237,19 +233,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch", help="comma-separated scenarios: one JSON line each")
     parser.add_argument("--memory", type=int, metavar="N", help="measure memory over N dispatches")
-    parser.add_argument(
-        "--check", action="store_true", help="print the answer body instead of timing"
-    )
-    parser.add_argument(
-        "--check-all", action="store_true", help="one JSON line per scenario: its answer or error"
-    )
+    parser.add_argument("--check", action="store_true", help="print the answer body instead of timing")
+    parser.add_argument("--check-all", action="store_true", help="one JSON line per scenario: its answer or error")
     args = parser.parse_args(argv)
     if args.check_all:
         import events_protocol
         import pydantic
 
-        versions = {"events_protocol": events_protocol.__version__, "pydantic": pydantic.VERSION,
-                    "python": sys.version.split()[0]}
+        versions = {
+            "events_protocol": events_protocol.__version__,
+            "pydantic": pydantic.VERSION,
+            "python": sys.version.split()[0],
+        }
         sys.stdout.write(json.dumps({"versions": versions}) + "\n")
         for name in SCENARIO_BODIES:
             try:

@@ -74,8 +74,10 @@ def run(ctx: RunContext) -> dict[str, Any]:
             ctx.progress(f"building routers with {scenario.param:,} routes")
         impls = implementations.implementations_for(scenario)
         check_answers(scenario, impls)
-        ctx.progress(f"[{index}/{len(all_scenarios)}] {scenario.label}: "
-                     f"timing {', '.join(implementations.LABELS[k] for k in impls)}")
+        ctx.progress(
+            f"[{index}/{len(all_scenarios)}] {scenario.label}: "
+            f"timing {', '.join(implementations.LABELS[k] for k in impls)}"
+        )
         gc.collect()
         timings = harness.interleaved(
             {key: (dispatch, scenario.body) for key, dispatch in impls.items()}, ctx.rounds, ctx.round_seconds
@@ -83,8 +85,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
         for key, timing in timings.items():
             note = implementations.ENVELOPE_NOTES.get(key, "") if scenario.group == "envelope" else ""
             rows.append(_row(scenario, key, timing, "ok", note))
-        ctx.progress("    " + " | ".join(
-            f"{implementations.LABELS[k]} {t['ns_min'] / 1000:.2f} us" for k, t in timings.items()))
+        ctx.progress(
+            "    " + " | ".join(f"{implementations.LABELS[k]} {t['ns_min'] / 1000:.2f} us" for k, t in timings.items())
+        )
         del impls
         if scenario.group == "routes":
             implementations.release_routers()
@@ -94,8 +97,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
     return {"rows": rows, "seed_versions": seed_versions}
 
 
-def _seed_rows(ctx: RunContext, all_scenarios: list[scenarios.Scenario],
-               versions: dict[str, str]) -> list[dict[str, Any]]:
+def _seed_rows(
+    ctx: RunContext, all_scenarios: list[scenarios.Scenario], versions: dict[str, str]
+) -> list[dict[str, Any]]:
     ctx.progress("events-protocol 0.2.4: checking its answers (seed venv)")
     answers: dict[str, str] = {}
     for record in ctx.run_seed_worker("--check-all"):
@@ -109,13 +113,21 @@ def _seed_rows(ctx: RunContext, all_scenarios: list[scenarios.Scenario],
             answers[scenario.name] = scenarios.compare_answer(scenario, record["answer"].encode())
     ctx.progress("events-protocol 0.2.4: timing (seed venv, same bodies, rounds and round length)")
     records = ctx.run_seed_worker(
-        "--batch", ",".join(s.name for s in all_scenarios),
-        "--rounds", str(ctx.rounds), "--round-seconds", str(ctx.round_seconds),
+        "--batch",
+        ",".join(s.name for s in all_scenarios),
+        "--rounds",
+        str(ctx.rounds),
+        "--round-seconds",
+        str(ctx.round_seconds),
     )
     by_name = {s.name: s for s in all_scenarios}
     rows = []
     for record in records:
-        timing = {"ns_min": record["ns_per_op_min"], "ns_median": record["ns_per_op_median"],
-                  "rounds": record["rounds"], "number": record["number"]}
+        timing = {
+            "ns_min": record["ns_per_op_min"],
+            "ns_median": record["ns_per_op_median"],
+            "rounds": record["rounds"],
+            "number": record["number"],
+        }
         rows.append(_row(by_name[record["scenario"]], "seed", timing, answers[record["scenario"]], record["note"]))
     return rows

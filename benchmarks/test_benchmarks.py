@@ -143,7 +143,7 @@ def test_no_chart_text_runs_off_the_chart() -> None:
         css_class = text.attrib.get("class", "")
         extent = report._text_width(text.text or "", css_class)
         left = float(text.attrib["x"]) - anchors.get(css_class, 0.0) * extent
-        assert 0 <= left and left + extent <= width, (text.text, css_class, left, left + extent)
+        assert left >= 0 and left + extent <= width, (text.text, css_class, left, left + extent)
 
 
 def test_a_tiny_run_renders_table_chart_and_markdown() -> None:
@@ -157,12 +157,24 @@ def test_a_tiny_run_renders_table_chart_and_markdown() -> None:
         timings = harness.interleaved({k: (f, scenario.body) for k, f in found.items()}, 2, 0.0005)
         for impl, timing in timings.items():
             assert timing["ns_min"] <= timing["ns_median"]
-            rows.append({"group": scenario.group, "scenario": name, "label": scenario.label,
-                         "param": scenario.param, "impl": impl, "answer": "ok", **timing})
+            rows.append(
+                {
+                    "group": scenario.group,
+                    "scenario": name,
+                    "label": scenario.label,
+                    "param": scenario.param,
+                    "impl": impl,
+                    "answer": "ok",
+                    **timing,
+                }
+            )
     memory: dict[str, Any] = {"impl": fastest, "ok": True}
     memory.update(harness.measure_memory((found[fastest], scenario.body), 200, traced=20))
-    results = {"suites": {"dispatch": {"rows": rows}, "memory": {"rows": [memory]}},
-               "settings": {"mode": "quick"}, "skipped": {"server": "not yet"}}
+    results = {
+        "suites": {"dispatch": {"rows": rows}, "memory": {"rows": [memory]}},
+        "settings": {"mode": "quick"},
+        "skipped": {"server": "not yet"},
+    }
     table = report.timing_table(results)
     assert "success" in table and "fastevents pure-Python" in table
     if implementations.COMPILED_BUILT:
@@ -176,8 +188,12 @@ def test_a_tiny_run_renders_table_chart_and_markdown() -> None:
 @pytest.mark.skipif(not _is_ready(seed_venv_dir()), reason="events-protocol 0.2.4 venv not provisioned")
 def test_the_old_package_answers_success_like_the_others_apart_from_the_echo() -> None:
     python = str(seed_venv_dir() / "bin" / "python")
-    out = subprocess.run([python, str(HERE / "seed_worker.py"), "--check", "--scenario", "success"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [python, str(HERE / "seed_worker.py"), "--check", "--scenario", "success"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     verdict = scenarios.compare_answer(scenarios.scenario_by_name("success"), out.encode())
     # Its known difference: it echoes the request's identity, auth and metadata.
     assert verdict.startswith("differs: identity=") and "name=" not in verdict and "payload=" not in verdict
