@@ -38,10 +38,19 @@ class RunContext:
     @classmethod
     def for_mode(cls, quick: bool, use_seed: bool = True) -> RunContext:
         if quick:
-            return cls(quick=True, rounds=5, round_seconds=0.02, memory_dispatches=200_000,
-                       seed_memory_dispatches=20_000, server_warmup_seconds=1.0, server_rounds=2,
-                       server_round_seconds=1.0, client_rounds=3, client_round_seconds=0.5,
-                       use_seed=use_seed)
+            return cls(
+                quick=True,
+                rounds=5,
+                round_seconds=0.02,
+                memory_dispatches=200_000,
+                seed_memory_dispatches=20_000,
+                server_warmup_seconds=1.0,
+                server_rounds=2,
+                server_round_seconds=1.0,
+                client_rounds=3,
+                client_round_seconds=0.5,
+                use_seed=use_seed,
+            )
         return cls(use_seed=use_seed)
 
     def settings(self) -> dict[str, Any]:
@@ -84,8 +93,10 @@ class RunContext:
                     record = json.loads(line)
                     records.append(record)
                     if "ns_per_op_min" in record:
-                        self.progress(f"  events-protocol 0.2.4 {record['scenario']}: "
-                                      f"{record['ns_per_op_min'] / 1000:.2f} us/event")
+                        self.progress(
+                            f"  events-protocol 0.2.4 {record['scenario']}: "
+                            f"{record['ns_per_op_min'] / 1000:.2f} us/event"
+                        )
         if process.returncode:
             raise RuntimeError(f"seed_worker.py {' '.join(args)} exited with {process.returncode}")
         return records

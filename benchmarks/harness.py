@@ -44,9 +44,7 @@ def calibrate(operation: Operation, round_seconds: float) -> int:
         number *= 4
 
 
-def interleaved(
-    operations: dict[str, Operation], rounds: int, round_seconds: float
-) -> dict[str, dict[str, Any]]:
+def interleaved(operations: dict[str, Operation], rounds: int, round_seconds: float) -> dict[str, dict[str, Any]]:
     """Time every operation in interleaved rounds; ``{key: {ns_min, ns_median, ...}}``.
 
     The order of the implementations rotates from round to round, so none is always

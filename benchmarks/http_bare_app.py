@@ -57,19 +57,23 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
         body = b"".join(chunks)
     envelope = _decode_envelope(body)
     decode_payload, handler = ROUTES[(envelope.name, envelope.version)]
-    answer = _encode({
-        "name": envelope.name + ":response",
-        "version": envelope.version,
-        "id": envelope.id,
-        "flowId": envelope.flowId,
-        "payload": handler(decode_payload(envelope.payload)),
-        "identity": {},
-        "auth": {},
-        "metadata": {},
-    })
-    await send({
-        "type": "http.response.start",
-        "status": 200,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))],
-    })
+    answer = _encode(
+        {
+            "name": envelope.name + ":response",
+            "version": envelope.version,
+            "id": envelope.id,
+            "flowId": envelope.flowId,
+            "payload": handler(decode_payload(envelope.payload)),
+            "identity": {},
+            "auth": {},
+            "metadata": {},
+        }
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))],
+        }
+    )
     await send({"type": "http.response.body", "body": answer})

@@ -38,11 +38,17 @@ PAYLOAD = {"example": "example"}
 IDENTITY = {"userId": "USER_ID"}
 METADATA = {"date": "00-00-0000"}
 #: What the raw loops post (with ids, so the server does the same work as for the clients).
-RAW_BODY = json.dumps({
-    "name": NAME, "version": VERSION, "id": "9230c47c-3bcf-11ea-b77f-2e728ce88125",
-    "flowId": "a47830ca-3bcf-11ea-a232-2e728ce88125", "payload": PAYLOAD, "identity": IDENTITY,
-    "metadata": METADATA,
-}).encode()
+RAW_BODY = json.dumps(
+    {
+        "name": NAME,
+        "version": VERSION,
+        "id": "9230c47c-3bcf-11ea-b77f-2e728ce88125",
+        "flowId": "a47830ca-3bcf-11ea-a232-2e728ce88125",
+        "payload": PAYLOAD,
+        "identity": IDENTITY,
+        "metadata": METADATA,
+    }
+).encode()
 HEADERS = {"content-type": "application/json"}
 
 #: kind -> (label, mode, runs in the seed venv)
@@ -131,8 +137,9 @@ def worker(kind: str, url: str, seconds: float) -> float:
         seed_client = EventClient(url)
 
         def call() -> None:
-            answer = seed_client.send_event(name=NAME, version=VERSION, payload=PAYLOAD, identity=IDENTITY,
-                                            metadata=METADATA)
+            answer = seed_client.send_event(
+                name=NAME, version=VERSION, payload=PAYLOAD, identity=IDENTITY, metadata=METADATA
+            )
             assert answer.is_success
 
         return _timed_sync(call, seconds)
@@ -144,6 +151,7 @@ async def _async_worker(kind: str, url: str, seconds: float) -> float:
         import aiohttp
 
         async with aiohttp.ClientSession() as session:
+
             async def call() -> None:
                 async with session.post(url, data=RAW_BODY, headers=HEADERS) as response:
                     assert response.status == 200 and await response.read()
@@ -153,6 +161,7 @@ async def _async_worker(kind: str, url: str, seconds: float) -> float:
         import httpx
 
         async with httpx.AsyncClient() as client:
+
             async def call() -> None:
                 response = await client.post(url, content=RAW_BODY, headers=HEADERS)
                 assert response.status_code == 200 and response.content
@@ -165,9 +174,9 @@ async def _async_worker(kind: str, url: str, seconds: float) -> float:
 
         user_client = httpx.AsyncClient() if kind.endswith("httpx") else None
         async with fastevents.AsyncEventClient(url, client=user_client) as event_client:
+
             async def call() -> None:
-                answer = await event_client.send_event(NAME, VERSION, PAYLOAD, identity=IDENTITY,
-                                                       metadata=METADATA)
+                answer = await event_client.send_event(NAME, VERSION, PAYLOAD, identity=IDENTITY, metadata=METADATA)
                 assert answer.is_success
 
             return await _timed_async(call, seconds)
@@ -182,16 +191,22 @@ def run_client(python: str, kind: str, url: str, seconds: float, cpu: int) -> fl
     import os
 
     pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu >= 0 else None
-    out = subprocess.run([python, str(HERE / "http_client_bench.py"), "--worker", kind, "--url", url,
-                          "--seconds", str(seconds)],
-                         capture_output=True, text=True, check=False, timeout=seconds + 120, preexec_fn=pin)
+    out = subprocess.run(
+        [python, str(HERE / "http_client_bench.py"), "--worker", kind, "--url", url, "--seconds", str(seconds)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=seconds + 120,
+        preexec_fn=pin,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"{kind} failed:\n{out.stderr[-2000:]}")
     return float(json.loads(out.stdout.strip().splitlines()[-1])["rate"])
 
 
-def measure(seconds: float, repeat: int, *, seed_python: str | None = None, only: list[str] | None = None,
-            progress: Any = print) -> dict[str, Any]:
+def measure(
+    seconds: float, repeat: int, *, seed_python: str | None = None, only: list[str] | None = None, progress: Any = print
+) -> dict[str, Any]:
     """Start ``fastevents serve``, run every kind ``repeat`` interleaved rounds, stop the server.
 
     ``{"rows": [...], "ratios": [...], "pinning": str, "server": str}``; ``seed-sync`` only
@@ -212,29 +227,42 @@ def measure(seconds: float, repeat: int, *, seed_python: str | None = None, only
         if answer.get("name") != NAME + ":response" or answer.get("payload") != {"MyEventPayload": "example"}:
             raise RuntimeError(f"unexpected answer from the server: {answer}")
         for index in range(repeat):  # interleaved: drifts of the machine hit every kind alike
-            order = kinds[index % len(kinds):] + kinds[:index % len(kinds)]
+            order = kinds[index % len(kinds) :] + kinds[: index % len(kinds)]
             for kind in order:
                 samples[kind].append(run_client(str(pythons[kind]), kind, server.url, seconds, client_cpu))
             progress(f"  round {index + 1}/{repeat}: " + ", ".join(f"{k} {samples[k][-1]:.0f}/s" for k in kinds))
     finally:
         server.stop()
-    rows = [{"kind": kind, "label": KINDS[kind][0], "mode": KINDS[kind][1],
-             "rate_median": statistics.median(values), "rates": [round(v, 1) for v in values]}
-            for kind, values in samples.items()]
+    rows = [
+        {
+            "kind": kind,
+            "label": KINDS[kind][0],
+            "mode": KINDS[kind][1],
+            "rate_median": statistics.median(values),
+            "rates": [round(v, 1) for v in values],
+        }
+        for kind, values in samples.items()
+    ]
     ratios = []
     for kind, baseline, target in RATIOS:
         if kind in samples and baseline in samples:
             # Median of the per-round ratios: both sides of a pair ran seconds apart, so a
             # machine whose speed drifts disturbs the ratio less than the rates.
             per_round = [a / b for a, b in zip(samples[kind], samples[baseline], strict=True)]
-            ratios.append({"kind": kind, "baseline": baseline, "target": target,
-                           "median": statistics.median(per_round), "rounds": [round(r, 3) for r in per_round]})
+            ratios.append(
+                {
+                    "kind": kind,
+                    "baseline": baseline,
+                    "target": target,
+                    "median": statistics.median(per_round),
+                    "rounds": [round(r, 3) for r in per_round],
+                }
+            )
     return {"rows": rows, "ratios": ratios, "pinning": pinning, "server": "fastevents serve benchmarks.http_app:router"}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.http_client_bench",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.http_client_bench", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds; medians are kept")
     parser.add_argument("--only", nargs="*", choices=list(KINDS))
@@ -255,12 +283,13 @@ def main() -> None:
     result = measure(args.seconds, args.repeat, seed_python=seed_python, only=args.only)
     print(f"{result['server']}; {result['pinning']}")
     for row in result["rows"]:
-        print(f"{row['label']:52s} {row['mode']:13s} {row['rate_median']:9.0f} round trips/s  "
-              f"(rounds: {row['rates']})")
+        print(f"{row['label']:52s} {row['mode']:13s} {row['rate_median']:9.0f} round trips/s  (rounds: {row['rates']})")
     for ratio in result["ratios"]:
         target = f"  (target >= {ratio['target']}x)" if ratio["target"] else ""
-        print(f"{KINDS[ratio['kind']][0]} / {KINDS[ratio['baseline']][0]}: {ratio['median']:.2f}x "
-              f"(rounds: {', '.join(f'{r:.2f}' for r in ratio['rounds'])}){target}")
+        print(
+            f"{KINDS[ratio['kind']][0]} / {KINDS[ratio['baseline']][0]}: {ratio['median']:.2f}x "
+            f"(rounds: {', '.join(f'{r:.2f}' for r in ratio['rounds'])}){target}"
+        )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ The servers (:data:`SERVERS`) answer the README example at ``POST /events``:
 * ``fastapi``: FastAPI + the pydantic v2 variant (``http_fastapi_app.py``), same uvicorn.
 
 Load generators: ``wrk`` (C, one thread, a Lua script for the POST body and a JSON summary)
-when installed, else an aiohttp loop (uvloop when installed) in a process of its own. Both
+when installed, else the aiohttp loop of ``fastevents._loadgen`` (uvloop when installed, the
+one the tests use too) in a process of its own. Both
 keep ``connections`` keep-alive connections busy for a bounded time and report requests/s
 and latency percentiles; the generator used is part of every result.
 """
@@ -35,6 +36,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from fastevents._loadgen import aiohttp_load, has_uvloop
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -92,8 +95,14 @@ class Server:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
         self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by stop()
         self.process = subprocess.Popen(
-            self.argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
-            start_new_session=True, preexec_fn=_pinned(cpu),
+            self.argv,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            start_new_session=True,
+            preexec_fn=_pinned(cpu),
         )
         self.url = ""
         ready = threading.Event()
@@ -190,17 +199,9 @@ def generator_description(name: str) -> str:
         return f"{first}, 1 thread, Lua script for the POST body"
     import aiohttp
 
-    loop = "uvloop" if _has_uvloop() else "asyncio"
+    loop = "uvloop" if has_uvloop() else "asyncio"
     why = " (wrk not installed)" if wrk_path() is None else ""
     return f"aiohttp {aiohttp.__version__} loop on {loop}, one process{why}"
-
-
-def _has_uvloop() -> bool:
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _wrk(url: str, body: bytes, connections: int, seconds: float, cpu: int) -> dict[str, Any]:
@@ -211,10 +212,18 @@ def _wrk(url: str, body: bytes, connections: int, seconds: float, cpu: int) -> d
         script.write(_WRK_LUA.format(body=text))
         script.flush()
         duration = max(1, round(seconds))  # wrk takes whole seconds
-        argv = [wrk_path() or "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
-                "-s", script.name, url]
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60,
-                             preexec_fn=_pinned(cpu))
+        argv = [
+            wrk_path() or "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--timeout",
+            "10s",
+            "-s",
+            script.name,
+            url,
+        ]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60, preexec_fn=_pinned(cpu))
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("FASTEVENTS_WRK ")), None)
     if out.returncode or line is None:
         raise RuntimeError(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
@@ -222,77 +231,50 @@ def _wrk(url: str, body: bytes, connections: int, seconds: float, cpu: int) -> d
     errors = raw["connect"] + raw["read"] + raw["write"] + raw["status"] + raw["timeout"]
     elapsed = raw["duration_us"] / 1e6
     return {
-        "generator": "wrk", "requests": raw["requests"], "seconds": round(elapsed, 3),
-        "rate": raw["requests"] / elapsed, "p50_ms": raw["p50_us"] / 1000, "p99_ms": raw["p99_us"] / 1000,
-        "max_ms": raw["max_us"] / 1000, "errors": errors,
+        "generator": "wrk",
+        "requests": raw["requests"],
+        "seconds": round(elapsed, 3),
+        "rate": raw["requests"] / elapsed,
+        "p50_ms": raw["p50_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "max_ms": raw["max_us"] / 1000,
+        "errors": errors,
         "first_errors": [f"{k}={raw[k]}" for k in ("connect", "read", "write", "status", "timeout") if raw[k]],
     }
-
-
-def aiohttp_load(url: str, body: bytes, connections: int, seconds: float) -> dict[str, Any]:
-    """The fallback generator, in this process: ``connections`` aiohttp workers for ``seconds``.
-
-    A non-200 answer or one that is not a ``:response`` event counts as an error.
-    """
-    import asyncio
-
-    import aiohttp
-
-    async def run() -> dict[str, Any]:
-        latencies: list[float] = []
-        errors: list[str] = []
-        headers = {"content-type": "application/json"}
-        connector = aiohttp.TCPConnector(limit=connections)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            start = time.perf_counter()
-            end = start + seconds
-
-            async def worker() -> None:
-                clock = time.perf_counter
-                while (t0 := clock()) < end:
-                    try:
-                        async with session.post(url, data=body, headers=headers) as response:
-                            answer = await response.read()
-                            if response.status != 200 or b':response"' not in answer[:200]:
-                                errors.append(f"{response.status} {answer[:100]!r}")
-                    except Exception as exc:
-                        errors.append(repr(exc))
-                    latencies.append(clock() - t0)
-
-            await asyncio.gather(*(worker() for _ in range(connections)))
-            elapsed = time.perf_counter() - start
-        latencies.sort()
-        n = len(latencies)
-        return {
-            "generator": "aiohttp", "requests": n, "seconds": round(elapsed, 3), "rate": n / elapsed,
-            "p50_ms": latencies[n // 2] * 1000, "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000,
-            "max_ms": latencies[-1] * 1000, "errors": len(errors), "first_errors": errors[:3],
-        }
-
-    if _has_uvloop():
-        import uvloop
-
-        return uvloop.run(run())
-    return asyncio.run(run())
 
 
 def _aiohttp_subprocess(url: str, body: bytes, connections: int, seconds: float, cpu: int) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("wb", suffix=".json") as body_file:
         body_file.write(body)
         body_file.flush()
-        argv = [PYTHON, "-m", "benchmarks.http_load", "--generate", url, "--body-file", body_file.name,
-                "--connections", str(connections), "--seconds", str(seconds)]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", ""))
-                                                          if p)}
-        out = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env, timeout=seconds + 60,
-                             preexec_fn=_pinned(cpu))
+        argv = [
+            PYTHON,
+            "-m",
+            "benchmarks.http_load",
+            "--generate",
+            url,
+            "--body-file",
+            body_file.name,
+            "--connections",
+            str(connections),
+            "--seconds",
+            str(seconds),
+        ]
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
+        }
+        out = subprocess.run(
+            argv, capture_output=True, text=True, cwd=ROOT, env=env, timeout=seconds + 60, preexec_fn=_pinned(cpu)
+        )
     if out.returncode:
         raise RuntimeError(f"aiohttp load generator failed:\n{out.stderr}")
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def load(url: str, body: bytes, *, connections: int = 64, seconds: float = 8.0, cpu: int = LOAD_CPU,
-         generator: str = "auto") -> dict[str, Any]:
+def load(
+    url: str, body: bytes, *, connections: int = 64, seconds: float = 8.0, cpu: int = LOAD_CPU, generator: str = "auto"
+) -> dict[str, Any]:
     """Load ``url`` with ``body`` from a process pinned to ``cpu``; rate, latencies, errors."""
     if generator_name(generator) == "wrk":
         return _wrk(url, body, connections, seconds, cpu)
@@ -333,17 +315,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         verdict = check(post(server.url, body))
         if verdict != "ok":
             raise SystemExit(f"{server.label} does not give the protocol's answer: {verdict}")
-        load(server.url, body, connections=args.connections, seconds=args.warmup, cpu=load_cpu,
-             generator=args.generator)
-        result = load(server.url, body, connections=args.connections, seconds=args.seconds, cpu=load_cpu,
-                      generator=args.generator)
+        load(
+            server.url, body, connections=args.connections, seconds=args.warmup, cpu=load_cpu, generator=args.generator
+        )
+        result = load(
+            server.url, body, connections=args.connections, seconds=args.seconds, cpu=load_cpu, generator=args.generator
+        )
         rss = rss_kib(server.pid)
     finally:
         server.stop()
-    print(f"{server.label}, {args.connections} connections, {result['seconds']:.1f} s ({pinning}; "
-          f"{generator_description(result['generator'])}): {result['requests']} requests, "
-          f"{result['errors']} errors, {result['rate']:.0f} req/s, p50 {result['p50_ms']:.2f} ms, "
-          f"p99 {result['p99_ms']:.2f} ms, max {result['max_ms']:.2f} ms; server RSS {rss} KiB")
+    print(
+        f"{server.label}, {args.connections} connections, {result['seconds']:.1f} s ({pinning}; "
+        f"{generator_description(result['generator'])}): {result['requests']} requests, "
+        f"{result['errors']} errors, {result['rate']:.0f} req/s, p50 {result['p50_ms']:.2f} ms, "
+        f"p99 {result['p99_ms']:.2f} ms, max {result['max_ms']:.2f} ms; server RSS {rss} KiB"
+    )
     if result["errors"]:
         raise SystemExit(f"errors: {result['first_errors']}")
 

@@ -35,8 +35,11 @@ def main() -> None:
     sock.bind((args.host, args.port))
     sock.listen(2048)
     port = sock.getsockname()[1]
-    print(f"http_serve: serving {args.target} on http://{args.host}:{port}{args.path} "
-          f"(1 worker, {_backends()}, pid {os.getpid()})", flush=True)
+    print(
+        f"http_serve: serving {args.target} on http://{args.host}:{port}{args.path} "
+        f"(1 worker, {_backends()}, pid {os.getpid()})",
+        flush=True,
+    )
     uvicorn.Server(_uvicorn_config(app, "warning")).run(sockets=[sock])
 
 

@@ -28,7 +28,7 @@ import msgspec
 import fastevents
 from fastevents import CamelStruct, EventProcessor, EventRouter
 
-from . import pydantic_variant
+from . import handlers, pydantic_variant
 from .scenarios import BATCH_NAME, EXAMPLE_NAME, FAIL_NAME, Scenario, route_names
 
 IMPLS: tuple[str, ...] = ("floor", "compiled", "python", "pydantic", "seed")
@@ -77,7 +77,7 @@ def core_module(impl: str) -> Any:
     return _core_py
 
 
-# --- the handlers, the same work in every implementation ------------------------------
+# --- the payload schemas (the handlers are handlers.py's) -------------------------------
 
 
 class MyEventSchema(CamelStruct):
@@ -101,18 +101,6 @@ class Batch(CamelStruct):
     items: list[Item]
 
 
-def example_handler(event: Any, payload: MyEventSchema) -> dict[str, str]:
-    return {"MyEventPayload": payload.example}
-
-
-def failing_handler(event: Any, payload: MyEventSchema) -> dict[str, str]:
-    raise RuntimeError("boom")
-
-
-def batch_handler(event: Any, payload: Batch) -> dict[str, Any]:
-    return {"count": len(payload.items), "items": payload.items}
-
-
 # --- fastevents ------------------------------------------------------------------------
 
 
@@ -122,11 +110,11 @@ def fastevents_router(routes: int = 0) -> EventRouter:
     router = EventRouter()
     if routes:
         for name in route_names(routes):
-            router.add(name, 1, example_handler)
+            router.add(name, 1, handlers.example, MyEventSchema)
     else:
-        router.add(EXAMPLE_NAME, 1, example_handler)
-        router.add(FAIL_NAME, 1, failing_handler)
-        router.add(BATCH_NAME, 1, batch_handler)
+        router.add(EXAMPLE_NAME, 1, handlers.example, MyEventSchema)
+        router.add(FAIL_NAME, 1, handlers.failing, MyEventSchema)
+        router.add(BATCH_NAME, 1, handlers.batch, Batch)
     return router
 
 
@@ -151,9 +139,9 @@ class FloorEnvelope(msgspec.Struct):
 def floor_dispatch(routes: int = 0) -> Dispatch:
     """The bare msgspec floor over the example routes or ``routes`` README routes."""
     if routes:
-        entries = [(name, MyEventSchema, example_handler) for name in route_names(routes)]
+        entries = [(name, MyEventSchema, handlers.example) for name in route_names(routes)]
     else:
-        entries = [(EXAMPLE_NAME, MyEventSchema, example_handler), (BATCH_NAME, Batch, batch_handler)]
+        entries = [(EXAMPLE_NAME, MyEventSchema, handlers.example), (BATCH_NAME, Batch, handlers.batch)]
     table = {(name, 1): (msgspec.json.Decoder(schema).decode, handler) for name, schema, handler in entries}
     decode_envelope = msgspec.json.Decoder(FloorEnvelope).decode
     encode = msgspec.json.Encoder().encode

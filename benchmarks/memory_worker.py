@@ -1,6 +1,6 @@
 """Measure one in-process implementation's memory in a fresh process; prints one JSON line.
 
-    python -m benchmarks.memory_worker --impl compiled --number 1000000 [--scenario success]
+python -m benchmarks.memory_worker --impl compiled --number 1000000 [--scenario success]
 """
 
 from __future__ import annotations

@@ -18,15 +18,14 @@ GROUP_TITLES = {
     "payload": "Payload size (typed list echo)",
     "routes": "Router size (README handler under N names)",
 }
-#: The issue-2 targets: (other implementation, minimum speed-up of compiled fastevents).
+#: The in-process speed targets: (other implementation, minimum speed-up of compiled fastevents).
 SPEED_TARGETS = (("seed", 40.0), ("pydantic", 5.0), ("python", 1.15))
 FLOOR_TARGET = 1.2
 RSS_TARGET_MIB = 5.0
-#: The issue-3 server targets: fastevents serve's requests/s over FastAPI's, over the bare app's.
+#: The HTTP server targets: fastevents serve's requests/s over FastAPI's, over the bare app's.
 SERVER_VS_FASTAPI = 3.0
 SERVER_VS_BARE = 0.85
-COLORS = {"floor": "#7f7f7f", "compiled": "#1f77b4", "python": "#6baed6", "pydantic": "#d62728",
-          "seed": "#9467bd"}
+COLORS = {"floor": "#7f7f7f", "compiled": "#1f77b4", "python": "#6baed6", "pydantic": "#d62728", "seed": "#9467bd"}
 
 
 # --- lookups ---------------------------------------------------------------------------
@@ -94,10 +93,19 @@ def timing_table(results: dict[str, Any]) -> str:
     for grp, scenario in scenarios_in_order(rows):
         if grp != group:
             group = grp
-            header = ["scenario", *(LABELS[i] for i in impls), "compiled / floor",
-                      *(f"compiled vs {LABELS[i]}" for i in others)]
-            lines += ["", f"**{GROUP_TITLES.get(grp, grp)}**: time per event, min (median)", "",
-                      "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            header = [
+                "scenario",
+                *(LABELS[i] for i in impls),
+                "compiled / floor",
+                *(f"compiled vs {LABELS[i]}" for i in others),
+            ]
+            lines += [
+                "",
+                f"**{GROUP_TITLES.get(grp, grp)}**: time per event, min (median)",
+                "",
+                "| " + " | ".join(header) + " |",
+                "|" + "---|" * len(header),
+            ]
         t_min = times(rows, scenario)
         t_med = times(rows, scenario, "ns_median")
         label = next(r["label"] for r in rows if r["scenario"] == scenario)
@@ -140,21 +148,39 @@ def memory_table(results: dict[str, Any]) -> str:
     memory = results.get("suites", {}).get("memory")
     if not memory:
         return ""
-    header = ["implementation", "dispatches", "RSS before", "RSS after", "RSS growth", "peak RSS",
-              "blocks kept / event", "allocated while handling one event (median / max)"]
+    header = [
+        "implementation",
+        "dispatches",
+        "RSS before",
+        "RSS after",
+        "RSS growth",
+        "peak RSS",
+        "blocks kept / event",
+        "allocated while handling one event (median / max)",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in memory["rows"]:
-        lines.append("| " + " | ".join([
-            LABELS[row["impl"]], f"{row['dispatches']:,}", f"{row['rss_before_mib']:.1f} MiB",
-            f"{row['rss_after_mib']:.1f} MiB", f"{row['rss_growth_mib']:+.2f} MiB",
-            f"{row['peak_rss_mib']:.1f} MiB", f"{row['blocks_kept_per_event']:.4f}",
-            f"{row['traced_peak_bytes_median']:,} B / {row['traced_peak_bytes_max']:,} B",
-        ]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    LABELS[row["impl"]],
+                    f"{row['dispatches']:,}",
+                    f"{row['rss_before_mib']:.1f} MiB",
+                    f"{row['rss_after_mib']:.1f} MiB",
+                    f"{row['rss_growth_mib']:+.2f} MiB",
+                    f"{row['peak_rss_mib']:.1f} MiB",
+                    f"{row['blocks_kept_per_event']:.4f}",
+                    f"{row['traced_peak_bytes_median']:,} B / {row['traced_peak_bytes_max']:,} B",
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue-2 targets with the measured ratios (min and median based) and verdicts."""
+    """The in-process targets (dispatch time, memory) with the measured ratios (min and median based) and verdicts."""
     rows = timing_rows(results)
     found: list[dict[str, Any]] = []
     t_min, t_med = times(rows, "success"), times(rows, "success", "ns_median")
@@ -164,70 +190,86 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         if a is None or b is None:
             continue
         worst = min((r for s in dispatch if (r := speedup(times(rows, s), other)) is not None), default=None)
-        found.append({
-            "target": f"compiled ≥ {goal:g}x faster than {LABELS[other]}",
-            "measured": f"{fmt_ratio(a)} (median {fmt_ratio(b)}); worst dispatch scenario {fmt_ratio(worst)}",
-            "met": min(a, b) >= goal,
-        })
+        found.append(
+            {
+                "target": f"compiled ≥ {goal:g}x faster than {LABELS[other]}",
+                "measured": f"{fmt_ratio(a)} (median {fmt_ratio(b)}); worst dispatch scenario {fmt_ratio(worst)}",
+                "met": min(a, b) >= goal,
+            }
+        )
     a, b = floor_ratio(t_min), floor_ratio(t_med)
     if a is not None and b is not None:
-        found.append({
-            "target": f"compiled within {FLOOR_TARGET:g}x of the bare msgspec floor",
-            "measured": f"compiled / floor = {a:.2f}x (median {b:.2f}x)",
-            "met": max(a, b) <= FLOOR_TARGET,
-        })
+        found.append(
+            {
+                "target": f"compiled within {FLOOR_TARGET:g}x of the bare msgspec floor",
+                "measured": f"compiled / floor = {a:.2f}x (median {b:.2f}x)",
+                "met": max(a, b) <= FLOOR_TARGET,
+            }
+        )
     memory = results.get("suites", {}).get("memory")
     if memory:
         for row in memory["rows"]:
             if row["impl"] == "compiled":
-                found.append({
-                    "target": f"compiled: RSS grows < {RSS_TARGET_MIB:g} MiB over the dispatches",
-                    "measured": f"{row['rss_growth_mib']:+.2f} MiB over {row['dispatches']:,} dispatches",
-                    "met": row["rss_growth_mib"] < RSS_TARGET_MIB,
-                })
+                found.append(
+                    {
+                        "target": f"compiled: RSS grows < {RSS_TARGET_MIB:g} MiB over the dispatches",
+                        "measured": f"{row['rss_growth_mib']:+.2f} MiB over {row['dispatches']:,} dispatches",
+                        "met": row["rss_growth_mib"] < RSS_TARGET_MIB,
+                    }
+                )
     return found
 
 
 def http_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue-3 targets (server under load, clients) with the measured ratios and verdicts."""
+    """The HTTP targets (server under load, clients) with the measured ratios and verdicts."""
     found: list[dict[str, Any]] = []
     server = results.get("suites", {}).get("server")
     if server:
         labels = {row["server"]: row["label"] for row in server["rows"]}
-        for other, goal, word in (("fastapi", SERVER_VS_FASTAPI, "faster than"),
-                                  ("bare", SERVER_VS_BARE, "the requests/s of")):
+        for other, goal, word in (
+            ("fastapi", SERVER_VS_FASTAPI, "faster than"),
+            ("bare", SERVER_VS_BARE, "the requests/s of"),
+        ):
             ratio = server.get("ratios", {}).get(other)
             if ratio is None:
                 continue
-            found.append({
-                "target": f"fastevents serve ≥ {goal:g}x {word} {labels[other]} (requests/s)",
-                "measured": f"{ratio['median']:.2f}x (median of per-round ratios: "
-                            f"{', '.join(f'{r:.2f}' for r in ratio['rounds'])})",
-                "met": ratio["median"] >= goal,
-            })
+            found.append(
+                {
+                    "target": f"fastevents serve ≥ {goal:g}x {word} {labels[other]} (requests/s)",
+                    "measured": f"{ratio['median']:.2f}x (median of per-round ratios: "
+                    f"{', '.join(f'{r:.2f}' for r in ratio['rounds'])})",
+                    "met": ratio["median"] >= goal,
+                }
+            )
     clients = results.get("suites", {}).get("clients")
     if clients:
         labels = {row["kind"]: row["label"] for row in clients["rows"]}
         for ratio in clients["ratios"]:
             if ratio["target"] is None:
                 continue
-            found.append({
-                "target": f"{labels[ratio['kind']]} ≥ {ratio['target']:g}x {labels[ratio['baseline']]} "
-                          "(round trips/s)",
-                "measured": f"{ratio['median']:.2f}x (median of per-round ratios: "
-                            f"{', '.join(f'{r:.2f}' for r in ratio['rounds'])})",
-                "met": ratio["median"] >= ratio["target"],
-            })
+            found.append(
+                {
+                    "target": f"{labels[ratio['kind']]} ≥ {ratio['target']:g}x {labels[ratio['baseline']]} "
+                    "(round trips/s)",
+                    "measured": f"{ratio['median']:.2f}x (median of per-round ratios: "
+                    f"{', '.join(f'{r:.2f}' for r in ratio['rounds'])})",
+                    "met": ratio["median"] >= ratio["target"],
+                }
+            )
     return found
 
 
 def targets_text(results: dict[str, Any]) -> str:
-    lines = ["| target (issue 2, success scenario) | measured | verdict |", "|---|---|---|"]
+    lines = ["| target (in-process dispatch of the success scenario, memory) | measured | verdict |", "|---|---|---|"]
     for item in targets(results):
         lines.append(f"| {item['target']} | {item['measured']} | {'met' if item['met'] else 'NOT met'} |")
     http = http_targets(results)
     if http:
-        lines += ["", "| target (issue 3, HTTP) | measured | verdict |", "|---|---|---|"]
+        lines += [
+            "",
+            "| target (over HTTP: server requests/s, client round trips/s) | measured | verdict |",
+            "|---|---|---|",
+        ]
         for item in http:
             lines.append(f"| {item['target']} | {item['measured']} | {'met' if item['met'] else 'NOT met'} |")
     return "\n".join(lines) + "\n"
@@ -237,17 +279,36 @@ def server_table(results: dict[str, Any]) -> str:
     server = results.get("suites", {}).get("server")
     if not server:
         return ""
-    header = ["server (1 worker, uvicorn + httptools + uvloop)", "requests/s", "p50 latency", "p99 latency",
-              "max latency", "requests (errors)", "server RSS after", "fastevents serve vs this"]
+    header = [
+        "server (1 worker, uvicorn + httptools + uvloop)",
+        "requests/s",
+        "p50 latency",
+        "p99 latency",
+        "max latency",
+        "requests (errors)",
+        "server RSS after",
+        "fastevents serve vs this",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in server["rows"]:
         ratio = server.get("ratios", {}).get(row["server"])
         rss = "–" if row.get("rss_mib") is None else f"{row['rss_mib']:.1f} MiB"
-        lines.append("| " + " | ".join([
-            row["label"], f"{row['rate']:,.0f}", f"{row['p50_ms']:.2f} ms", f"{row['p99_ms']:.2f} ms",
-            f"{row['max_ms']:.2f} ms", f"{row['requests']:,} ({row['errors']})", rss,
-            "–" if ratio is None else f"{ratio['median']:.2f}x",
-        ]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    row["label"],
+                    f"{row['rate']:,.0f}",
+                    f"{row['p50_ms']:.2f} ms",
+                    f"{row['p99_ms']:.2f} ms",
+                    f"{row['max_ms']:.2f} ms",
+                    f"{row['requests']:,} ({row['errors']})",
+                    rss,
+                    "–" if ratio is None else f"{ratio['median']:.2f}x",
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -257,19 +318,49 @@ def clients_table(results: dict[str, Any]) -> str:
         return ""
     lines = ["| client | mode | round trips/s (median) | per round |", "|---|---|---|---|"]
     for row in clients["rows"]:
-        lines.append(f"| {row['label']} | {row['mode']} | {row['rate_median']:,.0f} | "
-                     f"{', '.join(f'{r:,.0f}' for r in row['rates'])} |")
+        lines.append(
+            f"| {row['label']} | {row['mode']} | {row['rate_median']:,.0f} | "
+            f"{', '.join(f'{r:,.0f}' for r in row['rates'])} |"
+        )
     labels = {row["kind"]: row["label"] for row in clients["rows"]}
     lines += ["", "| ratio (median of per-round ratios) | value | per round |", "|---|---|---|"]
     for ratio in clients["ratios"]:
-        lines.append(f"| {labels[ratio['kind']]} / {labels[ratio['baseline']]} | {ratio['median']:.2f}x | "
-                     f"{', '.join(f'{r:.2f}' for r in ratio['rounds'])} |")
+        lines.append(
+            f"| {labels[ratio['kind']]} / {labels[ratio['baseline']]} | {ratio['median']:.2f}x | "
+            f"{', '.join(f'{r:.2f}' for r in ratio['rounds'])} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 # --- the chart -------------------------------------------------------------------------
 
 _W, _PANEL_H, _LEFT, _RIGHT = 880, 300, 150, 200
+_PAD = 8  # between a text and the edge of the chart or the bars it labels
+
+#: Advance widths of DejaVu Sans (what ``sans-serif`` renders as on Linux), in em.
+_NARROW = dict.fromkeys("ijl.,:;'|!", 0.30) | dict.fromkeys(" ()[]/-ftr", 0.40)
+_WIDE = dict.fromkeys("mwMW%@", 1.0) | dict.fromkeys("ABCDGHKNOQRUVXY", 0.79)
+_FONT_PX = {"title": 13.0, "value": 10.0}
+
+
+def _text_width(text: str, css_class: str = "label") -> float:
+    """A generous estimate of ``text``'s rendered width in px (the chart's CSS, DejaVu Sans).
+
+    SVG has no text measurement and the chart must not be cropped, so labels are laid out
+    from this estimate: unlisted characters count as 0.66 em, bold titles 10% wider.
+    """
+    em = sum(_NARROW.get(c, _WIDE.get(c, 0.66)) for c in text)
+    return em * _FONT_PX.get(css_class, 11.0) * (1.1 if css_class == "title" else 1.0)
+
+
+def _legend_x1(legends: list[str]) -> float:
+    """The right end of a panel's plot area, leaving room for its legend (swatch at +15, text at +32)."""
+    return _W - max(_RIGHT, 32 + max((_text_width(t, "legend") for t in legends), default=0) + _PAD)
+
+
+def _label_x0(labels: list[str]) -> float:
+    """The left end of a panel's plot area, leaving room for its right-aligned labels."""
+    return max(_LEFT, max((_text_width(t) for t in labels), default=0) + 2 * _PAD)
 
 
 def _log_ticks(low: float, high: float) -> list[float]:
@@ -295,18 +386,23 @@ def _ratio_panel(results: dict[str, Any], top: float) -> list[str]:
     if not values:
         return []
     low, high = min(0.5, min(values) * 0.8), max(values) * 1.3
-    x0, x1 = _LEFT, _W - _RIGHT
+    labels = [next(r["label"] for r in rows if r["scenario"] == s) for _, s in picked]
+    x0, x1 = _label_x0(labels), _legend_x1([f"vs {LABELS[o]}" for o in series])
 
     def x(v: float) -> float:
         return x0 + (math.log10(v) - math.log10(low)) / (math.log10(high) - math.log10(low)) * (x1 - x0)
 
-    out = [f'<text x="{_W / 2}" y="{top + 18}" class="title">How many times faster compiled fastevents '
-           f'is (log scale; &lt;1: the other is faster)</text>']
+    out = [
+        f'<text x="{_W / 2}" y="{top + 18}" class="title">How many times faster compiled fastevents '
+        f"is (log scale; &lt;1: the other is faster)</text>"
+    ]
     band = (_PANEL_H - 60) / len(picked)
     bar_h = band * 0.8 / len(series)
     for tick in _log_ticks(low, high):
-        out.append(f'<line x1="{x(tick):.1f}" y1="{top + 30}" x2="{x(tick):.1f}" y2="{top + _PANEL_H - 25}" '
-                   f'class="{"one" if tick == 1 else "grid"}"/>')
+        out.append(
+            f'<line x1="{x(tick):.1f}" y1="{top + 30}" x2="{x(tick):.1f}" y2="{top + _PANEL_H - 25}" '
+            f'class="{"one" if tick == 1 else "grid"}"/>'
+        )
         out.append(f'<text x="{x(tick):.1f}" y="{top + _PANEL_H - 10}" class="tick">{_tick_label(tick)}x</text>')
     for i, (_, scenario) in enumerate(picked):
         y_band = top + 35 + i * band
@@ -318,8 +414,10 @@ def _ratio_panel(results: dict[str, Any], top: float) -> list[str]:
                 continue
             y = y_band + j * bar_h
             start, end = sorted((x(1), x(value)))
-            out.append(f'<rect x="{start:.1f}" y="{y:.1f}" width="{max(end - start, 1):.1f}" '
-                       f'height="{bar_h * 0.9:.1f}" fill="{COLORS[other]}"/>')
+            out.append(
+                f'<rect x="{start:.1f}" y="{y:.1f}" width="{max(end - start, 1):.1f}" '
+                f'height="{bar_h * 0.9:.1f}" fill="{COLORS[other]}"/>'
+            )
             out.append(f'<text x="{end + 3:.1f}" y="{y + bar_h * 0.75:.1f}" class="value">{fmt_ratio(value)}</text>')
     for j, other in enumerate(series):
         out.append(f'<rect x="{x1 + 15}" y="{top + 40 + j * 18}" width="12" height="12" fill="{COLORS[other]}"/>')
@@ -335,7 +433,10 @@ def _growth_panel(results: dict[str, Any], group: str, top: float, title: str, x
     ys = [r["ns_min"] / 1000 for r in rows]
     x_low, x_high = min(xs) / 1.5, max(xs) * 1.5
     y_low, y_high = min(ys) / 1.5, max(ys) * 1.5
-    x0, x1, y0, y1 = _LEFT, _W - _RIGHT, top + _PANEL_H - 30, top + 30
+    y_ticks = _log_ticks(y_low, y_high)
+    x0 = _label_x0([f"{_tick_label(t)} µs" for t in y_ticks])
+    x1 = _legend_x1([LABELS[impl] for impl in present_impls(rows)])
+    y0, y1 = top + _PANEL_H - 30, top + 30
 
     def px(v: float) -> float:
         return x0 + (math.log10(v) - math.log10(x_low)) / (math.log10(x_high) - math.log10(x_low)) * (x1 - x0)
@@ -344,7 +445,7 @@ def _growth_panel(results: dict[str, Any], group: str, top: float, title: str, x
         return y0 - (math.log10(v) - math.log10(y_low)) / (math.log10(y_high) - math.log10(y_low)) * (y0 - y1)
 
     out = [f'<text x="{_W / 2}" y="{top + 18}" class="title">{escape(title)}</text>']
-    for tick in _log_ticks(y_low, y_high):
+    for tick in y_ticks:
         out.append(f'<line x1="{x0}" y1="{py(tick):.1f}" x2="{x1}" y2="{py(tick):.1f}" class="grid"/>')
         out.append(f'<text x="{x0 - 6}" y="{py(tick) + 4:.1f}" class="label">{_tick_label(tick)} µs</text>')
     for value in xs:
@@ -365,8 +466,9 @@ def _bars_panel(items: list[tuple[str, float, str]], top: float, title: str, uni
     """Horizontal bars on a linear scale from zero: ``(label, value, color)`` each."""
     if not items:
         return []
-    high = max(value for _, value, _ in items) * 1.15
-    x0, x1 = _LEFT + 150, _W - 60
+    high = max(value for _, value, _ in items)
+    x0 = _label_x0([label for label, _, _ in items])
+    x1 = _W - max(_text_width(f"{value:,.0f} {unit}", "value") for _, value, _ in items) - 4 - _PAD
     band = (_PANEL_H - 60) / len(items)
 
     def x(v: float) -> float:
@@ -376,10 +478,13 @@ def _bars_panel(items: list[tuple[str, float, str]], top: float, title: str, uni
     for i, (label, value, color) in enumerate(items):
         y = top + 35 + i * band
         out.append(f'<text x="{x0 - 8}" y="{y + band * 0.55:.1f}" class="label">{escape(label)}</text>')
-        out.append(f'<rect x="{x0}" y="{y + band * 0.1:.1f}" width="{max(x(value) - x0, 1):.1f}" '
-                   f'height="{band * 0.7:.1f}" fill="{color}"/>')
-        out.append(f'<text x="{x(value) + 4:.1f}" y="{y + band * 0.55:.1f}" class="value">'
-                   f'{value:,.0f} {escape(unit)}</text>')
+        out.append(
+            f'<rect x="{x0}" y="{y + band * 0.1:.1f}" width="{max(x(value) - x0, 1):.1f}" '
+            f'height="{band * 0.7:.1f}" fill="{color}"/>'
+        )
+        out.append(
+            f'<text x="{x(value) + 4:.1f}" y="{y + band * 0.55:.1f}" class="value">{value:,.0f} {escape(unit)}</text>'
+        )
     return out
 
 
@@ -391,16 +496,24 @@ def _http_panels(results: dict[str, Any]) -> list[tuple[str, list[tuple[str, flo
     server = results.get("suites", {}).get("server")
     if server:
         items = [(row["label"], row["rate"], _SERVER_COLORS.get(row["server"], "#555")) for row in server["rows"]]
-        panels.append((f"ASGI servers under load: requests/s, {server['connections']} connections, "
-                       f"1 worker on one core", items, "req/s"))
+        panels.append(
+            (
+                f"ASGI servers under load: requests/s, {server['connections']} connections, 1 worker on one core",
+                items,
+                "req/s",
+            )
+        )
     clients = results.get("suites", {}).get("clients")
     if clients:
-        def color(kind: str) -> str:
-            return COLORS["compiled"] if kind.startswith("fastevents") else (
-                COLORS["seed"] if kind.startswith("seed") else COLORS["floor"])
 
-        items = [(f"{row['label'][:44]} ({row['mode']})", row["rate_median"], color(row["kind"]))
-                 for row in clients["rows"]]
+        def color(kind: str) -> str:
+            return (
+                COLORS["compiled"]
+                if kind.startswith("fastevents")
+                else (COLORS["seed"] if kind.startswith("seed") else COLORS["floor"])
+            )
+
+        items = [(f"{row['label']} ({row['mode']})", row["rate_median"], color(row["kind"])) for row in clients["rows"]]
         panels.append(("Clients: round trips/s against fastevents serve (median of rounds)", items, "/s"))
     return panels
 
@@ -409,10 +522,12 @@ def svg_chart(results: dict[str, Any]) -> str:
     """The ratios, time per event against payload and router size, and the HTTP figures, as one SVG."""
     panels = [
         _ratio_panel(results, 0),
-        _growth_panel(results, "payload", _PANEL_H, "Time per event vs payload size (log-log, min of rounds)",
-                      "payload size"),
-        _growth_panel(results, "routes", 2 * _PANEL_H, "Time per event vs registered routes (log-log)",
-                      "registered routes"),
+        _growth_panel(
+            results, "payload", _PANEL_H, "Time per event vs payload size (log-log, min of rounds)", "payload size"
+        ),
+        _growth_panel(
+            results, "routes", 2 * _PANEL_H, "Time per event vs registered routes (log-log)", "registered routes"
+        ),
     ]
     count = 3
     for title, items, unit in _http_panels(results):
@@ -426,9 +541,11 @@ def svg_chart(results: dict[str, Any]) -> str:
         ".one{stroke:#444;stroke-width:1.5}</style>"
     )
     body = "\n".join(line for panel in panels for line in panel)
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{height}" '
-            f'viewBox="0 0 {_W} {height}">\n{style}\n<rect width="100%" height="100%" fill="white"/>\n'
-            f"{body}\n</svg>\n")
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{height}" '
+        f'viewBox="0 0 {_W} {height}">\n{style}\n<rect width="100%" height="100%" fill="white"/>\n'
+        f"{body}\n</svg>\n"
+    )
 
 
 # --- BENCHMARKS.md ---------------------------------------------------------------------
@@ -446,8 +563,10 @@ def machine_text(results: dict[str, Any]) -> str:
         f"- fastevents core: {meta.get('core', '?')}",
     ]
     if seed:
-        lines.append(f"- seed venv: events-protocol {seed.get('events_protocol')}, pydantic "
-                     f"{seed.get('pydantic')}, Python {seed.get('python')}")
+        lines.append(
+            f"- seed venv: events-protocol {seed.get('events_protocol')}, pydantic "
+            f"{seed.get('pydantic')}, Python {seed.get('python')}"
+        )
     settings = results.get("settings", {})
     lines.append(
         f"- run: `{results.get('command', 'python -m benchmarks')}` ({settings.get('mode')} mode) on "
@@ -463,10 +582,11 @@ def machine_text(results: dict[str, Any]) -> str:
 
 FAIRNESS = """\
 - **Same requests, same handlers, same answers.** Every implementation is timed on the very
-  same request bytes (`benchmarks/scenarios.py`) with the same handler logic, and before
-  timing each one's answer is checked against the protocol's answer (PROTOCOL.md §2); where
-  an implementation answers differently the table marks it † and the difference is listed
-  below. The smoke test `tests/test_benchmarks_smoke.py` checks the same on every CI run.
+  same request bytes (`benchmarks/scenarios.py`) with the same handler functions
+  (`benchmarks/handlers.py`), and before timing each one's answer is checked against the
+  protocol's answer (`scenarios.expected_answer`). An in-process implementation that answers
+  wrongly stops the run (CI runs `python -m benchmarks --quick`); events-protocol 0.2.4's
+  differences are what the comparison is about, so the table marks them † and lists them below.
 - **Timing.** Bytes in, bytes out, called in a bare `for` loop with no wrapper. The
   in-process implementations run side by side in one process, in interleaved rounds (A, B,
   C, D, A, B, …, the order rotating every round) so machine noise hits them alike; min and
@@ -536,16 +656,19 @@ HTTP_FAIRNESS = """\
 """
 
 
-def markdown_document(results: dict[str, Any], chart_name: str) -> str:
+def markdown_document(results: dict[str, Any], chart_link: str) -> str:
+    """The whole report; ``chart_link`` is the chart's path relative to the document."""
     notes = answer_notes(results)
     memory = results.get("suites", {}).get("memory", {})
     seed_memory = next((r for r in memory.get("rows", []) if r["impl"] == "seed"), None)
     parts = [
         "# Benchmarks\n",
-        "Generated by `python -m benchmarks` (this file, `benchmarks/results.json` and "
-        f"`benchmarks/{chart_name}` are rewritten by every run; do not edit by hand). "
-        "`python -m benchmarks --quick` takes under two minutes; `pytest benchmarks/ "
-        "--benchmark-enable` runs the pytest-benchmark suites of the in-process implementations.\n",
+        f"Generated by `{results.get('command', 'python -m benchmarks')}`; do not edit by hand. "
+        "`python -m benchmarks` (`--quick`: about a minute) writes this report, `results.json` and "
+        "`chart.svg` under `build/benchmarks/`; `python -m benchmarks --update-committed` rewrites the "
+        "committed `BENCHMARKS.md`, `benchmarks/results.json` and `benchmarks/chart.svg`. "
+        "`pytest benchmarks/ --benchmark-only` runs the pytest-benchmark suites of the in-process "
+        "implementations.\n",
         "## Machine\n",
         machine_text(results),
         "## Targets\n",
@@ -557,17 +680,21 @@ def markdown_document(results: dict[str, Any], chart_name: str) -> str:
         timing_table(results),
     ]
     if notes:
-        parts += ["\n† Answers that are not the protocol's (checked before timing):\n",
-                  "\n".join(f"- {note}" for note in notes) + "\n"]
-    parts += [f"\n![ratios and growth]({'benchmarks/' + chart_name})\n"]
+        parts += [
+            "\n† Answers that are not the protocol's (checked before timing):\n",
+            "\n".join(f"- {note}" for note in notes) + "\n",
+        ]
+    parts += [f"\n![ratios and growth]({chart_link})\n"]
     if memory:
         parts += [
             "## Memory (success scenario)\n",
             memory_table(results),
         ]
         if seed_memory and seed_memory["dispatches"] != results.get("settings", {}).get("memory_dispatches"):
-            parts.append(f"\nevents-protocol 0.2.4 runs fewer dispatches ({seed_memory['dispatches']:,}): "
-                         "at its speed the full count would dominate the run.\n")
+            parts.append(
+                f"\nevents-protocol 0.2.4 runs fewer dispatches ({seed_memory['dispatches']:,}): "
+                "at its speed the full count would dominate the run.\n"
+            )
         if results.get("settings", {}).get("mode") == "quick":
             parts.append("\nQuick mode: fewer dispatches than the 1,000,000 of the target.\n")
     server = results.get("suites", {}).get("server")

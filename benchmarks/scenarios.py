@@ -142,7 +142,11 @@ def scenario_by_name(name: str) -> Scenario:
     raise KeyError(name)
 
 
-# --- the answers the protocol asks for (PROTOCOL.md section 2) -------------------------
+# --- the answers the protocol asks for ------------------------------------------------
+
+
+class WrongAnswer(Exception):
+    """An implementation does not give the protocol's answer: timing it would compare different work."""
 
 
 def _answer(name: str, payload: Any, version: int = 1) -> dict[str, Any]:
@@ -216,11 +220,7 @@ def compare_answer(scenario: Scenario, body: bytes | None) -> str:
     if not isinstance(got, dict):
         return "answer is not a JSON object"
     got = normalise(got)
-    problems = [
-        f"{key}={json.dumps(got.get(key))[:60]}"
-        for key in want
-        if got.get(key) != want[key]
-    ]
+    problems = [f"{key}={json.dumps(got.get(key))[:60]}" for key in want if got.get(key) != want[key]]
     problems += [f"extra key {key}" for key in got if key not in want]
     if not problems and list(got) != list(want):
         problems.append("key order differs")

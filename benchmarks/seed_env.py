@@ -1,7 +1,7 @@
 """Provision the real ``events-protocol`` 0.2.4 in a virtual environment of its own.
 
 The old package cannot live in the main environment: it only imports with
-pydantic < 2 (SEED-API.md, defect 1), while fastevents' comparison variant needs
+pydantic < 2, while fastevents' comparison variant needs
 pydantic 2. ``ensure_seed_python()`` creates the venv once, caches it behind a
 marker file holding the pinned requirements, rebuilds it when it is broken, and
 returns the path of its python interpreter.
@@ -50,9 +50,7 @@ def _imports_ok(python: Path) -> bool:
     """Check that the venv's interpreter runs and imports ``events_protocol`` 0.2.4."""
     probe = "import events_protocol, pydantic; assert events_protocol.__version__ == '0.2.4'"
     try:
-        result = subprocess.run(
-            [str(python), "-c", probe], capture_output=True, timeout=120, check=False
-        )
+        result = subprocess.run([str(python), "-c", probe], capture_output=True, timeout=120, check=False)
     except OSError:
         return False
     return result.returncode == 0

@@ -29,10 +29,13 @@ def unavailable() -> str | None:
 
 def run(ctx: RunContext) -> dict[str, Any]:
     seed_python = ctx.seed_python() if ctx.use_seed else None
-    ctx.progress(f"clients: {ctx.client_rounds} interleaved rounds of {ctx.client_round_seconds:g} s per kind "
-                 f"({len(http_client_bench.KINDS) - (0 if seed_python else 1)} kinds)")
-    result = http_client_bench.measure(ctx.client_round_seconds, ctx.client_rounds, seed_python=seed_python,
-                                       progress=ctx.progress)
+    ctx.progress(
+        f"clients: {ctx.client_rounds} interleaved rounds of {ctx.client_round_seconds:g} s per kind "
+        f"({len(http_client_bench.KINDS) - (0 if seed_python else 1)} kinds)"
+    )
+    result = http_client_bench.measure(
+        ctx.client_round_seconds, ctx.client_rounds, seed_python=seed_python, progress=ctx.progress
+    )
     result.update(rounds=ctx.client_rounds, round_seconds=ctx.client_round_seconds, inflight=http_client_bench.INFLIGHT)
     for ratio in result["ratios"]:
         ctx.progress(f"    {ratio['kind']} / {ratio['baseline']}: {ratio['median']:.2f}x")

@@ -29,9 +29,21 @@ def run(ctx: RunContext) -> dict[str, Any]:
     for impl in implementations.IN_PROCESS:
         ctx.progress(f"memory: {implementations.LABELS[impl]}, {ctx.memory_dispatches:,} dispatches")
         output = subprocess.run(
-            [sys.executable, "-m", "benchmarks.memory_worker", "--impl", impl,
-             "--scenario", SCENARIO, "--number", str(ctx.memory_dispatches)],
-            check=True, capture_output=True, text=True, cwd=str(_repo_root()),
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.memory_worker",
+                "--impl",
+                impl,
+                "--scenario",
+                SCENARIO,
+                "--number",
+                str(ctx.memory_dispatches),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=str(_repo_root()),
         ).stdout
         rows.append(json.loads(output.strip().splitlines()[-1]))
     if ctx.use_seed:
@@ -40,8 +52,10 @@ def run(ctx: RunContext) -> dict[str, Any]:
         record["impl"] = "seed"
         rows.append(record)
     for row in rows:
-        ctx.progress(f"    {implementations.LABELS[row['impl']]}: RSS +{row['rss_growth_mib']:.2f} MiB, "
-                     f"peak {row['peak_rss_mib']:.1f} MiB")
+        ctx.progress(
+            f"    {implementations.LABELS[row['impl']]}: RSS +{row['rss_growth_mib']:.2f} MiB, "
+            f"peak {row['peak_rss_mib']:.1f} MiB"
+        )
     return {"rows": rows, "scenario": SCENARIO}
 
 

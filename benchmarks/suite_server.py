@@ -53,23 +53,40 @@ def run(ctx: RunContext) -> dict[str, Any]:
             answers[name] = scenarios.compare_answer(scenario, http_load.post(server.url, body))
             if answers[name] != "ok":
                 raise RuntimeError(f"{server.label} does not give the protocol's answer: {answers[name]}")
-        ctx.progress(f"load: {generator} on CPU {load_cpu}, {ctx.server_connections} connections; "
-                     f"{ctx.server_warmup_seconds:g} s warm-up, then {ctx.server_rounds} interleaved rounds of "
-                     f"{ctx.server_round_seconds:g} s per server")
+        ctx.progress(
+            f"load: {generator} on CPU {load_cpu}, {ctx.server_connections} connections; "
+            f"{ctx.server_warmup_seconds:g} s warm-up, then {ctx.server_rounds} interleaved rounds of "
+            f"{ctx.server_round_seconds:g} s per server"
+        )
         for server in servers.values():
-            http_load.load(server.url, body, connections=ctx.server_connections,
-                           seconds=ctx.server_warmup_seconds, cpu=load_cpu, generator=generator)
+            http_load.load(
+                server.url,
+                body,
+                connections=ctx.server_connections,
+                seconds=ctx.server_warmup_seconds,
+                cpu=load_cpu,
+                generator=generator,
+            )
         for index in range(ctx.server_rounds):
-            order = names[index % len(names):] + names[:index % len(names)]
+            order = names[index % len(names) :] + names[: index % len(names)]
             for name in order:
-                result = http_load.load(servers[name].url, body, connections=ctx.server_connections,
-                                        seconds=ctx.server_round_seconds, cpu=load_cpu, generator=generator)
+                result = http_load.load(
+                    servers[name].url,
+                    body,
+                    connections=ctx.server_connections,
+                    seconds=ctx.server_round_seconds,
+                    cpu=load_cpu,
+                    generator=generator,
+                )
                 if result["errors"]:
-                    raise RuntimeError(f"{servers[name].label}: {result['errors']} errors under load: "
-                                       f"{result['first_errors']}")
+                    raise RuntimeError(
+                        f"{servers[name].label}: {result['errors']} errors under load: {result['first_errors']}"
+                    )
                 samples[name].append(result)
-            ctx.progress(f"  round {index + 1}/{ctx.server_rounds}: " + ", ".join(
-                f"{http_load.SERVERS[n][0]} {samples[n][-1]['rate']:,.0f} req/s" for n in names))
+            ctx.progress(
+                f"  round {index + 1}/{ctx.server_rounds}: "
+                + ", ".join(f"{http_load.SERVERS[n][0]} {samples[n][-1]['rate']:,.0f} req/s" for n in names)
+            )
         for name, server in servers.items():
             rss[name] = http_load.rss_kib(server.pid)
     finally:
@@ -81,28 +98,31 @@ def run(ctx: RunContext) -> dict[str, Any]:
         rounds = samples[name]
         requests = sum(r["requests"] for r in rounds)
         seconds = sum(r["seconds"] for r in rounds)
-        rows.append({
-            "server": name,
-            "label": http_load.SERVERS[name][0],
-            "requests": requests,
-            "seconds": round(seconds, 2),
-            "rate": requests / seconds,
-            "rates": [round(r["rate"], 1) for r in rounds],
-            "p50_ms": statistics.median(r["p50_ms"] for r in rounds),
-            "p99_ms": statistics.median(r["p99_ms"] for r in rounds),
-            "max_ms": max(r["max_ms"] for r in rounds),
-            "errors": sum(r["errors"] for r in rounds),
-            "rss_mib": None if (kib := rss.get(name)) is None else round(kib / 1024, 1),
-            "answer": answers[name],
-        })
+        rows.append(
+            {
+                "server": name,
+                "label": http_load.SERVERS[name][0],
+                "requests": requests,
+                "seconds": round(seconds, 2),
+                "rate": requests / seconds,
+                "rates": [round(r["rate"], 1) for r in rounds],
+                "p50_ms": statistics.median(r["p50_ms"] for r in rounds),
+                "p99_ms": statistics.median(r["p99_ms"] for r in rounds),
+                "max_ms": max(r["max_ms"] for r in rounds),
+                "errors": sum(r["errors"] for r in rounds),
+                "rss_mib": None if (kib := rss.get(name)) is None else round(kib / 1024, 1),
+                "answer": answers[name],
+            }
+        )
     ratios = {}
     for other in ("fastapi", "bare"):
         if samples.get(other):
             per_round = [a["rate"] / b["rate"] for a, b in zip(samples["fastevents"], samples[other], strict=True)]
             ratios[other] = {"median": statistics.median(per_round), "rounds": [round(r, 3) for r in per_round]}
     for row in rows:
-        ctx.progress(f"    {row['label']}: {row['rate']:,.0f} req/s, p50 {row['p50_ms']:.2f} ms, "
-                     f"p99 {row['p99_ms']:.2f} ms")
+        ctx.progress(
+            f"    {row['label']}: {row['rate']:,.0f} req/s, p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms"
+        )
     return {
         "rows": rows,
         "ratios": ratios,

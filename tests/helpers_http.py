@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fastevents import Event, EventRouter
+from fastevents._loadgen import aiohttp_load
 
 from .conftest import build_fixture_router
 
@@ -143,15 +144,17 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-def load(url: str, *, connections: int = 64, seconds: float = 3.0,
-         body: bytes = b'{"name": "get:event:example", "version": 1, "payload": {"example": "x"}}',
-         ) -> dict[str, Any]:
+def load(
+    url: str,
+    *,
+    connections: int = 64,
+    seconds: float = 3.0,
+    body: bytes = b'{"name": "get:event:example", "version": 1, "payload": {"example": "x"}}',
+) -> dict[str, Any]:
     """Keep ``connections`` keep-alive connections busy for ``seconds``; count and time answers.
 
-    The benchmarks' aiohttp load generator, in this process: every answer must be HTTP 200
-    and a ``:response`` event; anything else is an error. Returns ``{"requests", "errors",
-    "rate", "p50_ms", "p99_ms", "max_ms", ...}``.
+    The aiohttp load generator the benchmarks use too (``fastevents._loadgen``), in this
+    process: every answer must be HTTP 200 and a ``:response`` event; anything else is an
+    error. Returns ``{"requests", "errors", "rate", "p50_ms", "p99_ms", "max_ms", ...}``.
     """
-    from benchmarks.http_load import aiohttp_load
-
     return aiohttp_load(url, body, connections, seconds)

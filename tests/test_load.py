@@ -1,14 +1,21 @@
-"""A bounded load test: 64 connections against ``fastevents serve`` (full 10 s run:
-``python benchmarks/http_load.py``)."""
+"""A bounded load test: 64 connections against ``fastevents serve`` (full run:
+``python -m benchmarks.http_load``), and the load generator it shares with the benchmarks.
+
+The generator lives in ``fastevents._loadgen`` so that the tests need nothing from
+``benchmarks/``; the package itself never imports it.
+"""
 
 from __future__ import annotations
 
+import ast
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from .helpers_http import Server, load, rss_kib, serve_fastevents
+from .helpers_http import PYTHON, ROOT, Server, load, rss_kib, serve_fastevents
 
 
 @pytest.fixture
@@ -24,10 +31,46 @@ def test_64_connections_without_errors_or_memory_growth(server: Server) -> None:
     started = time.monotonic()
     result = load(server.url, connections=64, seconds=3.0)
     after = rss_kib(server.pid)
-    print(f"\n64 connections, {time.monotonic() - started:.1f} s: {result['requests']} requests, "
-          f"{result['rate']:.0f}/s, p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
-          f"max {result['max_ms']:.1f} ms; server RSS {before} -> {after} KiB")
+    print(
+        f"\n64 connections, {time.monotonic() - started:.1f} s: {result['requests']} requests, "
+        f"{result['rate']:.0f}/s, p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
+        f"max {result['max_ms']:.1f} ms; server RSS {before} -> {after} KiB"
+    )
     assert result["errors"] == 0, result["first_errors"]
     assert result["requests"] > 1000
     # A leak of even 100 bytes per request would show as several MiB here.
     assert after - before < 2048, (before, after)
+
+
+def test_an_answer_that_is_not_a_response_event_counts_as_an_error(server: Server) -> None:
+    unknown = b'{"name": "no:such:event", "version": 1, "payload": {}}'
+    result = load(server.url, connections=4, seconds=0.3, body=unknown)
+    assert result["requests"] > 0
+    assert result["errors"] == result["requests"]
+    assert "eventNotFound" in result["first_errors"][0]
+
+
+def test_importing_fastevents_does_not_load_the_load_generator() -> None:
+    probe = "import sys, fastevents; print('fastevents._loadgen' in sys.modules)"
+    out = subprocess.run([PYTHON, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "False"
+
+
+def _imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def test_no_test_module_imports_the_benchmarks() -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            name for name in _imported_modules(path) if name.split(".")[0] == "benchmarks"
+        )
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}
