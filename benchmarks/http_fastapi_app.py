@@ -9,7 +9,7 @@ benchmarks (``pydantic_variant.PydanticProcessor``: ``Envelope.model_validate_js
 what a FastAPI expert writes for this protocol rather than an ``envelope: Envelope``
 parameter: a model parameter makes FastAPI answer an invalid envelope with its own HTTP 422
 error document, where the protocol asks for HTTP 200 and a ``badProtocol`` event
-(PROTOCOL.md §2 and §4), and it would also route by name inside the handler anyway. The
+(docs/protocol.md §2 and §4), and it would also route by name inside the handler anyway. The
 route is ``async def`` (the work is CPU-bound and short: no thread-pool hop), the answer a
 plain ``Response`` with the bytes already serialised (no ``jsonable_encoder`` pass), and the
 OpenAPI/docs routes are off.

@@ -17,7 +17,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 # Media types accepted besides ``application/*+json``; an absent or empty Content-Type is
-# accepted too (PROTOCOL.md §4). Anything else is a 415 -- ``text/plain`` on purpose:
+# accepted too (docs/protocol.md §4). Anything else is a 415 -- ``text/plain`` on purpose:
 # browsers send it cross-origin without a CORS preflight (a "simple" request, ``fetch``,
 # ``navigator.sendBeacon``, a form), so accepting it would let any web page a user visits
 # fire events at an internal endpoint. JSON types need a preflight, which we never answer.

@@ -1,4 +1,4 @@
-"""Clients: send one event over HTTP, get a :class:`ResponseEvent` back (PROTOCOL.md §3, §4)."""
+"""Clients: send one event over HTTP, get a :class:`ResponseEvent` back (docs/protocol.md §3, §4)."""
 
 from __future__ import annotations
 

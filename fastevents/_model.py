@@ -124,7 +124,7 @@ class Event(EventFields):
     def from_json(cls, data: bytes | bytearray | memoryview | str) -> Self:
         """Read one envelope; raise :class:`~fastevents.InvalidEnvelopeError` if it is not one.
 
-        Accepts what PROTOCOL.md accepts: numeric-string versions, missing or null ids
+        Accepts what docs/protocol.md §1 accepts: numeric-string versions, missing or null ids
         (filled with fresh UUIDs), missing payload (``{}``), unknown keys (ignored).
         """
         return cast("Self", read_envelope(data, wire_decoder(cls).decode))

@@ -36,7 +36,7 @@ class JsonNumber(Decimal):
 def exact_number(text: str) -> float | Decimal:
     """A JSON number with a fraction or exponent: a float when the float writes back as
     the same text (almost always), else a :class:`JsonNumber`, so that numbers survive a
-    handler that passes them through byte for byte (PROTOCOL.md section 1)."""
+    handler that passes them through byte for byte (docs/protocol.md §1)."""
     value = float(text)
     if repr(value) == text:
         return value

@@ -196,7 +196,7 @@ def test_other_content_types_and_unknown_charsets_are_415(app: Any, content_type
 @pytest.mark.parametrize("content_type", ["text/plain", "text/plain; charset=utf-8", "TEXT/PLAIN"])
 def test_text_plain_is_415_no_cors_simple_requests(app: Any, content_type: str) -> None:
     # A browser POSTs text/plain cross-origin without a CORS preflight: accepting it would
-    # let any web page fire events at an internal endpoint (PROTOCOL.md §4 needs only JSON).
+    # let any web page fire events at an internal endpoint (docs/protocol.md §4 needs only JSON).
     call = post(app, json.dumps(ECHO).encode(), content_type)
     assert call.status == 415
     assert call.received == 0

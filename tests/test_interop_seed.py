@@ -6,7 +6,7 @@
 
 The old package answers differently in details (``<name>:notFound`` for an unknown event,
 a 500 when a handler raises anything but its own error type, requests' echo of ``auth``);
-the assertions are about what each client classifies (PROTOCOL.md §3).
+the assertions are about what each client classifies (docs/protocol.md §3).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class Events(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
         try:
             status, answer = 200, EventProcessor.process_event(body.decode()).encode()
-        except Exception:  # the package lets these escape (SEED-API.md defects 3, 4)
+        except Exception:  # the package lets these escape (docs/seed-defects.md, defects 3, 4)
             status, answer = 500, b"Internal Server Error"
         self.send_response(status)
         self.send_header("content-type", "application/json" if status == 200 else "text/plain")
@@ -252,7 +252,7 @@ def test_fastevents_clients_crash_of_seed_server_is_failed_dependency(seed_serve
 
 
 def test_fastevents_clients_any_payload_against_seed_server(seed_server: Server) -> None:
-    # The old package only takes object payloads (SEED-API.md defect 13): a list crashes it.
+    # The old package only takes object payloads (docs/seed-defects.md, defect 13): a list crashes it.
     for outcome in _both(seed_server.url, "get:event:example", 1, [1, 2]):
         assert isinstance(outcome, (ResponseEvent, FailedDependencyException)), outcome
         if isinstance(outcome, ResponseEvent):

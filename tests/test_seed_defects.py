@@ -1,4 +1,4 @@
-"""One test per defect of events-protocol 0.2.4 (SEED-API.md) that concerns the core.
+"""One test per defect of events-protocol 0.2.4 (docs/seed-defects.md) that concerns the core.
 
 The client's defects (5, 6, 7) are tested with the clients; the speed defect (16) is
 measured by the benchmarks, not by a test.
