@@ -15,9 +15,7 @@ New code should use :class:`fastevents.EventRouter` and :class:`fastevents.Event
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import _client, _processor
 from ._builder import EventBuilder
@@ -33,6 +31,9 @@ from ._model import (
     ResponseEvent,
 )
 from ._router import EventRouter
+
+if TYPE_CHECKING:
+    import httpx  # the client imports it when one is built, not at import time
 
 __all__ = [
     "AsyncEventHandler",

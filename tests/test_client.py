@@ -388,7 +388,8 @@ def test_async_client_reused_across_asyncio_run_calls(server: Server, caplog: py
 
 
 def test_aiohttp_transport_one_loop_per_test_style(server: Server, caplog: pytest.LogCaptureFixture) -> None:
-    # pytest-asyncio style: each test gets a fresh loop, closed afterwards; the client is shared.
+    # pytest-asyncio style: each test gets a fresh loop, shut down and closed afterwards (as
+    # asyncio.Runner does); the client is shared. The session of each loop closes with it.
     client = AsyncEventClient(server.url)
     gc.collect()
     with warnings.catch_warnings(record=True) as caught:
@@ -398,8 +399,10 @@ def test_aiohttp_transport_one_loop_per_test_style(server: Server, caplog: pytes
             try:
                 answer = loop.run_until_complete(client.send_event("echo:payload", 1, {"i": i}))
             finally:
+                loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.close()
             assert answer.payload == {"i": i}
+        del loop
         asyncio.run(client.aclose())
         _no_unclosed_warnings(caught, caplog)
 
