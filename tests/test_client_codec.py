@@ -53,11 +53,13 @@ PAYLOAD = (
 )
 
 
+TARGET = "tests.test_client_codec:router"
+
+
 @pytest.fixture(scope="module")
 def forwarder() -> Iterator[Server]:
-    with serve_fastevents() as echo:
-        with serve_fastevents(target="tests.test_client_codec:router", env={"FORWARD_URL": echo.url}) as fwd:
-            yield fwd
+    with serve_fastevents() as echo, serve_fastevents(target=TARGET, env={"FORWARD_URL": echo.url}) as fwd:
+        yield fwd
 
 
 @pytest.mark.parametrize("name", ["forward:sync", "forward:async"])

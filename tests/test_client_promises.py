@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-import msgspec
 import pytest
 
 from fastevents import (
@@ -27,7 +26,9 @@ from fastevents._client import DEFAULT_MAX_ANSWER
 
 from .helpers_http import Server, serve_fastevents
 
-OK_ANSWER = b'{"name":"n:response","version":1,"id":"i","flowId":"f","payload":{},"identity":{},"auth":{},"metadata":{}}'
+OK_ANSWER = (
+    b'{"name":"n:response","version":1,"id":"i","flowId":"f","payload":{},"identity":{},"auth":{},"metadata":{}}'
+)
 
 
 class RawServer:
@@ -65,8 +66,14 @@ class RawServer:
                         return
                     data += chunk
                 head, _, body = data.partition(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
                 while len(body) < length:
                     body += conn.recv(65536)
                 self.requests.append(head + b"\r\n\r\n" + body)
@@ -87,12 +94,15 @@ class RawServer:
 
 
 def answer_ok(conn: socket.socket, request: bytes) -> None:
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                 % (len(OK_ANSWER), OK_ANSWER))
+    conn.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(OK_ANSWER), OK_ANSWER)
+    )
 
 
 # The four ways to send: the two clients, each on its own pool or over a user's httpx client
 # (which would follow redirects).
+
 
 def send_sync(url: str, **kw: Any) -> ResponseEvent:
     timeout = kw.pop("timeout", 5.0)
@@ -120,15 +130,21 @@ def send_async_user_client(url: str, **kw: Any) -> ResponseEvent:
     timeout = kw.pop("timeout", 5.0)
 
     async def go() -> ResponseEvent:
-        async with httpx.AsyncClient(follow_redirects=True) as http:
-            async with AsyncEventClient(url, timeout, client=http, **kw) as client:
-                return await client.send_event("n", 1, {}, auth={"token": "secret"})
+        async with (
+            httpx.AsyncClient(follow_redirects=True) as http,
+            AsyncEventClient(url, timeout, client=http, **kw) as client,
+        ):
+            return await client.send_event("n", 1, {}, auth={"token": "secret"})
 
     return asyncio.run(go())
 
 
-SENDERS = {"sync": send_sync, "sync-user-httpx": send_sync_user_client, "async": send_async,
-           "async-user-httpx": send_async_user_client}
+SENDERS = {
+    "sync": send_sync,
+    "sync-user-httpx": send_sync_user_client,
+    "async": send_async,
+    "async-user-httpx": send_async_user_client,
+}
 
 
 @pytest.fixture(params=sorted(SENDERS))
@@ -142,9 +158,12 @@ def send(request: pytest.FixtureRequest) -> Callable[..., ResponseEvent]:
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_redirect_is_a_failed_dependency_and_never_followed(send: Callable[..., ResponseEvent], status: int) -> None:
     with RawServer(answer_ok) as elsewhere:
+
         def redirect(conn: socket.socket, request: bytes) -> None:
-            conn.sendall(b"HTTP/1.1 %d Moved\r\nLocation: %s\r\nContent-Length: 7\r\n\r\nmoved!\n"
-                         % (status, elsewhere.url.encode()))
+            conn.sendall(
+                b"HTTP/1.1 %d Moved\r\nLocation: %s\r\nContent-Length: 7\r\n\r\nmoved!\n"
+                % (status, elsewhere.url.encode())
+            )
 
         with RawServer(redirect) as origin:
             with pytest.raises(FailedDependencyException) as info:
@@ -193,8 +212,9 @@ class Flood:
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
             piece = b"%x\r\n%s\r\n" % (len(self.CHUNK), self.CHUNK)
         else:
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-                         % self.LIMIT)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % self.LIMIT
+            )
             piece = self.CHUNK
         while self.sent < self.LIMIT:
             conn.sendall(piece)
@@ -202,8 +222,9 @@ class Flood:
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["declared", "chunked"])
-def test_answer_over_max_answer_is_refused_without_reading_it(send: Callable[..., ResponseEvent],
-                                                              chunked: bool) -> None:
+def test_answer_over_max_answer_is_refused_without_reading_it(
+    send: Callable[..., ResponseEvent], chunked: bool
+) -> None:
     flood = Flood(chunked)
     with RawServer(flood) as server:
         start = time.monotonic()
@@ -288,6 +309,7 @@ def test_sync_calls_queue_for_a_connection_within_pool_timeout(served: Server) -
     # 100 threads, 10 connections, 0.2 s each: about 2 s in all, within each call's 1 s.
     def run(pool_timeout: float) -> list[Any]:
         with EventClient(served.url, 1.0, max_connections=10, pool_timeout=pool_timeout) as client:
+
             def one(_: int) -> Any:
                 try:
                     return client.send_event("slow:sleep", 1, {"seconds": 0.2})
@@ -348,11 +370,12 @@ def test_queue_works_across_event_loops() -> None:
     assert transport.most == 2 and len(transport.timeouts) == 18
 
 
-@pytest.mark.parametrize("kwargs", [{"max_connections": 0}, {"max_answer": 0}, {"pool_timeout": -1},
-                                    {"timeout": 0}, {"timeout": float("nan")}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"max_connections": 0}, {"max_answer": 0}, {"pool_timeout": -1}, {"timeout": 0}, {"timeout": float("nan")}],
+)
 def test_limits_are_checked(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         EventClient("http://svc/events", **kwargs)
     with pytest.raises(ValueError):
         AsyncEventClient("http://svc/events", **kwargs)
-
