@@ -319,13 +319,17 @@ def test_custom_transport_failures_are_classified(transport: FakeTransport, erro
 
 
 def test_default_transport_is_aiohttp_and_closed_with_the_client() -> None:
-    async def go() -> AsyncEventClient:
-        async with AsyncEventClient("http://svc/events") as c:
-            assert isinstance(c.transport, AiohttpTransport)
-        return c
+    sessions = []
 
-    client = asyncio.run(go())
-    assert client.transport._session is None  # type: ignore[attr-defined]
+    async def go() -> None:
+        async with AsyncEventClient(f"http://127.0.0.1:{free_port()}/events") as c:
+            assert isinstance(c.transport, AiohttpTransport)
+            with pytest.raises(EventConnectionError):  # refused: the session is opened all the same
+                await c.send_event("n", 1, timeout=2)
+            sessions.extend(session for session, _ in c.transport._sessions.values())
+        assert len(sessions) == 1 and sessions[0].closed
+
+    asyncio.run(go())
 
 
 def test_user_async_client_is_not_closed() -> None:
