@@ -3,7 +3,8 @@
 httpx and httpcore apply a timeout to each read, write and connect on its own, so a server
 that drips its answer (headers included) one byte at a time holds a call for ever. Here every
 socket operation gets at most the time left before the deadline of the call in progress,
-which :func:`deadline` sets around a call: the total holds while headers trickle in too.
+which the client sets in :data:`current_deadline` around a call: the total holds while
+headers trickle in too.
 Only public APIs of httpx (``BaseTransport``, ``SyncByteStream``) and httpcore
 (``ConnectionPool(network_backend=...)``, ``NetworkBackend``, ``NetworkStream``) are used.
 Imported on first use of an :class:`~fastevents.EventClient`, never by ``import fastevents``.

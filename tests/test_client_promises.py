@@ -22,7 +22,7 @@ from fastevents import (
     ResponseEvent,
     TimeoutException,
 )
-from fastevents._client import DEFAULT_MAX_ANSWER
+from fastevents._client import DEFAULT_MAX_ANSWER, _Slots
 
 from .helpers_http import Server, serve_fastevents
 
@@ -379,3 +379,28 @@ def test_limits_are_checked(kwargs: dict[str, Any]) -> None:
         EventClient("http://svc/events", **kwargs)
     with pytest.raises(ValueError):
         AsyncEventClient("http://svc/events", **kwargs)
+
+
+def test_slots_pass_in_order_and_a_slot_handed_to_a_waiter_that_gives_up_goes_on() -> None:
+    async def go() -> None:
+        slots = _Slots(1)
+        slots.free -= 1  # the one slot is taken
+        order: list[int] = []
+
+        async def waiter(i: int, seconds: float) -> None:
+            if await slots.wait(seconds):
+                order.append(i)
+                slots.release()
+            else:
+                order.append(-i)
+
+        tasks = [asyncio.create_task(waiter(i, 5.0)) for i in (1, 2, 3)]
+        late = asyncio.create_task(waiter(4, 0.01))
+        await asyncio.sleep(0.05)  # 4 gave up waiting
+        slots.release()  # handed to 1, which is cancelled before it runs: 2 gets it, then 3
+        tasks[0].cancel()
+        await asyncio.gather(*tasks, late, return_exceptions=True)
+        assert order == [-4, 2, 3]
+        assert (slots.free, len(slots.waiters)) == (1, 0)
+
+    asyncio.run(go())
