@@ -155,13 +155,13 @@ def _check_url(url: str) -> None:
 
 
 def _check_limits(timeout: float, max_answer: int, max_connections: int, pool_timeout: float | None) -> None:
-    if not timeout > 0:
+    if not isinstance(timeout, (int, float)) or not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
-    if max_answer < 1:
+    if not isinstance(max_answer, int) or max_answer < 1:
         raise ValueError(f"max_answer must be a positive number of bytes, not {max_answer!r}")
-    if max_connections < 1:
+    if not isinstance(max_connections, int) or max_connections < 1:
         raise ValueError(f"max_connections must be at least 1, not {max_connections!r}")
-    if pool_timeout is not None and not pool_timeout >= 0:
+    if pool_timeout is not None and (not isinstance(pool_timeout, (int, float)) or not pool_timeout >= 0):
         raise ValueError(f"pool_timeout must be None or a number of seconds >= 0, not {pool_timeout!r}")
 
 

@@ -372,7 +372,15 @@ def test_queue_works_across_event_loops() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"max_connections": 0}, {"max_answer": 0}, {"pool_timeout": -1}, {"timeout": 0}, {"timeout": float("nan")}],
+    [
+        {"max_connections": 0},
+        {"max_answer": 0},
+        {"pool_timeout": -1},
+        {"timeout": 0},
+        {"timeout": float("nan")},
+        {"timeout": None},
+        {"max_connections": 1.5},
+    ],
 )
 def test_limits_are_checked(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
