@@ -231,10 +231,13 @@ class _Slots:
         self.waiters: deque[asyncio.Future[None]] = deque()
 
     def release(self) -> None:
-        if self.waiters:
-            self.waiters.popleft().set_result(None)  # only pending futures are queued
-        else:
-            self.free += 1
+        waiters = self.waiters
+        while waiters:
+            future = waiters.popleft()
+            if not future.done():  # not cancelled while its task has yet to run
+                future.set_result(None)
+                return
+        self.free += 1
 
     async def wait(self, seconds: float) -> bool:
         """Wait up to ``seconds`` for a slot; False if none came."""
@@ -248,7 +251,8 @@ class _Slots:
                 self.release()  # handed a slot just as we gave up: pass it on
             else:
                 future.cancel()
-                self.waiters.remove(future)
+                if future in self.waiters:
+                    self.waiters.remove(future)
             if isinstance(exc, TimeoutError):
                 return False
             raise

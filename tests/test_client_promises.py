@@ -389,7 +389,7 @@ def test_limits_are_checked(kwargs: dict[str, Any]) -> None:
         AsyncEventClient("http://svc/events", **kwargs)
 
 
-def test_slots_pass_in_order_and_a_slot_handed_to_a_waiter_that_gives_up_goes_on() -> None:
+def test_slots_pass_in_order_and_skip_or_pass_on_waiters_that_give_up() -> None:
     async def go() -> None:
         slots = _Slots(1)
         slots.free -= 1  # the one slot is taken
@@ -402,13 +402,14 @@ def test_slots_pass_in_order_and_a_slot_handed_to_a_waiter_that_gives_up_goes_on
             else:
                 order.append(-i)
 
-        tasks = [asyncio.create_task(waiter(i, 5.0)) for i in (1, 2, 3)]
-        late = asyncio.create_task(waiter(4, 0.01))
-        await asyncio.sleep(0.05)  # 4 gave up waiting
-        slots.release()  # handed to 1, which is cancelled before it runs: 2 gets it, then 3
-        tasks[0].cancel()
+        tasks = [asyncio.create_task(waiter(i, 5.0)) for i in (1, 2, 3, 4)]
+        late = asyncio.create_task(waiter(5, 0.01))
+        await asyncio.sleep(0.05)  # 5 gave up waiting
+        tasks[0].cancel()  # 1 gives up before a slot is free...
+        slots.release()  # ...so the slot skips it and is handed to 2,
+        tasks[1].cancel()  # which is cancelled before it runs: 3 gets it, then 4
         await asyncio.gather(*tasks, late, return_exceptions=True)
-        assert order == [-4, 2, 3]
+        assert order == [-5, 3, 4]
         assert (slots.free, len(slots.waiters)) == (1, 0)
 
     asyncio.run(go())
