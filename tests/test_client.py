@@ -1,4 +1,4 @@
-"""EventClient and AsyncEventClient: outcomes (PROTOCOL.md §3), ids, headers, pooling."""
+"""EventClient and AsyncEventClient: outcomes, ids, headers, pooling (README, "Sending events")."""
 
 from __future__ import annotations
 
@@ -424,7 +424,7 @@ def test_aiohttp_transport_one_loop_per_test_style(server: Server, caplog: pytes
         _no_unclosed_warnings(caught, caplog)
 
 
-# --- timeouts are a total deadline (PROTOCOL.md §3, §4) ------------------------------------
+# --- timeouts are a total deadline (README, "Sending events") -------------------------------
 
 
 class TricklingServer:
