@@ -40,6 +40,7 @@ from ._errors import (
     TimeoutException,
 )
 from ._model import ResponseEvent
+from ._observe import ClientCall, client_ended, client_observers, client_started
 from ._wire import encode, fresh_id
 
 if TYPE_CHECKING:
@@ -86,6 +87,27 @@ _EMPTY: dict[str, Any] = {}
 _mock: Any = None
 
 
+def _ids(id: str | None, flow_id: str | None) -> tuple[str, str]:
+    """Explicit ids win, else the current event's, else fresh UUIDs."""
+    event = current_event.get()
+    if event is not None:
+        if id is None:
+            id = event.id
+        if flow_id is None:
+            flow_id = event.flow_id
+    return (fresh_id() if id is None else id), (fresh_id() if flow_id is None else flow_id)
+
+
+def _observed_call(url: str, name: str, version: int, id: str | None, flow_id: str | None,
+                   metadata: dict[str, Any] | None, headers: Mapping[str, str] | None) -> ClientCall:
+    """The call client observers see (and may add headers and metadata to), started."""
+    id, flow_id = _ids(id, flow_id)
+    call = ClientCall(name, version, id, flow_id, url, {k.lower(): v for k, v in (headers or {}).items()},
+                      dict(metadata or {}))
+    client_started(call)
+    return call
+
+
 def _envelope(
     name: str, version: int, payload: Any, id: str | None, flow_id: str | None, identity: Any, auth: Any, metadata: Any
 ) -> bytes:
@@ -96,16 +118,7 @@ def _envelope(
     JSON number.
     """
     if id is None or flow_id is None:
-        event = current_event.get()
-        if event is not None:
-            if id is None:
-                id = event.id
-            if flow_id is None:
-                flow_id = event.flow_id
-        if id is None:
-            id = fresh_id()
-        if flow_id is None:
-            flow_id = fresh_id()
+        id, flow_id = _ids(id, flow_id)
     outgoing = _Outgoing(
         name,
         version,
@@ -350,6 +363,21 @@ class EventClient:
         headers: Mapping[str, str] | None = None,
     ) -> ResponseEvent:
         """Send one event and return the answer (see the class docstring for failures)."""
+        if client_observers:
+            call = _observed_call(self.url, name, version, id, flow_id, metadata, headers)
+            try:
+                response = self._send(name, version, payload, call.id, call.flow_id, identity, auth, call.metadata,
+                                      timeout, call.headers)
+            except BaseException as exc:
+                client_ended(call, None, exc)
+                raise
+            client_ended(call, response, None)
+            return response
+        return self._send(name, version, payload, id, flow_id, identity, auth, metadata, timeout, headers)
+
+    def _send(self, name: str, version: int, payload: Any, id: str | None, flow_id: str | None,
+              identity: dict[str, Any] | None, auth: dict[str, Any] | None, metadata: dict[str, Any] | None,
+              timeout: float | None, headers: Mapping[str, str] | None) -> ResponseEvent:
         body = _envelope(name, version, payload, id, flow_id, identity, auth, metadata)
         if _mock is not None:
             return _mock.answer(self.url, body, headers)  # type: ignore[no-any-return]
@@ -685,6 +713,21 @@ class AsyncEventClient:
         headers: Mapping[str, str] | None = None,
     ) -> ResponseEvent:
         """Send one event and return the answer; failures as for :class:`EventClient`."""
+        if client_observers:
+            call = _observed_call(self.url, name, version, id, flow_id, metadata, headers)
+            try:
+                response = await self._send(name, version, payload, call.id, call.flow_id, identity, auth,
+                                            call.metadata, timeout, call.headers)
+            except BaseException as exc:
+                client_ended(call, None, exc)
+                raise
+            client_ended(call, response, None)
+            return response
+        return await self._send(name, version, payload, id, flow_id, identity, auth, metadata, timeout, headers)
+
+    async def _send(self, name: str, version: int, payload: Any, id: str | None, flow_id: str | None,
+                    identity: dict[str, Any] | None, auth: dict[str, Any] | None, metadata: dict[str, Any] | None,
+                    timeout: float | None, headers: Mapping[str, str] | None) -> ResponseEvent:
         body = _envelope(name, version, payload, id, flow_id, identity, auth, metadata)
         if _mock is not None:
             return await _mock.answer_async(self.url, body, headers)  # type: ignore[no-any-return]
