@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import codecs
+import contextlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -61,6 +63,71 @@ def _parse_content_type(value: bytes) -> Any:
     return codec.name
 
 
+_CLOSE = [(b"connection", b"close")]
+_TOO_LARGE: Any = object()
+
+
+async def _read_rest(receive: Receive, first: bytes, max_body: int) -> Any:
+    """The whole body after its first chunk; ``None`` on disconnect, ``_TOO_LARGE`` past ``max_body``."""
+    chunks = [first]
+    size = len(first)
+    while True:
+        if size > max_body:
+            return _TOO_LARGE
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            break
+    if size > max_body:
+        return _TOO_LARGE
+    return b"".join(chunks)
+
+
+class _DisconnectWatch:
+    """Cancels the current task if its client disconnects while the task waits.
+
+    Armed with ``call_soon``: a request answered without suspending (every sync handler)
+    is done before the callback runs, which then does nothing. Otherwise a small task
+    awaits ``receive()``, which a server answers with ``http.disconnect`` once the client
+    has gone (ASGI), and cancels the request's task.
+    """
+
+    __slots__ = ("client_gone", "done", "receive", "task", "watcher")
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.task: Any = asyncio.current_task()
+        self.done = False
+        self.client_gone = False
+        self.watcher: asyncio.Task[None] | None = None
+        asyncio.get_running_loop().call_soon(self._start)
+
+    def _start(self) -> None:
+        if not self.done:
+            self.watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        try:
+            while not self.done:
+                message = await self.receive()
+                if message["type"] == "http.disconnect":
+                    if not self.done:
+                        self.client_gone = True
+                        self.task.cancel()
+                    return
+        except Exception:  # a server whose receive() fails here: stop watching
+            return
+
+    def stop(self) -> None:
+        self.done = True
+        if self.watcher is not None:
+            self.watcher.cancel()
+
+
 def _plain(status: int, text: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> tuple[Message, Message]:
     headers = [
         (b"content-type", b"text/plain; charset=utf-8"),
@@ -77,10 +144,10 @@ def _plain(status: int, text: bytes, extra: list[tuple[bytes, bytes]] | None = N
 class EventsApp:
     """An ASGI 3 application answering events at one path; see :func:`asgi_app`."""
 
-    __slots__ = ("_allowed_paths", "_content_types", "_process", "max_body", "path", "processor")
+    __slots__ = ("_allowed_paths", "_content_types", "_process", "body_timeout", "max_body", "path", "processor")
 
     def __init__(self, router: EventRouter | EventProcessor, path: str = "/events",
-                 max_body: int = 1_048_576) -> None:
+                 max_body: int = 1_048_576, body_timeout: float | None = 30.0) -> None:
         self.processor = router if isinstance(router, EventProcessor) else EventProcessor(router)
         self._process = self.processor.process_event_async
         stripped = path.rstrip("/")
@@ -89,12 +156,14 @@ class EventsApp:
         self.path = stripped or "/"
         self._allowed_paths = frozenset({stripped, stripped + "/"})
         self.max_body = int(max_body)
+        self.body_timeout = None if body_timeout is None else float(body_timeout)
         # Parsed Content-Type values, keyed by the raw header: clients send the same one
         # again and again, so the common case costs one dict lookup.
         self._content_types: dict[bytes, Any] = {}
 
     def __repr__(self) -> str:
-        return f"<EventsApp path={self.path!r} max_body={self.max_body} {self.processor!r}>"
+        return (f"<EventsApp path={self.path!r} max_body={self.max_body} body_timeout={self.body_timeout} "
+                f"{self.processor!r}>")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -132,31 +201,27 @@ class EventsApp:
                 except ValueError:
                     return await self._answer(send, 400, b"Bad Request")
                 if declared > max_body:
-                    return await self._answer(send, 413, b"Content Too Large")
+                    return await self._answer(send, 413, b"Content Too Large", _CLOSE)
 
         message = await receive()
         if message["type"] != "http.request":  # http.disconnect: nobody to answer
             return None
         body: Any = message.get("body", b"")
         if message.get("more_body", False):
-            chunks = [body]
-            size = len(body)
-            while True:
-                if size > max_body:
-                    return await self._answer(send, 413, b"Content Too Large")
-                message = await receive()
-                if message["type"] != "http.request":
-                    return None
-                chunk = message.get("body", b"")
-                chunks.append(chunk)
-                size += len(chunk)
-                if not message.get("more_body", False):
-                    break
-            if size > max_body:
-                return await self._answer(send, 413, b"Content Too Large")
-            body = b"".join(chunks)
+            try:
+                if self.body_timeout is None:
+                    body = await _read_rest(receive, body, max_body)
+                else:
+                    async with asyncio.timeout(self.body_timeout):
+                        body = await _read_rest(receive, body, max_body)
+            except TimeoutError:
+                return await self._answer(send, 408, b"Request Timeout", _CLOSE)
+            if body is None:
+                return None
+            if body is _TOO_LARGE:
+                return await self._answer(send, 413, b"Content Too Large", _CLOSE)
         elif len(body) > max_body:
-            return await self._answer(send, 413, b"Content Too Large")
+            return await self._answer(send, 413, b"Content Too Large", _CLOSE)
 
         if charset is not None:
             try:
@@ -165,7 +230,20 @@ class EventsApp:
                 # Not text in the declared charset: processed as sent, so a body that is
                 # not UTF-8 JSON either is answered ``badProtocol``.
                 pass
-        answer = await self._process(body)
+        watch = _DisconnectWatch(receive)
+        try:
+            answer = await self._process(body)
+        except asyncio.CancelledError:
+            watch.stop()
+            if watch.client_gone:  # nobody to answer; the handler was cancelled for that
+                watch.task.uncancel()
+                return None
+            # Cancelled by the server (a shutdown past its grace period): one short answer
+            # and a quiet end, instead of a traceback per request in the server's log.
+            with contextlib.suppress(Exception):
+                await self._answer(send, 503, b"Service Unavailable", _CLOSE)
+            return None
+        watch.stop()
         await send({
             "type": "http.response.start",
             "status": 200,
@@ -195,17 +273,25 @@ class EventsApp:
 
 
 def asgi_app(router: EventRouter | EventProcessor, path: str = "/events",
-             max_body: int = 1_048_576) -> EventsApp:
+             max_body: int = 1_048_576, body_timeout: float | None = 30.0) -> EventsApp:
     """An ASGI 3 app answering events of ``router`` with ``POST path`` (and ``path/``).
 
     Every protocol answer, errors included, is HTTP 200 ``application/json``. Transport
     problems keep their HTTP meaning: 404 for another path, 405 (``Allow: POST``) for
     another method, 413 when ``Content-Length`` or the body read so far exceeds
-    ``max_body`` bytes (reading stops there), 415 for a content type other than JSON
+    ``max_body`` bytes (default 1 MiB; reading stops there and the answer carries
+    ``Connection: close``, as the rest of the body is never read), 408 when a body sent in
+    several parts is not complete ``body_timeout`` seconds (default 30; ``None``: no limit)
+    after its first part, 415 for a content type other than JSON
     (absent, ``application/json``, ``application/*+json`` and ``text/json`` are accepted;
     ``text/plain`` is refused, as browsers send it cross-origin without a CORS preflight)
     or an unknown ``charset``. A body in another charset is transcoded
     before processing. Handles the lifespan protocol; mountable in any ASGI framework
     (under a Starlette ``Mount``, ``path`` is relative to the mount point).
+
+    While an ``async def`` handler runs, the app watches ``receive()``: a client that
+    disconnects gets its handler cancelled. A request cancelled by the server (a shutdown
+    past its grace period) is answered 503 and ends without an exception, so the server
+    logs one line for all of them rather than a traceback each.
     """
-    return EventsApp(router, path, max_body)
+    return EventsApp(router, path, max_body, body_timeout)
