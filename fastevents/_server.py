@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -474,7 +475,6 @@ def raise_open_file_limit(max_connections: int) -> int:
 
 def run(target: str, path: str, limits: Limits, workers: int, log_level: str, sock: Any) -> int:
     """Serve ``target`` on the listening socket ``sock``; the exit status."""
-    limits = Limits(**{**limits.__dict__, "max_connections": raise_open_file_limit(limits.max_connections)})
     config = ServeConfig(
         AppFactory(target, path, limits.max_body),
         limits=limits,
@@ -492,6 +492,8 @@ def run(target: str, path: str, limits: Limits, workers: int, log_level: str, so
         timeout_graceful_shutdown=limits.shutdown_timeout,
         workers=workers,
     )
+    # After the Config, which set up logging: the warning, if any, goes through it.
+    config.limits = dataclasses.replace(limits, max_connections=raise_open_file_limit(limits.max_connections))
     if workers == 1:
         server = Server(config)
         server.run(sockets=[sock])
