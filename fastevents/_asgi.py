@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
-from collections.abc import Awaitable, Callable, MutableMapping
+import types
+from collections.abc import Awaitable, Callable, Generator, MutableMapping
 from typing import Any
 
 from ._processor import EventProcessor
@@ -87,14 +88,13 @@ async def _read_rest(receive: Receive, first: bytes, max_body: int) -> Any:
     return b"".join(chunks)
 
 
-class _DisconnectWatch:
-    """Cancels the current task if its client disconnects while the task waits.
+class _ClientGone(Exception):
+    """The client disconnected while its handler waited; the handler has been cancelled."""
 
-    Armed with ``call_soon``: a request answered without suspending (every sync handler)
-    is done before the callback runs, which then does nothing. Otherwise a small task
-    awaits ``receive()``, which a server answers with ``http.disconnect`` once the client
-    has gone (ASGI), and cancels the request's task.
-    """
+
+class _DisconnectWatch:
+    """A task awaiting ``receive()``, which a server answers with ``http.disconnect`` once the
+    client has gone (ASGI); it then cancels the request's task."""
 
     __slots__ = ("client_gone", "done", "receive", "task", "watcher")
 
@@ -103,12 +103,7 @@ class _DisconnectWatch:
         self.task: Any = asyncio.current_task()
         self.done = False
         self.client_gone = False
-        self.watcher: asyncio.Task[None] | None = None
-        asyncio.get_running_loop().call_soon(self._start)
-
-    def _start(self) -> None:
-        if not self.done:
-            self.watcher = asyncio.get_running_loop().create_task(self._watch())
+        self.watcher = asyncio.get_running_loop().create_task(self._watch())
 
     async def _watch(self) -> None:
         try:
@@ -124,8 +119,42 @@ class _DisconnectWatch:
 
     def stop(self) -> None:
         self.done = True
-        if self.watcher is not None:
-            self.watcher.cancel()
+        self.watcher.cancel()
+
+
+@types.coroutine
+def _await_watching(coro: Any, receive: Receive) -> Generator[Any, Any, Any]:
+    """``await coro``, watching for a client disconnect only once ``coro`` suspends.
+
+    A request answered without suspending (every sync handler) costs one generator step
+    and nothing else; an async handler that waits gets a :class:`_DisconnectWatch`, and its
+    cancellation for a gone client surfaces as :class:`_ClientGone`.
+    """
+    try:
+        pending = coro.send(None)
+    except StopIteration as done:
+        return done.value
+    watch = _DisconnectWatch(receive)
+    try:
+        while True:
+            try:
+                value = yield pending
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # cancellation or an error thrown in: to the coroutine
+                pending = coro.throw(exc)
+            else:
+                pending = coro.send(value)
+    except StopIteration as done:
+        return done.value
+    except asyncio.CancelledError:
+        if watch.client_gone:
+            watch.task.uncancel()
+            raise _ClientGone from None
+        raise
+    finally:
+        watch.stop()
 
 
 def _plain(status: int, text: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> tuple[Message, Message]:
@@ -230,20 +259,16 @@ class EventsApp:
                 # Not text in the declared charset: processed as sent, so a body that is
                 # not UTF-8 JSON either is answered ``badProtocol``.
                 pass
-        watch = _DisconnectWatch(receive)
         try:
-            answer = await self._process(body)
+            answer = await _await_watching(self._process(body), receive)
+        except _ClientGone:  # nobody to answer; the handler was cancelled for that
+            return None
         except asyncio.CancelledError:
-            watch.stop()
-            if watch.client_gone:  # nobody to answer; the handler was cancelled for that
-                watch.task.uncancel()
-                return None
             # Cancelled by the server (a shutdown past its grace period): one short answer
             # and a quiet end, instead of a traceback per request in the server's log.
             with contextlib.suppress(Exception):
                 await self._answer(send, 503, b"Service Unavailable", _CLOSE)
             return None
-        watch.stop()
         await send({
             "type": "http.response.start",
             "status": 200,

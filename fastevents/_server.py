@@ -124,6 +124,7 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         self._write_deadline: asyncio.TimerHandle | None = None
         self._lingering = False
         self._discarded = 0
+        self._begun_after: Any = None  # the cycle before the request being read
 
     # --- connection ----------------------------------------------------------------------
 
@@ -157,45 +158,76 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             self._header_bytes += len(data)
             if self._header_bytes > self._limits.max_header_size:
                 return self._header_too_large()
-        super().data_received(data)
-        state = self._state
-        if state == _HEADERS:
+        # uvicorn's data_received, inlined (this runs once per request)
+        if self.timeout_keep_alive_task is not None:
+            self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
+            return None
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return None
+        # Where the parser stands: a new cycle is made once a request's headers are complete,
+        # and its more_body falls once the body is complete.
+        if self._state == _BETWEEN:
+            if self._deadline is not None:
+                self._disarm()
+            return None
+        cycle = self.cycle
+        if cycle is self._begun_after:  # the headers are not complete
             if not was_reading_headers:
                 self._header_bytes = len(data)  # at most the bytes of this request so far
                 if self._header_bytes > self._limits.max_header_size:
                     return self._header_too_large()
-            if self._deadline is None or self._deadline_state != _HEADERS:
+            if self._deadline_state != _HEADERS:
                 self._arm(_HEADERS, self._limits.header_timeout)
-        elif state == _BODY:
+        elif cycle.more_body and not cycle.response_complete:
+            self._state = _BODY
             if self._deadline_state != _BODY:
                 self._arm(_BODY, self._limits.body_timeout)
-        elif self._deadline is not None:
-            self._disarm()
+        else:
+            self._state = _BETWEEN
+            if self._deadline is not None:
+                self._disarm()
         return None
 
     # --- parser callbacks ------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        # uvicorn's on_message_begin, inlined, plus where the request starts
         self._state = _HEADERS
-        super().on_message_begin()
-
-    def on_headers_complete(self) -> None:
-        self._state = _BODY
-        super().on_headers_complete()
-
-    def on_message_complete(self) -> None:
-        self._state = _BETWEEN
-        super().on_message_complete()
+        self._begun_after = self.cycle
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+        self.scope = {  # type: ignore[typeddict-item]
+            "type": "http",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+            "http_version": "1.1",
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,  # type: ignore[typeddict-item]
+            "root_path": self.root_path,
+            "headers": self.headers,
+            "state": self.app_state.copy(),
+        }
 
     def on_response_complete(self) -> None:
         cycle = self.cycle
-        if cycle is not None and cycle.more_body and cycle.response_complete and not self._lingering:
+        if cycle.more_body and not self._lingering and self._state == _BODY:
             # Answered before the body was read (413, an early answer): the connection cannot
             # be reused without reading the rest, which is what the answer refused to do.
             self.server_state.total_requests += 1
             self._linger()
             return
-        super().on_response_complete()
+        HttpToolsProtocol.on_response_complete(self)
 
     # --- flow control: the write timeout ---------------------------------------------------
 

@@ -182,8 +182,8 @@ def test_silent_and_idle_keep_alive_connections_are_closed_on_time(server: Serve
     silent_closed = time.monotonic() - started
     idle.close()
     silent.close()
-    assert (rest, end) == (b"", "eof") and 0.3 < keep_alive_closed < 2.0  # --keep-alive-timeout 0.5
-    assert (data, silent_end) == (b"", "eof") and silent_closed < 2.0  # --header-timeout 1
+    assert b"HTTP/" not in rest and end == "eof" and 0.3 < keep_alive_closed < 3.0, (rest, end, keep_alive_closed)
+    assert (data, silent_end) == (b"", "eof") and silent_closed < 3.0, (data, silent_end, silent_closed)
 
 
 def test_connections_over_the_cap_are_refused_with_503_and_logged() -> None:
