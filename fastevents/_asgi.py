@@ -123,17 +123,13 @@ class _DisconnectWatch:
 
 
 @types.coroutine
-def _await_watching(coro: Any, receive: Receive) -> Generator[Any, Any, Any]:
-    """``await coro``, watching for a client disconnect only once ``coro`` suspends.
+def _resume_watching(coro: Any, pending: Any, receive: Receive) -> Generator[Any, Any, Any]:
+    """Finish awaiting ``coro``, suspended at ``pending``, while watching for a client disconnect.
 
-    A request answered without suspending (every sync handler) costs one generator step
-    and nothing else; an async handler that waits gets a :class:`_DisconnectWatch`, and its
-    cancellation for a gone client surfaces as :class:`_ClientGone`.
+    The caller stepped ``coro`` once itself: a request answered without suspending (every
+    sync handler) never gets here and costs no watch. A cancellation for a gone client
+    surfaces as :class:`_ClientGone`.
     """
-    try:
-        pending = coro.send(None)
-    except StopIteration as done:
-        return done.value
     watch = _DisconnectWatch(receive)
     try:
         while True:
@@ -259,16 +255,22 @@ class EventsApp:
                 # Not text in the declared charset: processed as sent, so a body that is
                 # not UTF-8 JSON either is answered ``badProtocol``.
                 pass
-        try:
-            answer = await _await_watching(self._process(body), receive)
-        except _ClientGone:  # nobody to answer; the handler was cancelled for that
-            return None
-        except asyncio.CancelledError:
-            # Cancelled by the server (a shutdown past its grace period): one short answer
-            # and a quiet end, instead of a traceback per request in the server's log.
-            with contextlib.suppress(Exception):
-                await self._answer(send, 503, b"Service Unavailable", _CLOSE)
-            return None
+        processing = self._process(body)
+        try:  # one step by hand: done at once unless the handler waits
+            answer = processing.send(None)
+        except StopIteration as done:
+            answer = done.value
+        else:
+            try:
+                answer = await _resume_watching(processing, answer, receive)
+            except _ClientGone:  # nobody to answer; the handler was cancelled for that
+                return None
+            except asyncio.CancelledError:
+                # Cancelled by the server (a shutdown past its grace period): one short answer
+                # and a quiet end, instead of a traceback per request in the server's log.
+                with contextlib.suppress(Exception):
+                    await self._answer(send, 503, b"Service Unavailable", _CLOSE)
+                return None
         await send({
             "type": "http.response.start",
             "status": 200,

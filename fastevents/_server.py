@@ -60,6 +60,9 @@ STARTUP_WINDOW = 10.0
 RESTART_DELAYS = (0.25, 0.5, 1.0, 2.0)
 
 
+_DEFAULT_LIMITS = Limits()
+
+
 class _Tally:
     """Log a reason's first occurrence at once, then at most once per interval with a count."""
 
@@ -112,10 +115,12 @@ class _Transport:
 class HardenedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the limits of ``config.limits`` (see :class:`Limits`)."""
 
-    def __init__(self, config: ServeConfig, server_state: Any, app_state: dict[str, Any],
+    def __init__(self, config: uvicorn.Config, server_state: Any, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        self._limits = config.limits
+        # A plain uvicorn Config (``uvicorn --http fastevents._server:HardenedHttpToolsProtocol``)
+        # gets the default limits.
+        self._limits: Limits = getattr(config, "limits", _DEFAULT_LIMITS)
         self._raw: asyncio.Transport | None = None
         self._state = _BETWEEN
         self._header_bytes = 0
