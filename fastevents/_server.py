@@ -48,10 +48,14 @@ __all__ = ["Limits", "HardenedHttpToolsProtocol", "Manager", "Server", "ServeCon
 logger = logging.getLogger("fastevents.serve")
 
 #: After an answer that leaves part of a request unread, the connection stays open this
-#: long (reading and discarding at most :data:`LINGER_MAX_BYTES`) so the client can read
-#: the answer; closing at once would reset it, and the reset can destroy the answer.
+#: long, reading and discarding what the client still sends, so the client can read the
+#: answer; closing at once would reset it, and the reset can destroy the answer. At most
+#: :data:`LINGER_MAX_BYTES` are discarded after a 413 (the rest of a body the client may
+#: send before it reads), :data:`LINGER_MAX_BYTES_OTHER` after a 408, 431 or 503 (a header
+#: bomb or a flood gets little of the server's time).
 LINGER_SECONDS = 2.0
 LINGER_MAX_BYTES = 1_048_576
+LINGER_MAX_BYTES_OTHER = 65_536
 #: File descriptors kept free for the listening socket, logs and the app's own files.
 FD_RESERVE = 64
 #: A worker that exits within this many seconds of starting has failed to start.
@@ -129,6 +133,7 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         self._write_deadline: asyncio.TimerHandle | None = None
         self._lingering = False
         self._discarded = 0
+        self._discard_limit = LINGER_MAX_BYTES
         self._begun_after: Any = None  # the cycle before the request being read
 
     # --- connection ----------------------------------------------------------------------
@@ -155,7 +160,7 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._lingering:  # an answer was sent; the rest of the request is discarded
             self._discarded += len(data)
-            if self._discarded > LINGER_MAX_BYTES and self._raw is not None:
+            if self._discarded > self._discard_limit and self._raw is not None:
                 self._raw.close()
             return
         was_reading_headers = self._state == _HEADERS
@@ -306,7 +311,7 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
                 return
         if self._raw is not None and not self._raw.is_closing():
             self._raw.write(_raw_answer(status))
-        self._linger()
+        self._linger(LINGER_MAX_BYTES_OTHER)
 
     def _close(self) -> None:
         """``transport.close()`` as called by uvicorn: linger if part of a request is unread."""
@@ -317,12 +322,13 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         else:
             self._raw.close()
 
-    def _linger(self) -> None:
+    def _linger(self, max_bytes: int = LINGER_MAX_BYTES) -> None:
         """Send what is buffered and a FIN, discard what the client still sends, close soon."""
         raw = self._raw
         if self._lingering or raw is None or raw.is_closing():
             return
         self._lingering = True
+        self._discard_limit = max_bytes
         self._disarm()
         self._unset_keepalive_if_required()
         try:
