@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 import math
 import os
@@ -97,7 +98,7 @@ def _raw_answer(status: int, close: bool = True) -> bytes:
 
 
 class _Transport:
-    """The transport as the request cycles see it: ``close()`` lingers when a request is unfinished.
+    """The transport as a cycle whose body is still arriving sees it: ``close()`` lingers.
 
     Every other method is the real transport's bound method (no extra call per write).
     """
@@ -134,14 +135,13 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         self._lingering = False
         self._discarded = 0
         self._discard_limit = LINGER_MAX_BYTES
-        self._begun_after: Any = None  # the cycle before the request being read
+        self._proxy: _Transport | None = None
 
     # --- connection ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._raw = transport
-        self.transport = _Transport(transport, self)  # type: ignore[assignment]
         if len(self.connections) > self._limits.max_connections:
             _tally.note(logging.WARNING, f"refused connections: {self._limits.max_connections} open "
                                          "(--max-connections) -- answered 503")
@@ -163,14 +163,15 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             if self._discarded > self._discard_limit and self._raw is not None:
                 self._raw.close()
             return
-        was_reading_headers = self._state == _HEADERS
-        if was_reading_headers:
+        state = self._state
+        if state == _HEADERS:
             self._header_bytes += len(data)
             if self._header_bytes > self._limits.max_header_size:
                 return self._header_too_large()
         # uvicorn's data_received, inlined (this runs once per request)
         if self.timeout_keep_alive_task is not None:
             self._unset_keepalive_if_required()
+        before = self.cycle
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
@@ -184,50 +185,41 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             else:
                 self._unsupported_upgrade_warning()
             return None
-        # Where the parser stands: a new cycle is made once a request's headers are complete,
-        # and its more_body falls once the body is complete.
-        if self._state == _BETWEEN:
-            if self._deadline is not None:
-                self._disarm()
-            return None
+        # Where the parser stands, without a parser callback of our own on the hot path:
+        # uvicorn makes a new cycle when a request's headers are complete, and drops its
+        # more_body when the body is complete.
         cycle = self.cycle
-        if cycle is self._begun_after:  # the headers are not complete
-            if not was_reading_headers:
-                self._header_bytes = len(data)  # at most the bytes of this request so far
-                if self._header_bytes > self._limits.max_header_size:
-                    return self._header_too_large()
+        if cycle is not before:  # a request's headers were completed by this data
+            if cycle.more_body and not cycle.response_complete:
+                self._body_pending(cycle)
+            else:  # the whole request (the common case: one read, one request)
+                self._state = _BETWEEN
+                if self._deadline is not None:
+                    self._disarm()
+        elif state == _BODY:
+            if not cycle.more_body:
+                self._state = _BETWEEN
+                self._disarm()
+        elif state == _BETWEEN:  # the first bytes of a request, its headers not complete
+            self._state = _HEADERS
+            self._header_bytes = len(data)
+            if self._header_bytes > self._limits.max_header_size:
+                return self._header_too_large()
             if self._deadline_state != _HEADERS:
                 self._arm(_HEADERS, self._limits.header_timeout)
-        elif cycle.more_body and not cycle.response_complete:
-            self._state = _BODY
-            if self._deadline_state != _BODY:
-                self._arm(_BODY, self._limits.body_timeout)
-        else:
-            self._state = _BETWEEN
-            if self._deadline is not None:
-                self._disarm()
         return None
 
-    # --- parser callbacks ------------------------------------------------------------------
+    def _body_pending(self, cycle: Any) -> None:
+        """The headers are in, the body is not: arm its deadline; a close must linger."""
+        self._state = _BODY
+        self._arm(_BODY, self._limits.body_timeout)
+        # The cycle closes the transport itself after an answer with Connection: close (a
+        # 413): with the body unread that close must linger, so this cycle gets the proxy.
+        if self._proxy is None:
+            self._proxy = _Transport(cycle.transport, self)
+        cycle.transport = self._proxy
 
-    def on_message_begin(self) -> None:
-        # uvicorn's on_message_begin, inlined, plus where the request starts
-        self._state = _HEADERS
-        self._begun_after = self.cycle
-        self.url = b""
-        self.expect_100_continue = False
-        self.headers = []
-        self.scope = {  # type: ignore[typeddict-item]
-            "type": "http",
-            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
-            "http_version": "1.1",
-            "server": self.server,
-            "client": self.client,
-            "scheme": self.scheme,  # type: ignore[typeddict-item]
-            "root_path": self.root_path,
-            "headers": self.headers,
-            "state": self.app_state.copy(),
-        }
+    # --- parser callbacks ------------------------------------------------------------------
 
     def on_response_complete(self) -> None:
         cycle = self.cycle
@@ -347,7 +339,19 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
     def shutdown(self) -> None:
         if self._lingering:
             return
-        super().shutdown()
+        if self.cycle is None or self.cycle.response_complete:
+            self._close()
+        else:
+            self.cycle.keep_alive = False
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's 400 for an unparsable request, then a lingering close (the rest is unread)."""
+        if self._raw is None or self._raw.is_closing():
+            return
+        text = msg.encode("ascii")
+        self._raw.write(b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                        b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(text), text))
+        self._linger(LINGER_MAX_BYTES_OTHER)
 
 
 class ServeConfig(uvicorn.Config):
@@ -407,7 +411,12 @@ class AppFactory:
             raise SystemExit(uvicorn.config.STARTUP_FAILURE) from None
         # The protocol enforces the body read deadline from the end of the headers, which
         # the app cannot see, at no cost per request; the app's own timer would be redundant.
-        return asgi_app(router, path=self.path, max_body=self.max_body, body_timeout=None)
+        app = asgi_app(router, path=self.path, max_body=self.max_body, body_timeout=None)
+        # What is loaded now lives as long as the process: frozen out of the collector's
+        # scans, it no longer slows every full collection (as gunicorn and Instagram do).
+        gc.collect()
+        gc.freeze()
+        return app
 
 
 class Server(uvicorn.Server):
