@@ -20,7 +20,8 @@ is sampled every 0.5 s; the table gives the largest growth over the RSS before t
 
 ``--rounds`` interleaved wrk rounds (64 connections, 5 s) first measure each stack's
 requests/s against the bare msgspec app and FastAPI on stock uvicorn, as in the server suite.
-Prints a Markdown table per part (pasted into BENCHMARKS.md) and a JSON line with everything.
+Writes ``benchmarks/attacks.json`` (everything) and ``benchmarks/attacks.md`` (the section
+that ``python -m benchmarks`` appends to BENCHMARKS.md); ``--from-json`` re-renders the latter.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from urllib.parse import urlsplit
 from . import http_load
 
 ROOT = http_load.ROOT
+HERE = Path(__file__).resolve().parent
 ATTACKS = ("header_bomb", "slowloris")
 CANDIDATES = ("fastevents", "stock", "h11", "granian")
 THROUGHPUT_ONLY = ("bare", "fastapi")
@@ -188,9 +190,33 @@ def attack_one(server: http_load.Server, kind: str, body: bytes, *, connections:
             "rss_growth_mib": round((peak - before) / 1024, 1), "serves_after": alive_after}
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process, its threads and its children's, from schedstat (ns; Linux)."""
+    total = 0
+    pids = [pid]
+    try:
+        for entry in os.listdir("/proc"):  # Granian serves from a child process
+            if entry.isdigit() and int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                pids.append(int(entry))
+    except OSError:
+        pass
+    for each in pids:
+        try:
+            for task in os.listdir(f"/proc/{each}/task"):
+                total += int(Path(f"/proc/{each}/task/{task}/schedstat").read_text().split()[0])
+        except OSError:
+            continue
+    return total / 1e9
+
+
 def throughput(names: Sequence[str], body: bytes, *, rounds: int, seconds: float, server_cpu: int,
                load_cpu: int) -> dict[str, Any]:
-    """Interleaved wrk rounds over all ``names`` (all started at once); rates and ratios."""
+    """Interleaved wrk rounds over all ``names`` (all started at once); rates, CPU per request, ratios.
+
+    Server CPU time per request is measured too: on a machine shared with other work the
+    requests/s of a round swing with what else runs, while the CPU a server spends per
+    request (what bounds its requests/s on a core of its own) barely does.
+    """
     servers: dict[str, http_load.Server] = {}
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     try:
@@ -202,8 +228,10 @@ def throughput(names: Sequence[str], body: bytes, *, rounds: int, seconds: float
         for index in range(rounds):
             order = list(names[index % len(names):]) + list(names[:index % len(names)])
             for name in order:
-                samples[name].append(http_load.load(servers[name].url, body, connections=64, seconds=seconds,
-                                                    cpu=load_cpu))
+                before = cpu_seconds(servers[name].pid)
+                sample = http_load.load(servers[name].url, body, connections=64, seconds=seconds, cpu=load_cpu)
+                sample["cpu_us"] = (cpu_seconds(servers[name].pid) - before) / sample["requests"] * 1e6
+                samples[name].append(sample)
             print(f"  round {index + 1}/{rounds}: " + ", ".join(f"{n} {samples[n][-1]['rate']:,.0f}/s" for n in names),
                   file=sys.stderr, flush=True)
     finally:
@@ -216,6 +244,10 @@ def throughput(names: Sequence[str], body: bytes, *, rounds: int, seconds: float
             "rate": statistics.median(r["rate"] for r in samples[name]),
             "p99_ms": statistics.median(r["p99_ms"] for r in samples[name]),
             "errors": sum(r["errors"] for r in samples[name]),
+            "cpu_us": statistics.median(r["cpu_us"] for r in samples[name]),
+            "cpu_vs": {other: statistics.median(b["cpu_us"] / a["cpu_us"] for a, b in
+                                                zip(samples[name], samples[other], strict=True))
+                       for other in ("bare", "fastapi") if other in samples},
             "vs": {other: statistics.median(a["rate"] / b["rate"] for a, b in
                                             zip(samples[name], samples[other], strict=True))
                    for other in ("bare", "fastapi") if other in samples},
@@ -232,6 +264,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (0: skip)")
     parser.add_argument("--attacks", default=",".join(ATTACKS), help="attacks to run (empty: none)")
     parser.add_argument("--round-seconds", type=float, default=5.0)
+    parser.add_argument("--json", type=Path, default=HERE / "attacks.json", help="results file")
+    parser.add_argument("--markdown", type=Path, default=HERE / "attacks.md", help="BENCHMARKS.md section")
+    parser.add_argument("--from-json", type=Path, help="re-render the section from saved results")
     parser.add_argument("--attack", choices=ATTACKS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--client-url", help=argparse.SUPPRESS)
@@ -245,11 +280,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(json.dumps(asyncio.run(_clients(args.client_url, body, args.connections, args.seconds))))
         return
 
+    if args.from_json:
+        args.markdown.write_text(markdown(json.loads(args.from_json.read_text())) + "\n")
+        print(f"wrote {args.markdown}")
+        return
+    started = time.time()
     server_cpu, load_cpu, pinning = http_load.cpus_for_load()
     body, check = http_load._example()
     names = [n for n in args.servers.split(",") if n != "granian" or importlib.util.find_spec("granian")]
     report: dict[str, Any] = {"pinning": pinning, "seconds": args.seconds, "connections": args.connections,
-                              "clients": args.clients}
+                              "clients": args.clients, "rounds": args.rounds, "round_seconds": args.round_seconds,
+                              "machine": _machine(),
+                              "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))}
     if args.rounds:
         print(f"throughput: {args.rounds} interleaved wrk rounds of {args.round_seconds:g} s, 64 connections; "
               f"{pinning}", file=sys.stderr, flush=True)
@@ -273,24 +315,67 @@ def main(argv: Sequence[str] | None = None) -> None:
                       file=sys.stderr, flush=True)
         finally:
             server.stop()
+    args.json.write_text(json.dumps(report, indent=1) + "\n")
+    args.markdown.write_text(markdown(report) + "\n")
     print(markdown(report))
-    print(json.dumps(report))
+    print(f"wrote {args.json}, {args.markdown}", file=sys.stderr)
 
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f} ms" if value >= 10 else f"{value:.1f} ms"
 
 
+def _machine() -> str:
+    import platform
+
+    versions = []
+    for module in ("uvicorn", "httptools", "uvloop", "granian", "msgspec", "fastapi", "pydantic", "aiohttp"):
+        try:
+            versions.append(f"{module} {importlib.import_module(module).__version__}")
+        except (ImportError, AttributeError):
+            continue
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    return f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}; {', '.join(versions)}"
+
+
 def markdown(report: dict[str, Any]) -> str:
-    lines = []
+    lines = [
+        "## HTTP stacks under attack\n",
+        f"`python -m benchmarks.http_attacks` (run of {report.get('when', '?')}; {report.get('machine', '')}; "
+        f"{report['pinning']}). The candidate stacks for `fastevents serve`, each serving the same events "
+        "app with one worker: `fastevents serve` itself (uvicorn with its hardened httptools protocol and "
+        "default limits), the app on stock uvicorn + httptools (the previous `fastevents serve`, no limits), "
+        "on stock uvicorn + h11 (its 16 KiB incomplete-event cap), and on Granian (Rust HTTP, 10 s header "
+        "read timeout, 400 KiB buffer cap).\n",
+    ]
     if "throughput" in report:
-        lines += ["| stack (1 worker, uvloop) | requests/s | p99 | vs bare msgspec app | vs FastAPI |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            f"Requests/s: wrk, 64 keep-alive connections, {report.get('rounds', '?')} interleaved rounds of "
+            f"{report.get('round_seconds', '?'):g} s with all servers running; requests/s and p99 are medians of "
+            "the rounds, the ratios medians of per-round ratios. *Server CPU per request* is the server's "
+            "CPU time (all threads and child processes, from `/proc/*/schedstat`) over the requests of a round, "
+            "median of the rounds; *by CPU* ratios are per-round ratios of it, i.e. requests/s on a core of "
+            "its own, which other work on this shared machine disturbs far less than requests/s. The bare "
+            "msgspec app and FastAPI run on stock uvicorn + httptools + uvloop.\n",
+        ]
+        lines += ["| stack (1 worker, uvloop) | requests/s | p99 | requests/s vs bare msgspec app | "
+                  "vs FastAPI | server CPU per request | by CPU: vs bare | by CPU: vs FastAPI |",
+                  "|---|---|---|---|---|---|---|---|"]
         for row in report["throughput"].values():
-            vs = row["vs"]
+            vs, cpu_vs = row["vs"], row.get("cpu_vs", {})
             lines.append(f"| {row['label']} | {row['rate']:,.0f} | {row['p99_ms']:.2f} ms | "
-                         f"{vs.get('bare', 0):.2f}x | {vs.get('fastapi', 0):.2f}x |")
+                         f"{vs.get('bare', 0):.2f}x | {vs.get('fastapi', 0):.2f}x | "
+                         f"{row.get('cpu_us', 0):.1f} µs | {cpu_vs.get('bare', 0):.2f}x | "
+                         f"{cpu_vs.get('fastapi', 0):.2f}x |")
         lines.append("")
+    lines.append(
+        f"Attacks: {report['connections']} connections for {report['seconds']:g} s per attack and stack: a "
+        "*header bomb* (each connection sends a request line, then an endless header value as fast as the "
+        "server takes it, reconnecting when cut off) and a *slowloris* (each sends a request line, then one "
+        f"header line a second, never finishing). Meanwhile {report['clients']} other clients post the README "
+        "example in a loop, 2 s timeout per request; a request succeeds on HTTP 200 with a `:response` event. "
+        "Server RSS (process and children) sampled every 0.5 s; growth is the peak over the RSS before.\n")
     lines += ["| stack | attack | other clients' requests succeeded | p99 | server RSS growth | "
               "attacker connections (closed by server) | serves after |", "|---|---|---|---|---|---|---|"]
     for name, attacks in report["attacks"].items():
@@ -299,7 +384,21 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {http_load.SERVERS[name][0]} | {kind.replace('_', ' ')} | {r['success_rate']:.1%} of "
                          f"{r['requests']:,} | {_ms(r['p99_ms'])} | +{r['rss_growth_mib']} MiB | "
                          f"{a['connections']:,} ({a['closed_by_server']:,}) | {'yes' if r['serves_after'] else 'NO'} |")
+    lines += ["", CHOICE]
     return "\n".join(lines)
+
+
+CHOICE = """\
+**The choice.** `fastevents serve` stays on uvicorn + httptools + uvloop, with uvicorn's
+httptools protocol subclassed (`fastevents/_server.py`). Stock httptools is the fastest stack
+here but a header bomb stops every other client and grows the server by gigabytes, as
+httptools rebuilds the partial header on each read; a slowloris holds its connections for
+good. h11 and Granian hold both attacks, but at about a quarter (h11) and three fifths
+(Granian, its ASGI bridge on one pinned core) of the requests/s, short of the bare-app and
+FastAPI targets. The hardened subclass holds both attacks like them while keeping
+httptools' speed: the only work it adds to a request that arrives in one read is a few
+attribute checks. `--workers` uses uvicorn's own process manager for the same reason
+(Granian's would mean Granian's HTTP stack)."""
 
 
 if __name__ == "__main__":
