@@ -19,6 +19,7 @@ from ._errors import (
     TimeoutException,
 )
 from ._impl import COMPILED
+from ._logfilter import EventContextFilter
 from ._model import CamelStruct, Event, RedirectPayload, RequestEvent, ResponseEvent
 from ._processor import EventProcessor
 from ._router import DuplicateEventError, EventHandler, EventRouter
@@ -40,6 +41,7 @@ __all__ = [
     "EventClientError",
     "EventConnectionError",
     "EventContext",
+    "EventContextFilter",
     "EventContextHolder",
     "EventErrorType",
     "EventException",
