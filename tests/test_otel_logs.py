@@ -25,9 +25,11 @@ class Capture(logging.Handler):
         super().__init__()
         self.records: list[dict[str, Any]] = []
         self.addFilter(EventContextFilter())
-        self.setFormatter(logging.Formatter(
-            "%(message)s|%(event_id)s|%(flow_id)s|%(event_name)s|%(event_version)s|%(trace_id)s|%(span_id)s"
-        ))
+        self.setFormatter(
+            logging.Formatter(
+                "%(message)s|%(event_id)s|%(flow_id)s|%(event_name)s|%(event_version)s|%(trace_id)s|%(span_id)s"
+            )
+        )
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append({**record.__dict__, "text": self.format(record)})
@@ -62,10 +64,17 @@ def logging_router() -> EventRouter:
 
 
 def body(name: str, version: int) -> bytes:
-    return json.dumps({
-        "name": name, "version": version, "id": "id-1", "flowId": "flow-1",
-        "auth": {"token": TOKEN}, "identity": {"userId": 7}, "metadata": {"origin": "test"},
-    }).encode()
+    return json.dumps(
+        {
+            "name": name,
+            "version": version,
+            "id": "id-1",
+            "flowId": "flow-1",
+            "auth": {"token": TOKEN},
+            "identity": {"userId": 7},
+            "metadata": {"origin": "test"},
+        }
+    ).encode()
 
 
 def test_sync_handler_records_carry_the_event(capture: Capture, core: ModuleType) -> None:
@@ -74,7 +83,11 @@ def test_sync_handler_records_carry_the_event(capture: Capture, core: ModuleType
     assert answer["name"] == "log:sync:response"
     (record,) = capture.records
     assert (record["event_id"], record["flow_id"], record["event_name"], record["event_version"]) == (
-        "id-1", "flow-1", "log:sync", 3)
+        "id-1",
+        "flow-1",
+        "log:sync",
+        3,
+    )
     assert record["text"].startswith("inside sync|id-1|flow-1|log:sync|3|")
 
 
