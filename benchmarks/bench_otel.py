@@ -1,0 +1,172 @@
+"""The cost of tracing: fastevents and FastAPI, each uninstrumented and instrumented, one run.
+
+``taskset -c 1 python -m benchmarks.bench_otel`` prints the "Cost of tracing" table of
+BENCHMARKS.md. Every variant answers the README example (``get:event:example`` v1) through an
+in-process ASGI call (no sockets): fastevents' ``asgi_app`` over ``benchmarks.http_app``'s
+router, and the FastAPI app of ``benchmarks.http_fastapi_app`` (pydantic v2). Instrumented
+means spans and metrics with the SDK: a ``TracerProvider`` whose ``BatchSpanProcessor`` feeds
+an exporter that drops everything, and a ``MeterProvider`` with an in-memory reader.
+fastevents is instrumented with ``FastEventsInstrumentor`` (a process-wide switch, so it is
+turned on and off between rounds), FastAPI the usual way, ``FastAPIInstrumentor.instrument_app``
+on a second app instance. Rounds are interleaved; the table gives the best round and the
+median of the rounds, in microseconds per event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+import fastevents
+from fastevents.otel import FastEventsInstrumentor
+
+from .http_app import router
+from .pydantic_variant import build_example_processor
+
+BODY = b'{"name":"get:event:example","version":1,"id":"1","flowId":"2","payload":{"example":"x"}}'
+EXPECTED = b'"get:event:example:response"'
+
+
+class DropExporter(SpanExporter):
+    """Receives the batches and drops them: the SDK's whole cost, no I/O."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def fastapi_app() -> FastAPI:
+    process_event = build_example_processor().process_event
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.post("/events")
+    async def events(request: Request) -> Response:
+        return Response(process_event(await request.body()), media_type="application/json")
+
+    return app
+
+
+SCOPE: dict[str, Any] = {
+    "type": "http",
+    "asgi": {"version": "3.0"},
+    "http_version": "1.1",
+    "method": "POST",
+    "scheme": "http",
+    "path": "/events",
+    "raw_path": b"/events",
+    "root_path": "",
+    "query_string": b"",
+    "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"), (b"content-length", b"88")],
+    "client": ("127.0.0.1", 50000),
+    "server": ("127.0.0.1", 8000),
+    "state": {},
+}
+
+
+async def call(app: Any) -> bytes:
+    """One in-process ASGI request; returns the answer body."""
+    sent = False
+    chunks: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": BODY, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(dict(SCOPE), receive, send)
+    return b"".join(chunks)
+
+
+async def per_event(app: Any, n: int) -> float:
+    """Seconds per event over ``n`` calls."""
+    start = time.perf_counter()
+    for _ in range(n):
+        await call(app)
+    return (time.perf_counter() - start) / n
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--calls", type=int, default=2000, help="calls per variant and round")
+    args = parser.parse_args(argv)
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(DropExporter()))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    instrumentor = FastEventsInstrumentor()
+    fe_app = fastevents.asgi_app(router)
+    fa_plain = fastapi_app()
+    fa_traced = fastapi_app()
+    FastAPIInstrumentor.instrument_app(fa_traced, tracer_provider=tracer_provider, meter_provider=meter_provider)
+
+    def fe_on() -> None:
+        instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+
+    def fe_off() -> None:
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
+
+    variants: list[tuple[str, Any, Callable[[], None]]] = [
+        ("fastevents", fe_app, fe_off),
+        ("fastevents + FastEventsInstrumentor", fe_app, fe_on),
+        ("FastAPI", fa_plain, fe_off),
+        ("FastAPI + FastAPIInstrumentor", fa_traced, fe_off),
+    ]
+    times: dict[str, list[float]] = {name: [] for name, _, _ in variants}
+
+    async def run() -> None:
+        for name, app, setup in variants:  # warm-up, and every variant answers correctly
+            setup()
+            assert EXPECTED in await call(app), name
+            await per_event(app, args.calls // 4)
+        for _ in range(args.rounds):
+            for name, app, setup in variants:
+                setup()
+                times[name].append(await per_event(app, args.calls))
+        fe_off()
+
+    asyncio.run(run())
+    tracer_provider.shutdown()
+
+    def us(seconds: float) -> str:
+        return f"{seconds * 1e6:.1f} µs"
+
+    best = {name: min(values) for name, values in times.items()}
+    median = {name: statistics.median(values) for name, values in times.items()}
+    print(f"Python {sys.version.split()[0]}, {args.rounds} interleaved rounds of {args.calls} calls per variant")
+    print()
+    print(
+        "| app | uninstrumented | instrumented (spans + metrics) | cost of tracing per event | instrumented / uninstrumented |"
+    )
+    print("|---|---|---|---|---|")
+    for plain, traced in (
+        ("fastevents", "fastevents + FastEventsInstrumentor"),
+        ("FastAPI", "FastAPI + FastAPIInstrumentor"),
+    ):
+        print(
+            f"| {plain} | {us(best[plain])} ({us(median[plain])}) | {us(best[traced])} ({us(median[traced])}) "
+            f"| {us(best[traced] - best[plain])} ({us(median[traced] - median[plain])}) "
+            f"| {best[traced] / best[plain]:.2f}x ({median[traced] / median[plain]:.2f}x) |"
+        )
+
+
+if __name__ == "__main__":
+    main()
