@@ -235,7 +235,7 @@ def test_uninstrument_stops_spans_and_metrics(core: ModuleType) -> None:
         processor.process_event(envelope("echo:payload"))
         assert json.loads(EventProcessor(outcome_router(), core=core).process_event(envelope("echo:payload")))
         assert len(telemetry.spans()) == 1
-        (attributes, point) = telemetry.points("rpc.server.call.duration")[0]
+        (_, point) = telemetry.points("rpc.server.call.duration")[0]
         assert point.count == 1
     finally:
         telemetry.close()
