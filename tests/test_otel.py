@@ -549,3 +549,26 @@ def test_log_records_carry_the_server_span(otel: Telemetry, core: ModuleType) ->
     inside, after = records
     assert (inside.trace_id, inside.span_id) == (f"{span.context.trace_id:032x}", f"{span.context.span_id:016x}")  # type: ignore[attr-defined]
     assert (after.trace_id, after.span_id, after.event_id) == (None, None, None)  # type: ignore[attr-defined]
+
+
+def test_asgi_instrumentation_span_is_the_parent(otel: Telemetry) -> None:
+    asgi = pytest.importorskip("opentelemetry.instrumentation.asgi")
+    router = EventRouter()
+
+    @router.event("b:work", 1)
+    def work(event: Event) -> Any:
+        return {}
+
+    app = asgi.OpenTelemetryMiddleware(asgi_app(router), tracer_provider=otel.tracer_provider)
+    served = Served(app)
+    try:
+        in_metadata = "00-33333333333333333333333333333333-4444444444444444-01"
+        body = envelope("b:work", metadata={"trace": {"traceparent": in_metadata}})
+        httpx.post(served.urls[0], content=body, timeout=10)
+    finally:
+        served.close()
+    spans = otel.spans()
+    http = next(s for s in spans if s.kind is SpanKind.SERVER and s.name != "b:work:V1" and s.parent is None)
+    event = otel.span("b:work:V1")
+    assert parent_of(event) == http.context.span_id
+    assert event.context.trace_id == http.context.trace_id
