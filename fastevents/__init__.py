@@ -21,6 +21,16 @@ from ._errors import (
 from ._impl import COMPILED
 from ._logfilter import EventContextFilter
 from ._model import CamelStruct, Event, RedirectPayload, RequestEvent, ResponseEvent
+from ._observe import (
+    ClientCall,
+    ClientObserver,
+    EventCall,
+    EventObserver,
+    add_client_observer,
+    add_observer,
+    remove_client_observer,
+    remove_observer,
+)
 from ._processor import EventProcessor
 from ._router import DuplicateEventError, EventHandler, EventRouter
 from ._wire import EventErrorType, EventSuccessType
@@ -28,6 +38,14 @@ from ._wire import EventErrorType, EventSuccessType
 __version__ = "0.1.0"
 
 __all__ = [
+    "add_client_observer",
+    "add_observer",
+    "ClientCall",
+    "ClientObserver",
+    "EventCall",
+    "EventObserver",
+    "remove_client_observer",
+    "remove_observer",
     "asgi_app",
     "AsyncEventClient",
     "AsyncTransport",

@@ -172,15 +172,17 @@ cdef class Pending:
     cdef readonly object id_raw
     cdef readonly object flow_raw
     cdef readonly object awaitable
+    cdef readonly object token
 
 
-cdef Pending _pending(Route route, object event, object id_raw, object flow_raw, object awaitable):
+cdef Pending _pending(Route route, object event, object id_raw, object flow_raw, object awaitable, object token):
     cdef Pending pending = Pending.__new__(Pending)
     pending.route = route
     pending.event = event
     pending.id_raw = id_raw
     pending.flow_raw = flow_raw
     pending.awaitable = awaitable
+    pending.token = token
     return pending
 
 
@@ -355,12 +357,15 @@ cdef class Dispatcher:
 
     cdef readonly dict table
     cdef readonly object decode
+    cdef public object hooks  # see _core_py.Dispatcher
+    cdef object __weakref__  # processors' dispatchers are watched weakly (_observe)
 
     def __init__(self, dict table not None, decode):
         if not callable(decode):
             raise TypeError("Dispatcher(table: dict, decode: callable)")
         self.table = table
         self.decode = decode
+        self.hooks = None
 
     def dispatch(self, body):
         """Answer one request (see ``_core_py.Dispatcher.dispatch``)."""
@@ -371,19 +376,26 @@ cdef class Dispatcher:
         return self._dispatch(body, True)
 
     cdef object _dispatch(self, object body, bint allow_async):
-        cdef object event, id_raw, flow_raw, version, name, arg = None, result, token
+        cdef object event, id_raw, flow_raw, version, name, arg = None, result, token, answer
+        cdef object hooks = self.hooks, hook_token = None, problem = None
         cdef Route route
         cdef int mode
         event = _read(body, self.decode)
         if type(event) is tuple:
-            return _bad_protocol(body, (<tuple>event)[0], (<tuple>event)[1])
+            answer = _bad_protocol(body, (<tuple>event)[0], (<tuple>event)[1])
+            if hooks is not None:
+                hooks.end(hooks.begin(None, None), answer, None)
+            return answer
         id_raw = slot_get(event, _ID)
         flow_raw = slot_get(event, _FLOW_ID)
         version = slot_get(event, _VERSION)
         name = slot_get(event, _NAME)
         found = self.table.get((name, version))
         if found is None:
-            return _not_found(name, version, id_raw, flow_raw)
+            answer = _not_found(name, version, id_raw, flow_raw)
+            if hooks is not None:
+                hooks.end(hooks.begin(event, None), answer, None)
+            return answer
         route = <Route?>found  # checked: a table of the other core's routes raises, not crashes
 
         mode = route.mode
@@ -391,7 +403,7 @@ cdef class Dispatcher:
             try:
                 arg = route.decode(slot_get(event, _PAYLOAD))
             except Exception as exc:
-                return _bad_request(route.name, version, id_raw, flow_raw, exc)
+                problem = exc
         elif mode == _MODE_PLAIN:
             try:
                 arg = _decode_plain(slot_get(event, _PAYLOAD))
@@ -399,40 +411,60 @@ cdef class Dispatcher:
                 try:  # integers too long for int, kept exact; else a bad request
                     arg = _decode_plain_slow(slot_get(event, _PAYLOAD))
                 except Exception as exc:
-                    return _bad_request(route.name, version, id_raw, flow_raw, exc)
-            slot_set(event, _PAYLOAD, arg)
-            if not PyObject_GC_IsTracked(event):  # it now holds a container: see _model._lazy
-                PyObject_GC_Track(event)
+                    problem = exc
+            if problem is None:
+                slot_set(event, _PAYLOAD, arg)
+                if not PyObject_GC_IsTracked(event):  # it now holds a container: see _model._lazy
+                    PyObject_GC_Track(event)
         elif mode == _MODE_RAW:
             arg = slot_get(event, _PAYLOAD).copy()
+        if problem is not None:
+            answer = _bad_request(route.name, version, id_raw, flow_raw, problem)
+            if hooks is not None:
+                hooks.end(hooks.begin(event, route), answer, problem)
+            return answer
 
         token = PyContextVar_Set(_current, event)
         try:
+            if hooks is not None:
+                hook_token = hooks.begin(event, route)
             if mode == _MODE_EVENT:
                 result = route.handler(event)
             else:
                 result = route.handler(event, arg)
             if route.is_async or (type(result) is not dict and _isawaitable(result)):
                 if allow_async:
-                    return _pending(route, event, id_raw, flow_raw, result)
+                    return _pending(route, event, id_raw, flow_raw, result, hook_token)
                 result = _run_awaitable(result)
         except BaseException as exc:  # whatever a handler raises is its answer; see EventProcessor
-            return _error(route.name, version, id_raw, flow_raw, exc)
+            answer = _error(route.name, version, id_raw, flow_raw, exc)
+            if hooks is not None:
+                hooks.end(hook_token, answer, exc)
+            return answer
         finally:
             PyContextVar_Reset(_current, token)
-        return _finish(route, event, id_raw, flow_raw, result)
+        answer = _finish(route, event, id_raw, flow_raw, result)
+        if hooks is not None:
+            hooks.end(hook_token, answer, None)
+        return answer
 
     def finish(self, Pending pending not None, result):
         """The answer to ``result``, what the pending handler returned."""
         if pending.route is None:
             raise TypeError("expected a Pending made by a Dispatcher")
-        return _finish(pending.route, pending.event, pending.id_raw, pending.flow_raw, result)
+        answer = _finish(pending.route, pending.event, pending.id_raw, pending.flow_raw, result)
+        if self.hooks is not None:
+            self.hooks.end(pending.token, answer, None)
+        return answer
 
     def fail(self, Pending pending not None, exc):
         """The answer to a pending handler that raised ``exc``."""
         if pending.route is None:
             raise TypeError("expected a Pending made by a Dispatcher")
-        return _error(pending.route.name, slot_get(pending.event, _VERSION), pending.id_raw, pending.flow_raw, exc)
+        answer = _error(pending.route.name, slot_get(pending.event, _VERSION), pending.id_raw, pending.flow_raw, exc)
+        if self.hooks is not None:
+            self.hooks.end(pending.token, answer, exc)
+        return answer
 
 
 cdef bytes _finish(Route route, object event, object id_raw, object flow_raw, object result):

@@ -112,14 +112,15 @@ class Pending:
     """An async handler's call in flight: what :meth:`Dispatcher.finish` (or ``fail``) needs
     to answer it once its ``awaitable`` is done. Only a dispatcher makes them."""
 
-    __slots__ = ("awaitable", "event", "flow_raw", "id_raw", "route")
+    __slots__ = ("awaitable", "event", "flow_raw", "id_raw", "route", "token")
 
-    def __init__(self, route: Route, event: Any, id_raw: Raw, flow_raw: Raw, awaitable: Any) -> None:
+    def __init__(self, route: Route, event: Any, id_raw: Raw, flow_raw: Raw, awaitable: Any, token: Any) -> None:
         self.route = route
         self.event = event
         self.id_raw = id_raw
         self.flow_raw = flow_raw
         self.awaitable = awaitable
+        self.token = token  # the hooks' token of this call (see Dispatcher.hooks)
 
 
 def _as_bytes(body: Any) -> bytes | None:
@@ -207,15 +208,20 @@ class Dispatcher:
     """Bytes in, bytes out, over a live routing table ``{(name, version): Route}``.
 
     ``decode`` reads one envelope into the wire type of the events handlers receive.
+    ``hooks`` is ``None`` (nothing is observed, nothing is paid) or an object whose
+    ``begin(event, route)`` is called once the envelope is read and routed (``None`` for
+    what is unknown), in the handler's context right before the handler, and returns a
+    token; ``end(token, answer, exc)`` is called once the answer is built.
     """
 
-    __slots__ = ("decode", "table")
+    __slots__ = ("__weakref__", "decode", "hooks", "table")
 
     def __init__(self, table: dict[tuple[str, int], Route], decode: Callable[[bytes], Any]) -> None:
         if not isinstance(table, dict) or not callable(decode):
             raise TypeError("Dispatcher(table: dict, decode: callable)")
         self.table = table
         self.decode = decode
+        self.hooks: Any = None
 
     def dispatch(self, body: Any) -> bytes:
         """Answer one request: the answer bytes. Async handlers are run to completion."""
@@ -227,26 +233,34 @@ class Dispatcher:
         return self._dispatch(body, True)  # type: ignore[no-any-return]
 
     def _dispatch(self, body: Any, allow_async: bool) -> Any:
+        hooks = self.hooks
         event = _read(body, self.decode)
         if type(event) is tuple:
-            return _answers.bad_protocol(body, event[0], event[1])
+            answer = _answers.bad_protocol(body, event[0], event[1])
+            if hooks is not None:
+                hooks.end(hooks.begin(None, None), answer, None)
+            return answer
         id_raw = _get_id(event)
         flow_raw = _get_flow(event)
         version = event.version
 
         route = self.table.get((event.name, version))
         if route is None:
-            return _answers.not_found(event.name, version, id_raw, flow_raw)
+            answer = _answers.not_found(event.name, version, id_raw, flow_raw)
+            if hooks is not None:
+                hooks.end(hooks.begin(event, None), answer, None)
+            return answer
         if type(route) is not Route:
             raise TypeError(f"the routing table holds a {type(route).__name__}, not a Route")
 
         mode = route.mode
         arg: Any = None
+        problem: Exception | None = None
         if mode == MODE_TYPED:
             try:
                 arg = route.decode(_get_payload(event))  # type: ignore[misc]  # set in MODE_TYPED
             except Exception as exc:
-                return _answers.bad_request(route.name, version, id_raw, flow_raw, exc)
+                problem = exc
         elif mode == MODE_PLAIN:
             try:
                 arg = _decode_plain(_get_payload(event))
@@ -254,33 +268,54 @@ class Dispatcher:
                 try:  # integers too long for int, kept exact; else a bad request
                     arg = decode_plain_slow(_get_payload(event))
                 except Exception as exc:
-                    return _answers.bad_request(route.name, version, id_raw, flow_raw, exc)
-            event.payload = arg  # the attribute protocol: msgspec starts GC-tracking the event
+                    problem = exc
+            if problem is None:
+                event.payload = arg  # the attribute protocol: msgspec starts GC-tracking the event
         elif mode == MODE_RAW:
             arg = _get_payload(event).copy()
+        if problem is not None:
+            answer = _answers.bad_request(route.name, version, id_raw, flow_raw, problem)
+            if hooks is not None:
+                hooks.end(hooks.begin(event, route), answer, problem)
+            return answer
 
         token = _set_current(event)
+        hook_token = None
         try:
+            if hooks is not None:
+                hook_token = hooks.begin(event, route)
             result = route.handler(event) if mode == MODE_EVENT else route.handler(event, arg)
             if route.is_async or (type(result) is not dict and isawaitable(result)):
                 if allow_async:
-                    return Pending(route, event, id_raw, flow_raw, result)
+                    return Pending(route, event, id_raw, flow_raw, result, hook_token)
                 result = run_awaitable(result)
         except BaseException as exc:  # whatever a handler raises is its answer; see EventProcessor
-            return _answers.error(route.name, version, id_raw, flow_raw, exc)
+            answer = _answers.error(route.name, version, id_raw, flow_raw, exc)
+            if hooks is not None:
+                hooks.end(hook_token, answer, exc)
+            return answer
         finally:
             _reset_current(token)
-        return _finish(route, event, id_raw, flow_raw, result)
+        answer = _finish(route, event, id_raw, flow_raw, result)
+        if hooks is not None:
+            hooks.end(hook_token, answer, None)
+        return answer
 
     def finish(self, pending: Pending, result: Any) -> bytes:
         """The answer to ``result``, what the pending handler returned."""
         _check_pending(pending)
-        return _finish(pending.route, pending.event, pending.id_raw, pending.flow_raw, result)
+        answer = _finish(pending.route, pending.event, pending.id_raw, pending.flow_raw, result)
+        if self.hooks is not None:
+            self.hooks.end(pending.token, answer, None)
+        return answer
 
     def fail(self, pending: Pending, exc: BaseException) -> bytes:
         """The answer to a pending handler that raised ``exc``."""
         _check_pending(pending)
-        return _answers.error(pending.route.name, pending.event.version, pending.id_raw, pending.flow_raw, exc)
+        answer = _answers.error(pending.route.name, pending.event.version, pending.id_raw, pending.flow_raw, exc)
+        if self.hooks is not None:
+            self.hooks.end(pending.token, answer, exc)
+        return answer
 
 
 def _check_pending(pending: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, final
 
-from . import _impl
+from . import _impl, _observe
 from ._context import current_event
 from ._model import RequestEvent, wire_decoder
 from ._router import EventRouter
@@ -44,6 +44,7 @@ class EventProcessor:
         dispatcher_type = _impl.Dispatcher if core is None else core.Dispatcher
         route_type = _impl.Route if core is None else core.Route
         self._dispatcher = dispatcher_type(router.table_for(route_type), wire_decoder(RequestEvent).decode)
+        _observe.watch(self._dispatcher)  # observers (fastevents.add_observer) reach it, now or later
         # The hot path: the bound method of the core, without a wrapper call around it.
         self.process_event = self._dispatcher.dispatch  # type: ignore[method-assign]
 

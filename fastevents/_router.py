@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import math
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
+from ._compose import ExceptionHandler, Interceptor, Layer, compose, is_async_callable
 from ._impl import MODE_EVENT, MODE_PLAIN, MODE_RAW, MODE_TYPED, Route
 
 __all__ = ["DuplicateEventError", "EventHandler", "EventRouter"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+IT = TypeVar("IT", bound=Interceptor)
+H = TypeVar("H", bound=ExceptionHandler)
+#: ``lifespan(router)``: an async context manager entered before serving, left after.
+Lifespan = Callable[["EventRouter"], contextlib.AbstractAsyncContextManager[Any]]
 
 #: What ``EventRouter(validate_names=True)`` accepts, as a whole: two or more lowercase
 #: words of letters, digits and underscores joined by colons (``get:user:by_id``). The old
@@ -43,27 +50,40 @@ class EventHandler:
 
 
 class _Spec:
-    """What was registered, independent of which core will dispatch it."""
+    """What was registered, independent of which core will dispatch it.
 
-    __slots__ = ("handler", "is_async", "mode", "name", "schema", "version")
+    ``layers`` are the wrappings of the routers it came through by ``include`` (innermost
+    first); ``timeout`` is its own, or its router's default, or ``None``.
+    """
 
-    def __init__(self, name: str, version: int, handler: Callable[..., Any], schema: Any) -> None:
+    __slots__ = ("handler", "is_async", "layers", "mode", "name", "schema", "timeout", "version")
+
+    def __init__(self, name: str, version: int, handler: Callable[..., Any], schema: Any,
+                 timeout: float | None = None) -> None:
         self.name = name
         self.version = version
         self.handler = handler
         self.mode, self.schema = _call_mode(handler, schema)
-        self.is_async = _is_async(handler)
+        self.is_async = is_async_callable(handler)
+        self.timeout = timeout
+        self.layers: tuple[Layer, ...] = ()
 
-    def route(self, route_type: type[Route]) -> Route:
+    def included(self, layer: Layer, default_timeout: float | None) -> _Spec:
+        """This route as seen by a router that includes the one holding it."""
+        spec = object.__new__(_Spec)
+        for slot in _Spec.__slots__:
+            setattr(spec, slot, getattr(self, slot))
+        spec.layers = (*self.layers, layer) if layer else self.layers
+        spec.timeout = self.timeout if self.timeout is not None else default_timeout
+        return spec
+
+    def route(self, route_type: type[Route], layer: Layer, default_timeout: float | None) -> Route:
         decoder = msgspec.json.Decoder(self.schema) if self.mode == MODE_TYPED else None
-        return route_type(self.name, self.version, self.handler, self.mode, decoder, self.is_async)
-
-
-def _is_async(handler: Callable[..., Any]) -> bool:
-    if inspect.iscoroutinefunction(handler):
-        return True
-    call = getattr(handler, "__call__", None)  # noqa: B004 - callable objects
-    return call is not None and inspect.iscoroutinefunction(call)
+        handler, is_async = compose(
+            self.handler, self.mode != MODE_EVENT, (*self.layers, layer),
+            self.timeout if self.timeout is not None else default_timeout,
+        )
+        return route_type(self.name, self.version, handler, self.mode, decoder, is_async)
 
 
 def _call_mode(handler: Callable[..., Any], schema: Any) -> tuple[int, Any]:
@@ -114,10 +134,19 @@ class EventRouter:
     routers with :meth:`include`. Registering the same (name, version) twice raises
     :class:`DuplicateEventError`. With ``validate_names=True`` (or a ``name_pattern``),
     every name must match the pattern as a whole.
+
+    Extending it (see the README, "Extending the server"): ``interceptors`` wrap every
+    handler this router serves, included routers' too, outermost first; exception handlers
+    (:meth:`exception_handler`) turn your exceptions into answers; ``default_timeout``
+    (seconds) bounds every handler without a ``timeout`` of its own; ``lifespan(router)``,
+    an async context manager, runs around serving (``asgi_app`` and ``fastevents serve``).
+    All of it is composed into each route once, when its routing table is built or the
+    wrapping changes; a route with none of it costs nothing.
     """
 
-    def __init__(self, *, validate_names: bool = False,
-                 name_pattern: str | re.Pattern[str] | None = None) -> None:
+    def __init__(self, *, validate_names: bool = False, name_pattern: str | re.Pattern[str] | None = None,
+                 interceptors: Iterable[Interceptor] = (), default_timeout: float | None = None,
+                 lifespan: Lifespan | None = None) -> None:
         if name_pattern is not None:
             validate_names = True
         self._name_pattern: re.Pattern[str] | None = (
@@ -127,46 +156,117 @@ class EventRouter:
         self._specs: dict[tuple[str, int], _Spec] = {}
         # One live routing table per dispatch core in use (usually just one), by Route type.
         self._tables: dict[type[Route], dict[tuple[str, int], Route]] = {}
+        self._interceptors: list[Interceptor] = []
+        self._exception_handlers: dict[type[BaseException], ExceptionHandler] = {}
+        self.default_timeout = _check_timeout(default_timeout)
+        self.lifespan = lifespan
+        self._included: list[EventRouter] = []
+        for interceptor in interceptors:
+            self.add_interceptor(interceptor)
 
-    def event(self, name: str, version: int, *, schema: Any = None) -> Callable[[F], F]:
+    def event(self, name: str, version: int, *, schema: Any = None, timeout: float | None = None) -> Callable[[F], F]:
         """Decorator: register a function (sync or async) for (name, version)."""
 
         def register(handler: F) -> F:
-            self.add(name, version, handler, schema=schema)
+            self.add(name, version, handler, schema=schema, timeout=timeout)
             return handler
 
         return register
 
-    def add(self, name: str, version: int, handler: Callable[..., Any], schema: Any = None) -> None:
+    def add(self, name: str, version: int, handler: Callable[..., Any], schema: Any = None, *,
+            timeout: float | None = None) -> None:
         """Register ``handler(event[, payload])`` for (name, version).
 
         The payload's type is ``schema``, else the annotation of the handler's second
         parameter, else a plain JSON value. ``msgspec.Raw`` gets the undecoded bytes.
+        ``timeout`` (seconds) bounds the handler: past it, an ``async`` handler is
+        cancelled and the answer is ``<name>:error`` with code ``TIMEOUT``; a sync handler
+        cannot be interrupted, so its late result is discarded for the same answer.
         """
         if isinstance(handler, EventHandler):
-            self.add_handler(name, version, handler, schema=schema)
+            self.add_handler(name, version, handler, schema=schema, timeout=timeout)
             return
         if not callable(handler):
             raise TypeError(f"handler must be callable, got {handler!r}")
-        self._put(_Spec(self._check_name(name), _check_version(version), handler, schema))
+        self._put(_Spec(self._check_name(name), _check_version(version), handler, schema, _check_timeout(timeout)))
 
-    def add_handler(self, name: str, version: int, handler: EventHandler, schema: Any = None) -> None:
+    def add_handler(self, name: str, version: int, handler: EventHandler, schema: Any = None, *,
+                    timeout: float | None = None) -> None:
         """Register a class-style :class:`EventHandler` instance."""
         if isinstance(handler, type):
             handler = handler()
         schema = schema if schema is not None else getattr(handler, "schema", None)
         if schema is None:
             schema = getattr(handler, "_SCHEMA", None)  # the old package's spelling
-        self._put(_Spec(self._check_name(name), _check_version(version), handler.handle, schema))
+        self._put(_Spec(self._check_name(name), _check_version(version), handler.handle, schema,
+                        _check_timeout(timeout)))
 
     def include(self, other: EventRouter) -> None:
-        """Add every route of ``other`` (as registered now) to this router."""
+        """Add every route of ``other`` (as registered now, with its interceptors, exception
+        handlers and default timeout) to this router; this router's wrap them too. ``other``'s
+        lifespan runs inside this router's (see :meth:`lifespan_context`)."""
         clashes = sorted(set(self._specs) & set(other._specs))
         if clashes:
             raise DuplicateEventError(f"already registered: {clashes}")
+        layer = other._layer()
         for spec in other._specs.values():
             self._check_name(spec.name)
-            self._put(spec)
+            self._put(spec.included(layer, other.default_timeout))
+        self._included.append(other)
+
+    # --- extending -------------------------------------------------------------------------
+
+    def interceptor(self, fn: IT) -> IT:
+        """Decorator: wrap every handler this router serves in ``fn(event, call_next)``.
+
+        ``call_next(event)`` runs the rest of the chain and gives the handler's result (an
+        awaitable under an async interceptor: ``await call_next(event)``). An interceptor can
+        raise (an ``EventException`` answers with its type), return a result of its own
+        without calling ``call_next``, or inspect and replace the result. Interceptors run
+        in registration order, the first registered outermost.
+        """
+        self.add_interceptor(fn)
+        return fn
+
+    def add_interceptor(self, fn: Interceptor) -> None:
+        """:meth:`interceptor` without the decorator."""
+        if not callable(fn):
+            raise TypeError(f"an interceptor must be callable, got {fn!r}")
+        self._interceptors.append(fn)
+        self._refresh()
+
+    def exception_handler(self, exc_type: type[BaseException]) -> Callable[[H], H]:
+        """Decorator: answer ``exc_type`` raised by a handler or an interceptor with
+        ``fn(event, exc)``: it returns what a handler may return, or raises an
+        ``EventException``. The most specific registered type (by MRO) wins. What an
+        exception handler raises otherwise is an ordinary unhandled error: logged, and
+        answered ``<name>:error`` with nothing of it on the wire."""
+
+        def register(fn: H) -> H:
+            self.add_exception_handler(exc_type, fn)
+            return fn
+
+        return register
+
+    def add_exception_handler(self, exc_type: type[BaseException], fn: ExceptionHandler) -> None:
+        """:meth:`exception_handler` without the decorator."""
+        if not (isinstance(exc_type, type) and issubclass(exc_type, Exception)):
+            raise TypeError(f"exception handlers take Exception subclasses, got {exc_type!r}")
+        if not callable(fn):
+            raise TypeError(f"an exception handler must be callable, got {fn!r}")
+        self._exception_handlers[exc_type] = fn
+        self._refresh()
+
+    @contextlib.asynccontextmanager
+    async def lifespan_context(self) -> AsyncIterator[None]:
+        """This router's lifespan, with those of the routers it included inside it (in the
+        order they were included): entered before serving, left in reverse after."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self.lifespan is not None:
+                await stack.enter_async_context(self.lifespan(self))
+            for other in self._included:
+                await stack.enter_async_context(other.lifespan_context())
+            yield
 
     def catalogue(self) -> dict[str, Any]:
         """Every event with its docs and JSON Schemas, JSON-ready (see ``fastevents._catalogue``)."""
@@ -192,16 +292,30 @@ class EventRouter:
         """The live routing table of one dispatch core's ``Route`` objects (internal)."""
         table = self._tables.get(route_type)
         if table is None:
-            table = self._tables[route_type] = {key: spec.route(route_type) for key, spec in self._specs.items()}
+            table = self._tables[route_type] = {}
+            self._fill(route_type, table)
         return table
+
+    def _layer(self) -> Layer:
+        return Layer(self._interceptors, self._exception_handlers)
+
+    def _fill(self, route_type: type[Route], table: dict[tuple[str, int], Route]) -> None:
+        layer = self._layer()
+        table.update({key: spec.route(route_type, layer, self.default_timeout) for key, spec in self._specs.items()})
+
+    def _refresh(self) -> None:
+        # The wrapping changed: compose every route again (live tables are updated in place).
+        for route_type, table in self._tables.items():
+            self._fill(route_type, table)
 
     def _put(self, spec: _Spec) -> None:
         key = (spec.name, spec.version)
         if key in self._specs:
             raise DuplicateEventError(f"a handler for {spec.name!r} version {spec.version} is already registered")
         self._specs[key] = spec
+        layer = self._layer()
         for route_type, table in self._tables.items():
-            table[key] = spec.route(route_type)
+            table[key] = spec.route(route_type, layer, self.default_timeout)
 
     def _check_name(self, name: str) -> str:
         if not isinstance(name, str) or not name:
@@ -209,6 +323,14 @@ class EventRouter:
         if self._name_pattern is not None and not self._name_pattern.fullmatch(name):
             raise ValueError(f"invalid event name {name!r}: must match {self._name_pattern.pattern!r}")
         return name
+
+
+def _check_timeout(timeout: float | None) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (0 < timeout < math.inf):
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    return float(timeout)
 
 
 def _check_version(version: int) -> int:

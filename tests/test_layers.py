@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"_core_py", "_core"},
     {"_impl"},
     {"_model"},
-    {"_catalogue"},
+    {"_catalogue", "_compose", "_observe"},
     {"_builder", "_router"},
     {"_processor"},
     {"_asgi", "_client", "_conformance", "_loadgen"},

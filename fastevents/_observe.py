@@ -1,0 +1,304 @@
+"""The observer seam: who is told when an event starts and how it ended.
+
+Telemetry, metrics and audit logs plug in here (``fastevents.otel`` does). Register an
+:class:`EventObserver` with :func:`add_observer`: every processor, those built before
+included, then reports every event it answers -- the ones that never reach a handler
+(``badProtocol``, ``eventNotFound``, ``badRequest``) too. With no observer registered the
+dispatch cores check one attribute and pay nothing else (BENCHMARKS.md, "Extending the
+server").
+
+Clients have the same seam: :class:`ClientObserver` and :func:`add_client_observer`.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Mapping
+from contextvars import ContextVar
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from msgspec import ValidationError
+
+from ._errors import EventException, PayloadValidationError
+from ._wire import EventErrorType
+
+if TYPE_CHECKING:
+    from ._model import Event, ResponseEvent
+
+__all__ = [
+    "ClientCall",
+    "ClientObserver",
+    "EventCall",
+    "EventObserver",
+    "add_client_observer",
+    "add_observer",
+    "remove_client_observer",
+    "remove_observer",
+]
+
+logger = logging.getLogger("fastevents")
+
+#: The HTTP request headers of the call being dispatched (set by the ASGI app while
+#: observers are registered), so that observers can read trace context from them.
+request_headers: ContextVar[Mapping[str, str] | None] = ContextVar("fastevents.request_headers", default=None)
+
+_CLIENT_CAUSED = frozenset({"badProtocol", "eventNotFound"})
+_SUCCESS = frozenset({"response", "redirect"})
+
+
+class EventCall:
+    """One event as observers see it. Filled when it starts: ``name``, ``version``, ``id``,
+    ``flow_id`` (``None`` when the body is no envelope), ``event`` (the received event, or
+    ``None``), ``routed`` (a route answers it), ``headers`` (the HTTP request headers under
+    ``asgi_app``, else ``None``), ``start`` (``time.perf_counter()``). Filled when it ends:
+    ``answer_name``, ``status`` (the answer's suffix: ``response``, ``redirect``,
+    ``badRequest``, ``badProtocol``, ``eventNotFound``, ``error``...), ``error_type``
+    (``None`` for a success or a redirect), ``exception``, ``expected`` (an
+    ``EventException(expected=True)``), ``client_caused`` (``badProtocol``,
+    ``eventNotFound``, or a payload that does not fit) and ``duration`` (seconds).
+    """
+
+    __slots__ = (
+        "answer_name",
+        "client_caused",
+        "duration",
+        "error_type",
+        "event",
+        "exception",
+        "expected",
+        "flow_id",
+        "headers",
+        "id",
+        "name",
+        "observers",
+        "routed",
+        "start",
+        "states",
+        "status",
+        "version",
+    )
+
+    def __init__(self, event: Event | None, routed: bool) -> None:
+        self.event = event
+        self.routed = routed
+        self.name: str | None = event.name if event is not None else None
+        self.version: int | None = event.version if event is not None else None
+        self.id: str | None = event.id if event is not None else None
+        self.flow_id: str | None = event.flow_id if event is not None else None
+        self.headers = request_headers.get()
+        self.start = perf_counter()
+        self.answer_name = ""
+        self.status = ""
+        self.error_type: EventErrorType | None = None
+        self.exception: BaseException | None = None
+        self.expected = False
+        self.client_caused = False
+        self.duration = 0.0
+        self.observers: tuple[EventObserver, ...] = ()
+        self.states: list[Any] = []
+
+    def __repr__(self) -> str:
+        return f"<EventCall {self.name!r} v{self.version} {self.status or 'running'}>"
+
+
+class EventObserver:
+    """Subclass and override what you need; register with :func:`add_observer`.
+
+    ``event_started`` runs in the handler's own context, right before the handler (for
+    events that reach none, right before the answer is sent): what it sets in a context
+    variable is seen by the handler and by the client calls it makes. Its return value is
+    handed to ``event_ended``, which runs in the same context once the answer is built.
+    What an observer raises is logged and ignored: it never changes an answer.
+    """
+
+    def event_started(self, call: EventCall) -> Any:
+        return None
+
+    def event_ended(self, call: EventCall, state: Any) -> None:
+        return None
+
+
+class _AnswerName(msgspec.Struct):
+    name: str
+
+
+_answer_name = msgspec.json.Decoder(_AnswerName).decode
+
+
+class Hooks:
+    """The dispatch cores' ``hooks``: fans one event's start and end out to the observers."""
+
+    __slots__ = ("observers",)
+
+    def __init__(self, observers: tuple[EventObserver, ...]) -> None:
+        self.observers = observers
+
+    def begin(self, event: Event | None, route: Any) -> EventCall:
+        call = EventCall(event, route is not None)
+        call.observers = self.observers
+        for observer in self.observers:
+            try:
+                state = observer.event_started(call)
+            except Exception:
+                logger.exception("fastevents: observer %r failed in event_started", observer)
+                state = None
+            call.states.append(state)
+        return call
+
+    def end(self, call: EventCall | None, answer: bytes, exc: BaseException | None) -> None:
+        if call is None:  # observers were registered while this event was in flight
+            return
+        call.duration = perf_counter() - call.start
+        try:
+            call.answer_name = _answer_name(answer).name
+        except Exception:  # pragma: no cover - every answer is an envelope
+            call.answer_name = ""
+        status = call.answer_name.rpartition(":")[2]
+        call.status = status
+        call.exception = exc
+        call.expected = isinstance(exc, EventException) and exc.expected
+        if status not in _SUCCESS:
+            call.error_type = EventErrorType.from_suffix(status)
+        call.client_caused = status in _CLIENT_CAUSED or (
+            status == EventErrorType.BAD_REQUEST and isinstance(exc, (ValidationError, PayloadValidationError))
+        )
+        for observer, state in zip(reversed(call.observers), reversed(call.states), strict=True):
+            try:
+                observer.event_ended(call, state)
+            except Exception:
+                logger.exception("fastevents: observer %r failed in event_ended", observer)
+
+
+_observers: list[EventObserver] = []
+_dispatchers: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _hooks() -> Hooks | None:
+    return Hooks(tuple(_observers)) if _observers else None
+
+
+def watch(dispatcher: Any) -> None:
+    """Keep ``dispatcher.hooks`` in step with the registered observers (its processor's)."""
+    _dispatchers.add(dispatcher)
+    dispatcher.hooks = _hooks()
+
+
+def observing() -> bool:
+    """Whether any observer is registered (the ASGI app then passes the request headers)."""
+    return bool(_observers)
+
+
+def add_observer(observer: EventObserver) -> None:
+    """Tell ``observer`` about every event every processor answers, from now on."""
+    if observer not in _observers:
+        _observers.append(observer)
+    _rebind()
+
+
+def remove_observer(observer: EventObserver) -> None:
+    """Stop telling ``observer``; with none left, dispatch pays nothing again."""
+    if observer in _observers:
+        _observers.remove(observer)
+    _rebind()
+
+
+def _rebind() -> None:
+    hooks = _hooks()
+    for dispatcher in list(_dispatchers):
+        dispatcher.hooks = hooks
+
+
+# --- clients -----------------------------------------------------------------------------
+
+
+class ClientCall:
+    """One sent event as client observers see it. At start: ``name``, ``version``, ``id``,
+    ``flow_id``, ``url``, ``headers`` and ``metadata`` (both mutable: what an observer puts
+    there is sent, e.g. trace context), ``start``. At the end: ``response`` (a
+    ``ResponseEvent``, or ``None``), ``exception`` (an ``EventClientError``, or ``None``),
+    ``status`` (the answer's suffix, or ``None``) and ``duration`` (seconds)."""
+
+    __slots__ = (
+        "duration",
+        "exception",
+        "flow_id",
+        "headers",
+        "id",
+        "metadata",
+        "name",
+        "observers",
+        "response",
+        "start",
+        "states",
+        "status",
+        "url",
+        "version",
+    )
+
+    def __init__(self, name: str, version: int, id: str, flow_id: str, url: str, headers: dict[str, str],
+                 metadata: dict[str, Any]) -> None:
+        self.name = name
+        self.version = version
+        self.id = id
+        self.flow_id = flow_id
+        self.url = url
+        self.headers = headers
+        self.metadata = metadata
+        self.start = perf_counter()
+        self.response: ResponseEvent | None = None
+        self.exception: BaseException | None = None
+        self.status: str | None = None
+        self.duration = 0.0
+        self.observers = tuple(client_observers)
+        self.states: list[Any] = []
+
+
+class ClientObserver:
+    """Subclass and override what you need; register with :func:`add_client_observer`.
+    Both clients call ``request_started`` before sending (in the caller's context) and
+    ``request_ended`` once the answer or the failure is known."""
+
+    def request_started(self, call: ClientCall) -> Any:
+        return None
+
+    def request_ended(self, call: ClientCall, state: Any) -> None:
+        return None
+
+
+client_observers: list[ClientObserver] = []
+
+
+def add_client_observer(observer: ClientObserver) -> None:
+    """Tell ``observer`` about every event every client sends, from now on."""
+    if observer not in client_observers:
+        client_observers.append(observer)
+
+
+def remove_client_observer(observer: ClientObserver) -> None:
+    if observer in client_observers:
+        client_observers.remove(observer)
+
+
+def client_started(call: ClientCall) -> None:
+    for observer in call.observers:
+        try:
+            state = observer.request_started(call)
+        except Exception:
+            logger.exception("fastevents: client observer %r failed in request_started", observer)
+            state = None
+        call.states.append(state)
+
+
+def client_ended(call: ClientCall, response: ResponseEvent | None, exc: BaseException | None) -> None:
+    call.duration = perf_counter() - call.start
+    call.response = response
+    call.exception = exc
+    call.status = response.name.rpartition(":")[2] if response is not None else None
+    for observer, state in zip(reversed(call.observers), reversed(call.states), strict=True):
+        try:
+            observer.request_ended(call, state)
+        except Exception:
+            logger.exception("fastevents: client observer %r failed in request_ended", observer)

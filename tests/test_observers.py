@@ -1,0 +1,136 @@
+"""The observer seam: observers hear about every event a processor answers, with how it
+ended; they see the handler's context; their failures never change an answer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import fastevents
+from fastevents import EventCall, EventErrorType, EventException, EventObserver, EventProcessor
+
+from .conftest import build_fixture_router
+
+IDS = '"id": "i-1", "flowId": "f-1"'
+seen_in_handler: contextvars.ContextVar[str | None] = contextvars.ContextVar("seen_in_handler", default=None)
+
+
+class Recorder(EventObserver):
+    def __init__(self) -> None:
+        self.calls: list[EventCall] = []
+        self.states: list[Any] = []
+
+    def event_started(self, call: EventCall) -> Any:
+        seen_in_handler.set(f"started {call.name}")
+        return ("state", call.name)
+
+    def event_ended(self, call: EventCall, state: Any) -> None:
+        self.calls.append(call)
+        self.states.append(state)
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    observer = Recorder()
+    fastevents.add_observer(observer)
+    try:
+        yield observer
+    finally:
+        fastevents.remove_observer(observer)
+
+
+CASES = [
+    # body, answer name, status, error type, client caused, routed
+    (f'{{"name": "get:event:example", "version": 1, {IDS}, "payload": {{"example": "x"}}}}',
+     "get:event:example:response", "response", None, False, True),
+    (f'{{"name": "redirect:me", "version": 1, {IDS}}}', "redirect:me:redirect", "redirect", None, False, True),
+    (f'{{"name": "get:event:example", "version": 1, {IDS}, "payload": {{"example": 5}}}}',
+     "get:event:example:badRequest", "badRequest", EventErrorType.BAD_REQUEST, True, True),
+    (f'{{"name": "no:such", "version": 1, {IDS}}}', "eventNotFound", "eventNotFound",
+     EventErrorType.EVENT_NOT_FOUND, True, False),
+    ('{"name": 5}', "badProtocol", "badProtocol", EventErrorType.BAD_PROTOCOL, True, False),
+    (f'{{"name": "fail:unhandled", "version": 1, {IDS}}}', "fail:unhandled:error", "error",
+     EventErrorType.GENERIC, False, True),
+    (f'{{"name": "fail:forbidden", "version": 1, {IDS}}}', "fail:forbidden:forbidden", "forbidden",
+     EventErrorType.FORBIDDEN, False, True),
+    (f'{{"name": "async:echo", "version": 1, {IDS}, "payload": [1]}}', "async:echo:response", "response",
+     None, False, True),
+]
+
+
+@pytest.mark.parametrize("way", ["sync", "async"])
+@pytest.mark.parametrize(("body", "answer_name", "status", "error_type", "client_caused", "routed"), CASES)
+def test_observers_hear_how_every_event_ended(
+    core: ModuleType, recorder: Recorder, way: str, body: str, answer_name: str, status: str,
+    error_type: EventErrorType | None, client_caused: bool, routed: bool,
+) -> None:
+    processor = EventProcessor(build_fixture_router(), core=core)
+    if way == "sync":
+        answer = processor.process_event(body)
+    else:
+        answer = asyncio.run(processor.process_event_async(body))
+    assert json.loads(answer)["name"] == answer_name
+    [call] = recorder.calls
+    assert (call.answer_name, call.status, call.error_type, call.client_caused, call.routed) == (
+        answer_name, status, error_type, client_caused, routed)
+    assert call.duration >= 0
+    assert recorder.states == [("state", call.name)]
+    if status != "badProtocol":
+        assert (call.id, call.flow_id, call.version) == ("i-1", "f-1", 1)
+        assert call.event is not None and call.event.name == call.name
+    else:
+        assert call.name is None and call.event is None
+    if status == "error":
+        assert isinstance(call.exception, RuntimeError)
+    if status == "forbidden":
+        assert isinstance(call.exception, EventException) and not call.expected
+
+
+def test_processors_built_before_an_observer_is_added_report_too(core: ModuleType) -> None:
+    processor = EventProcessor(build_fixture_router(), core=core)
+    observer = Recorder()
+    fastevents.add_observer(observer)
+    try:
+        processor.process_event(b'{"name": "redirect:me", "version": 1}')
+    finally:
+        fastevents.remove_observer(observer)
+    processor.process_event(b'{"name": "redirect:me", "version": 1}')
+    assert [c.status for c in observer.calls] == ["redirect"]
+
+
+def test_event_started_runs_in_the_handler_s_context(core: ModuleType, recorder: Recorder) -> None:
+    router = fastevents.EventRouter()
+    router.add("read:var", 1, lambda event: {"seen": seen_in_handler.get()})
+    answer = json.loads(EventProcessor(router, core=core).process_event(b'{"name": "read:var", "version": 1}'))
+    assert answer["payload"] == {"seen": "started read:var"}
+
+
+class Broken(EventObserver):
+    def event_started(self, call: EventCall) -> Any:
+        raise RuntimeError("observer bug")
+
+    def event_ended(self, call: EventCall, state: Any) -> None:
+        raise RuntimeError("observer bug")
+
+
+def test_a_failing_observer_is_logged_and_changes_no_answer(core: ModuleType, caplog: pytest.LogCaptureFixture) -> None:
+    processor = EventProcessor(build_fixture_router(), core=core)
+    expected = processor.process_event(b'{"name": "get:event:example", "version": 1, "id": "a", "flowId": "b", '
+                                       b'"payload": {"example": "x"}}')
+    observer = Broken()
+    fastevents.add_observer(observer)
+    try:
+        with caplog.at_level(logging.ERROR, logger="fastevents"):
+            answer = processor.process_event(b'{"name": "get:event:example", "version": 1, "id": "a", "flowId": "b", '
+                                             b'"payload": {"example": "x"}}')
+    finally:
+        fastevents.remove_observer(observer)
+    assert answer == expected
+    assert sum("observer" in r.getMessage() for r in caplog.records) == 2
