@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from . import _observe
 from ._processor import EventProcessor
 from ._router import EventRouter
+
+logger = logging.getLogger("fastevents")
 
 __all__ = ["EventsApp", "asgi_app"]
 
@@ -77,10 +82,11 @@ def _plain(status: int, text: bytes, extra: list[tuple[bytes, bytes]] | None = N
 class EventsApp:
     """An ASGI 3 application answering events at one path; see :func:`asgi_app`."""
 
-    __slots__ = ("_allowed_paths", "_content_types", "_other_paths", "_process", "max_body", "path", "processor")
+    __slots__ = ("_allowed_paths", "_content_types", "_other_paths", "_process", "health_path", "max_body", "path",
+                 "processor", "state")
 
     def __init__(self, router: EventRouter | EventProcessor, path: str = "/events",
-                 max_body: int = 1_048_576) -> None:
+                 max_body: int = 1_048_576, health_path: str | None = None) -> None:
         self.processor = router if isinstance(router, EventProcessor) else EventProcessor(router)
         self._process = self.processor.process_event_async
         stripped = path.rstrip("/")
@@ -94,6 +100,15 @@ class EventsApp:
         self._content_types: dict[bytes, Any] = {}
         # Answers paths other than the events path (the catalogue pages), else 404.
         self._other_paths: Callable[[Scope, str, Send], Awaitable[None]] | None = None
+        self.health_path = health_path
+        #: "serving", or "starting"/"stopping" while the lifespan runs its startup or the
+        #: server stops (the health probe answers 503 then); "serving" when no server runs
+        #: the lifespan protocol at all.
+        self.state = "serving"
+
+    def stopping(self) -> None:
+        """The server has begun to stop: the health probe answers 503 from now on."""
+        self.state = "stopping"
 
     def __repr__(self) -> str:
         return f"<EventsApp path={self.path!r} max_body={self.max_body} {self.processor!r}>"
@@ -113,11 +128,15 @@ class EventsApp:
         if root_path and path.startswith(root_path):  # mounted (Starlette Mount, --root-path)
             path = path[len(root_path):]
         if path not in self._allowed_paths:
+            if path == self.health_path:
+                return await self._health(scope, send)
             if self._other_paths is not None:
                 return await self._other_paths(scope, path, send)
             return await self._answer(send, 404, b"Not Found")
         if scope["method"] != "POST":
             return await self._answer(send, 405, b"Method Not Allowed", [(b"allow", b"POST")])
+        if _observe.observing():  # observers read trace context from the request's headers
+            _observe.request_headers.set({k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]})
 
         charset = None
         max_body = self.max_body
@@ -186,20 +205,53 @@ class EventsApp:
         await send(start)
         await send(body)
 
-    @staticmethod
-    async def _lifespan(receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            kind = message["type"]
-            if kind == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif kind == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    async def _health(self, scope: Scope, send: Send) -> None:
+        # Not an event, and not logged: a load balancer asks every few seconds.
+        if scope["method"] not in ("GET", "HEAD"):
+            return await self._answer(send, 405, b"Method Not Allowed", [(b"allow", b"GET, HEAD")])
+        serving = self.state == "serving"
+        body = b'{"status":"ok"}' if serving else b'{"status":"%s"}' % self.state.encode()
+        await send({
+            "type": "http.response.start",
+            "status": 200 if serving else 503,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
+                        (b"cache-control", b"no-store")],
+        })
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+        return None
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        # The router's lifespan (and those of the routers it included) around serving.
+        async with contextlib.AsyncExitStack() as stack:
+            while True:
+                message = await receive()
+                kind = message["type"]
+                if kind == "lifespan.startup":
+                    self.state = "starting"
+                    try:
+                        await stack.enter_async_context(self.processor.router.lifespan_context())
+                    except Exception as exc:
+                        logger.exception("fastevents: the lifespan's startup failed")
+                        await send({"type": "lifespan.startup.failed",
+                                    "message": f"lifespan startup failed: {type(exc).__name__}: {exc}"})
+                        return
+                    self.state = "serving"
+                    await send({"type": "lifespan.startup.complete"})
+                elif kind == "lifespan.shutdown":
+                    self.state = "stopping"
+                    try:
+                        await stack.aclose()
+                    except Exception as exc:
+                        logger.exception("fastevents: the lifespan's shutdown failed")
+                        await send({"type": "lifespan.shutdown.failed",
+                                    "message": f"lifespan shutdown failed: {type(exc).__name__}: {exc}"})
+                        return
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
 
 
 def asgi_app(router: EventRouter | EventProcessor, path: str = "/events",
-             max_body: int = 1_048_576, *, catalogue: bool = False) -> EventsApp:
+             max_body: int = 1_048_576, *, catalogue: bool = False, health_path: str | None = None) -> EventsApp:
     """An ASGI 3 app answering events of ``router`` with ``POST path`` (and ``path/``).
 
     Every protocol answer, errors included, is HTTP 200 ``application/json``. Transport
@@ -215,8 +267,13 @@ def asgi_app(router: EventRouter | EventProcessor, path: str = "/events",
     ``catalogue=True`` also serves ``GET path/catalogue`` (the router's catalogue as JSON)
     and ``GET path/docs`` (a self-contained page to browse and send the events); off by
     default, as it tells anyone who can reach the server what it serves.
+
+    The router's lifespan (``EventRouter(lifespan=...)``, with those of the routers it
+    included) runs around serving; a startup that raises fails the server's startup.
+    ``health_path="/health"`` answers ``GET`` there with 200 ``{"status":"ok"}`` while
+    serving, and 503 before the lifespan's startup has completed and once the server stops.
     """
-    app = EventsApp(router, path, max_body)
+    app = EventsApp(router, path, max_body, health_path)
     if catalogue:
         from ._catalogue import CataloguePages
 

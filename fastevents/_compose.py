@@ -44,10 +44,6 @@ class Layer:
     def __bool__(self) -> bool:
         return bool(self.interceptors or self.exception_handlers)
 
-    @property
-    def is_async(self) -> bool:
-        return any(map(is_async_callable, (*self.interceptors, *self.exception_handlers.values())))
-
 
 async def _resolve(value: Any) -> Any:
     return await value if isawaitable(value) else value
@@ -121,16 +117,17 @@ async def _within(awaitable: Any, seconds: float) -> Any:
 
 def compose(handler: Callable[..., Any], takes_payload: bool, layers: Sequence[Layer],
             timeout: float | None) -> tuple[Callable[..., Any], bool]:
-    """The callable a route calls, ``(event[, payload]) -> result``, and whether it is async.
+    """The callable a route calls, ``(event[, payload]) -> result``, and whether it always
+    returns an awaitable (only an ``async def`` handler called as registered does; a
+    composed chain may answer from a sync step, so the cores look at what it returns).
 
     ``layers`` go from the innermost (the router the handler was registered on) to the
     outermost (the router that includes it, and so on). Each layer's exception handlers
     wrap its interceptors; the timeout wraps everything.
     """
     layers = [layer for layer in layers if layer]
-    is_async = is_async_callable(handler) or any(layer.is_async for layer in layers)
     if not layers and timeout is None:
-        return handler, is_async
+        return handler, is_async_callable(handler)
 
     run: Step = lambda event, base: base(event)  # noqa: E731
     for layer in layers:
@@ -157,9 +154,9 @@ def compose(handler: Callable[..., Any], takes_payload: bool, layers: Sequence[L
         def with_payload(event: Any, payload: Any) -> Any:
             return run(event, lambda ev: handler(ev, payload))
 
-        return with_payload, is_async
+        return with_payload, False
 
     def without_payload(event: Any) -> Any:
         return run(event, handler)
 
-    return without_payload, is_async
+    return without_payload, False

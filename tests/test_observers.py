@@ -72,10 +72,7 @@ def test_observers_hear_how_every_event_ended(
     error_type: EventErrorType | None, client_caused: bool, routed: bool,
 ) -> None:
     processor = EventProcessor(build_fixture_router(), core=core)
-    if way == "sync":
-        answer = processor.process_event(body)
-    else:
-        answer = asyncio.run(processor.process_event_async(body))
+    answer = processor.process_event(body) if way == "sync" else asyncio.run(processor.process_event_async(body))
     assert json.loads(answer)["name"] == answer_name
     [call] = recorder.calls
     assert (call.answer_name, call.status, call.error_type, call.client_caused, call.routed) == (

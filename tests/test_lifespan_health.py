@@ -1,0 +1,121 @@
+"""The router's lifespan runs around serving (asgi_app and fastevents serve); the health
+probe answers 503 until startup completes and once the server stops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastevents import EventRouter, asgi_app
+
+from .helpers_http import PYTHON, ROOT
+
+
+class Harness:
+    """Drives one ASGI app's lifespan by hand, and sends it HTTP requests meanwhile."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.task = asyncio.ensure_future(app({"type": "lifespan", "asgi": {"version": "3.0"}},
+                                              self.inbox.get, self.outbox.put))
+
+    async def lifespan(self, kind: str) -> dict[str, Any]:
+        await self.inbox.put({"type": f"lifespan.{kind}"})
+        return await asyncio.wait_for(self.outbox.get(), 5)
+
+    async def get(self, path: str, method: str = "GET") -> tuple[int, bytes]:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+                 "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
+                 "headers": [], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2)}
+        await self.app(scope, receive, send)
+        return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def test_health_follows_the_lifespan() -> None:
+    trail: list[str] = []
+    release = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(router: EventRouter) -> AsyncIterator[None]:
+        trail.append("open pool")
+        await release.wait()
+        yield
+        trail.append("close pool")
+
+    async def main() -> None:
+        app = asgi_app(EventRouter(lifespan=lifespan), health_path="/health")
+        harness = Harness(app)
+        await harness.inbox.put({"type": "lifespan.startup"})
+        await asyncio.sleep(0.05)
+        assert trail == ["open pool"]
+        assert await harness.get("/health") == (503, b'{"status":"starting"}')
+        release.set()
+        assert (await asyncio.wait_for(harness.outbox.get(), 5))["type"] == "lifespan.startup.complete"
+        assert await harness.get("/health") == (200, b'{"status":"ok"}')
+        assert (await harness.get("/health", "HEAD"))[0] == 200
+        assert (await harness.get("/health", "POST"))[0] == 405
+        app.stopping()  # what fastevents serve calls when it is told to stop
+        assert await harness.get("/health") == (503, b'{"status":"stopping"}')
+        assert (await harness.lifespan("shutdown"))["type"] == "lifespan.shutdown.complete"
+        assert trail == ["open pool", "close pool"]
+        await harness.task
+
+    asyncio.run(main())
+
+
+def test_without_a_health_path_there_is_no_probe() -> None:
+    async def main() -> None:
+        assert (await Harness(asgi_app(EventRouter())).get("/health"))[0] == 404
+
+    asyncio.run(main())
+
+
+def test_a_failing_startup_fails_the_lifespan_with_the_reason() -> None:
+    @contextlib.asynccontextmanager
+    async def lifespan(router: EventRouter) -> AsyncIterator[None]:
+        raise ConnectionRefusedError("database at db:5432 refused")
+        yield
+
+    async def main() -> None:
+        harness = Harness(asgi_app(EventRouter(lifespan=lifespan), health_path="/health"))
+        message = await harness.lifespan("startup")
+        assert message["type"] == "lifespan.startup.failed"
+        assert "ConnectionRefusedError: database at db:5432 refused" in message["message"]
+        await harness.task
+
+    asyncio.run(main())
+
+
+FAILING_APP = '''
+import contextlib
+from fastevents import EventRouter
+
+@contextlib.asynccontextmanager
+async def lifespan(router):
+    raise ConnectionRefusedError("database at db:5432 refused")
+    yield
+
+router = EventRouter(lifespan=lifespan)
+'''
+
+
+def test_serve_stops_with_a_clear_message_when_startup_fails(tmp_path: Any) -> None:
+    (tmp_path / "failing_app.py").write_text(FAILING_APP)
+    result = subprocess.run([PYTHON, "-m", "fastevents", "serve", "failing_app:router", "--port", "0"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert result.returncode != 0
+    assert "database at db:5432 refused" in result.stderr
