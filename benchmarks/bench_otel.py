@@ -1,9 +1,10 @@
 """The cost of tracing: fastevents and FastAPI, each uninstrumented and instrumented, one run.
 
 ``taskset -c 1 python -m benchmarks.bench_otel`` prints the "Cost of tracing" table of
-BENCHMARKS.md. Every variant answers the README example (``get:event:example`` v1) through an
-in-process ASGI call (no sockets): fastevents' ``asgi_app`` over ``benchmarks.http_app``'s
-router, and the FastAPI app of ``benchmarks.http_fastapi_app`` (pydantic v2). Instrumented
+BENCHMARKS.md. Every variant answers the README example (``get:event:example`` v1): fastevents'
+``EventProcessor.process_event`` (bytes in, bytes out), then in-process ASGI calls (no
+sockets) to fastevents' ``asgi_app`` over ``benchmarks.http_app``'s router and to the FastAPI
+app of ``benchmarks.http_fastapi_app`` (pydantic v2). Instrumented
 means spans and metrics with the SDK: a ``TracerProvider`` whose ``BatchSpanProcessor`` feeds
 an exporter that drops everything, and a ``MeterProvider`` with an in-memory reader.
 fastevents is instrumented with ``FastEventsInstrumentor`` (a process-wide switch, so it is
@@ -94,6 +95,14 @@ async def call(app: Any) -> bytes:
     return b"".join(chunks)
 
 
+def per_dispatch(process_event: Callable[[bytes], bytes], n: int) -> float:
+    """Seconds per in-process dispatch (bytes in, bytes out) over ``n`` calls."""
+    start = time.perf_counter()
+    for _ in range(n):
+        process_event(BODY)
+    return (time.perf_counter() - start) / n
+
+
 async def per_event(app: Any, n: int) -> float:
     """Seconds per event over ``n`` calls."""
     start = time.perf_counter()
@@ -131,6 +140,9 @@ def main(argv: list[str] | None = None) -> None:
         ("FastAPI + FastAPIInstrumentor", fa_traced, fe_off),
     ]
     times: dict[str, list[float]] = {name: [] for name, _, _ in variants}
+    processor = fastevents.EventProcessor(router)
+    dispatch = {"dispatch": fe_off, "dispatch + FastEventsInstrumentor": fe_on}
+    times.update({name: [] for name in dispatch})
 
     async def run() -> None:
         for name, app, setup in variants:  # warm-up, and every variant answers correctly
@@ -141,28 +153,33 @@ def main(argv: list[str] | None = None) -> None:
             for name, app, setup in variants:
                 setup()
                 times[name].append(await per_event(app, args.calls))
+            for name, setup in dispatch.items():
+                setup()
+                times[name].append(per_dispatch(processor.process_event, args.calls * 4))
         fe_off()
 
     asyncio.run(run())
     tracer_provider.shutdown()
 
     def us(seconds: float) -> str:
-        return f"{seconds * 1e6:.1f} µs"
+        return f"{seconds * 1e6:.2f} µs"
 
     best = {name: min(values) for name, values in times.items()}
     median = {name: statistics.median(values) for name, values in times.items()}
     print(f"Python {sys.version.split()[0]}, {args.rounds} interleaved rounds of {args.calls} calls per variant")
     print()
+    rows = (
+        ("fastevents, in process (`process_event`)", "dispatch", "dispatch + FastEventsInstrumentor"),
+        ("fastevents, ASGI (`asgi_app`)", "fastevents", "fastevents + FastEventsInstrumentor"),
+        ("FastAPI + pydantic v2, ASGI", "FastAPI", "FastAPI + FastAPIInstrumentor"),
+    )
     print("| app | uninstrumented | instrumented (spans + metrics) | cost of tracing per event | ratio |")
     print("|---|---|---|---|---|")
-    for plain, traced in (
-        ("fastevents", "fastevents + FastEventsInstrumentor"),
-        ("FastAPI", "FastAPI + FastAPIInstrumentor"),
-    ):
+    for label, plain, traced in rows:
         print(
-            f"| {plain} | {us(best[plain])} ({us(median[plain])}) | {us(best[traced])} ({us(median[traced])}) "
+            f"| {label} | {us(best[plain])} ({us(median[plain])}) | {us(best[traced])} ({us(median[traced])}) "
             f"| {us(best[traced] - best[plain])} ({us(median[traced] - median[plain])}) "
-            f"| {best[traced] / best[plain]:.2f}x ({median[traced] / median[plain]:.2f}x) |"
+            f"| {best[traced] / best[plain]:.1f}x ({median[traced] / median[plain]:.1f}x) |"
         )
 
 
