@@ -50,17 +50,24 @@ from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.metrics import Histogram, get_meter
-from opentelemetry.propagators.textmap import Getter
+from opentelemetry.propagators.textmap import (
+    CarrierT,
+    Getter,
+    Setter,
+    TextMapPropagator,
+    default_getter,
+    default_setter,
+)
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags, Tracer
 
 import fastevents
 from fastevents import ClientCall, ClientObserver, EventCall, EventObserver
 
 from . import _logfilter
 
-__all__ = ["FastEventsInstrumentor"]
+__all__ = ["DatadogPropagator", "FastEventsInstrumentor"]
 
 # The RPC conventions' names, spelled here: the semantic-conventions package lags the
 # specification (its 0.66b2 still names the status attribute "rpc.response.status_code").
@@ -372,3 +379,77 @@ class FastEventsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if self._client_observer is not None:
             fastevents.remove_client_observer(self._client_observer)
             self._client_observer = None
+
+
+# --- Datadog's own trace context, for peers that speak nothing else ----------------------------
+
+_MASK64 = (1 << 64) - 1
+
+
+def _first(values: list[str] | None) -> str | None:
+    return values[0] if values else None
+
+
+class DatadogPropagator(TextMapPropagator):
+    """Reads and writes Datadog's ``x-datadog-*`` keys, what dd-trace injects when W3C trace
+    context is off (older agents and tracers). ``OTEL_PROPAGATORS=tracecontext,baggage,datadog``
+    (the name is registered as an ``opentelemetry_propagator`` entry point) makes fastevents
+    write and read both, in the headers and in ``metadata.trace``.
+
+    Datadog ids are decimal and 64-bit: a 128-bit trace id travels as its low 64 bits, its high
+    64 bits in ``x-datadog-tags`` (``_dd.p.tid``, what recent dd-trace versions send), so the
+    trace id survives a round trip through either kind of peer. A missing
+    ``x-datadog-sampling-priority`` leaves the decision to this side (sampled); ``0`` and ``-1``
+    mean dropped, as in dd-trace.
+    """
+
+    TRACE_ID = "x-datadog-trace-id"
+    PARENT_ID = "x-datadog-parent-id"
+    SAMPLING_PRIORITY = "x-datadog-sampling-priority"
+    TAGS = "x-datadog-tags"
+
+    def extract(
+        self, carrier: CarrierT, context: Context | None = None, getter: Getter[CarrierT] = default_getter
+    ) -> Context:
+        if context is None:
+            context = Context()
+        try:
+            low = int(_first(getter.get(carrier, self.TRACE_ID)) or "")
+            span_id = int(_first(getter.get(carrier, self.PARENT_ID)) or "")
+        except ValueError:
+            return context
+        if not (0 < low <= _MASK64 and 0 < span_id <= _MASK64):
+            return context
+        high = 0
+        for tag in (_first(getter.get(carrier, self.TAGS)) or "").split(","):
+            key, _, value = tag.partition("=")
+            if key.strip() == "_dd.p.tid":
+                try:
+                    high = int(value.strip(), 16) & _MASK64
+                except ValueError:
+                    high = 0
+        priority = _first(getter.get(carrier, self.SAMPLING_PRIORITY))
+        try:
+            sampled = priority is None or int(priority) > 0
+        except ValueError:
+            sampled = True
+        flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+        span_context = SpanContext((high << 64) | low, span_id, is_remote=True, trace_flags=flags)
+        return trace.set_span_in_context(NonRecordingSpan(span_context), context)
+
+    def inject(
+        self, carrier: CarrierT, context: Context | None = None, setter: Setter[CarrierT] = default_setter
+    ) -> None:
+        span_context = _get_current_span(context).get_span_context()
+        if not span_context.is_valid:
+            return
+        setter.set(carrier, self.TRACE_ID, str(span_context.trace_id & _MASK64))
+        setter.set(carrier, self.PARENT_ID, str(span_context.span_id))
+        setter.set(carrier, self.SAMPLING_PRIORITY, "1" if span_context.trace_flags.sampled else "0")
+        high = span_context.trace_id >> 64
+        if high:
+            setter.set(carrier, self.TAGS, f"_dd.p.tid={high:016x}")
+
+    @property
+    def fields(self) -> set[str]:
+        return {self.TRACE_ID, self.PARENT_ID, self.SAMPLING_PRIORITY, self.TAGS}
