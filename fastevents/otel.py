@@ -397,8 +397,8 @@ class DatadogPropagator(TextMapPropagator):
     write and read both, in the headers and in ``metadata.trace``.
 
     Datadog ids are decimal and 64-bit: a 128-bit trace id travels as its low 64 bits, its high
-    64 bits in ``x-datadog-tags`` (``_dd.p.tid``, what recent dd-trace versions send), so the
-    trace id survives a round trip through either kind of peer. A missing
+    64 bits in ``x-datadog-tags`` (``_dd.p.tid``, what recent dd-trace versions send), so a
+    peer that passes the tags on keeps the whole id. A missing
     ``x-datadog-sampling-priority`` leaves the decision to this side (sampled); ``0`` and ``-1``
     mean dropped, as in dd-trace.
     """
