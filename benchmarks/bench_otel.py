@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -116,7 +118,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=2000, help="calls per variant and round")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per event under callgrind instead (slow: minutes)",
+    )
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # one variant, --calls events: callgrind's run
     args = parser.parse_args(argv)
+    if args.instructions:
+        count_instructions()
+        return
 
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(DropExporter()))
@@ -172,6 +183,19 @@ def main(argv: list[str] | None = None) -> None:
     parts = {"SDK span (start, 1 attribute, end)": sdk_span, "SDK histogram record": sdk_record}
     times.update({name: [] for name in parts})
 
+    if args.one:
+        setup = dict(dispatch)[args.one] if args.one in dispatch else next(v[2] for v in variants if v[0] == args.one)
+        setup()
+        if args.one in dispatch:
+            per_dispatch(processor.process_event, 200)
+            per_dispatch(processor.process_event, args.calls)
+        else:
+            app = next(v[1] for v in variants if v[0] == args.one)
+            asyncio.run(per_event(app, 200))
+            asyncio.run(per_event(app, args.calls))
+        fe_off()
+        return
+
     async def run() -> None:
         for name, app, setup in variants:  # warm-up, and every variant answers correctly
             setup()
@@ -217,6 +241,48 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---|")
     for name in parts:
         print(f"| {name} | {us(best[name])} ({us(median[name])}) |")
+
+
+VARIANTS = (
+    "dispatch",
+    "dispatch + FastEventsInstrumentor",
+    "fastevents",
+    "fastevents + FastEventsInstrumentor",
+    "FastAPI",
+    "FastAPI + FastAPIInstrumentor",
+)
+
+
+def count_instructions(low: int = 200, high: int = 1200) -> None:
+    """Instructions per event of every variant: callgrind runs of ``low`` and ``high`` events
+    (after the same warm-up), the difference divided by ``high - low``. Steadier than time on a
+    shared machine; startup and imports cancel out."""
+    counts: dict[str, float] = {}
+    for name in VARIANTS:
+        collected = []
+        for calls in (low, high):
+            result = subprocess.run(
+                ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-m",
+                 "benchmarks.bench_otel", "--one", name, "--calls", str(calls)],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            match = re.search(r"Collected : (\d+)", result.stderr)
+            assert match is not None, result.stderr
+            collected.append(int(match.group(1)))
+        counts[name] = (collected[1] - collected[0]) / (high - low)
+        print(f"{name}: {counts[name]:,.0f} instructions per event", flush=True)
+    print()
+    print("| app | uninstrumented | instrumented | cost of tracing | ratio |")
+    print("|---|---|---|---|---|")
+    for label, plain, traced in (
+        ("fastevents, in process", "dispatch", "dispatch + FastEventsInstrumentor"),
+        ("fastevents, ASGI", "fastevents", "fastevents + FastEventsInstrumentor"),
+        ("FastAPI + pydantic v2, ASGI", "FastAPI", "FastAPI + FastAPIInstrumentor"),
+    ):
+        print(
+            f"| {label} | {counts[plain]:,.0f} | {counts[traced]:,.0f} | +{counts[traced] - counts[plain]:,.0f} "
+            f"| {counts[traced] / counts[plain]:.1f}x |"
+        )
 
 
 if __name__ == "__main__":
