@@ -69,25 +69,17 @@ class EventCall:
         "event",
         "exception",
         "expected",
-        "flow_id",
         "headers",
-        "id",
-        "name",
         "observers",
         "routed",
         "start",
         "states",
         "status",
-        "version",
     )
 
     def __init__(self, event: Event | None, routed: bool) -> None:
         self.event = event
         self.routed = routed
-        self.name: str | None = event.name if event is not None else None
-        self.version: int | None = event.version if event is not None else None
-        self.id: str | None = event.id if event is not None else None
-        self.flow_id: str | None = event.flow_id if event is not None else None
         self.headers = request_headers.get()
         self.start = perf_counter()
         self.answer_name = ""
@@ -99,6 +91,23 @@ class EventCall:
         self.duration = 0.0
         self.observers: tuple[EventObserver, ...] = ()
         self.states: list[Any] = []
+
+    # Read from the event on demand: the ids stay undecoded unless an observer asks.
+    @property
+    def name(self) -> str | None:
+        return self.event.name if self.event is not None else None
+
+    @property
+    def version(self) -> int | None:
+        return self.event.version if self.event is not None else None
+
+    @property
+    def id(self) -> str | None:
+        return self.event.id if self.event is not None else None
+
+    @property
+    def flow_id(self) -> str | None:
+        return self.event.flow_id if self.event is not None else None
 
     def __repr__(self) -> str:
         return f"<EventCall {self.name!r} v{self.version} {self.status or 'running'}>"
@@ -125,7 +134,18 @@ class _AnswerName(msgspec.Struct):
     name: str
 
 
-_answer_name = msgspec.json.Decoder(_AnswerName).decode
+_decode_answer_name = msgspec.json.Decoder(_AnswerName).decode
+_NAME_START = b'{"name":"'
+
+
+def _answer_name(answer: bytes) -> str:
+    # Every answer starts with its name (the cores write it first): read it in place unless
+    # it holds an escape, which only a full decode reads right.
+    if answer.startswith(_NAME_START):
+        end = answer.find(b'"', 9)
+        if end > 0 and b"\\" not in answer[9:end]:
+            return answer[9:end].decode()
+    return _decode_answer_name(answer).name
 
 
 class Hooks:
@@ -153,7 +173,7 @@ class Hooks:
             return
         call.duration = perf_counter() - call.start
         try:
-            call.answer_name = _answer_name(answer).name
+            call.answer_name = _answer_name(answer)
         except Exception:  # pragma: no cover - every answer is an envelope
             call.answer_name = ""
         status = call.answer_name.rpartition(":")[2]
