@@ -39,6 +39,7 @@ context extracted from the HTTP headers, else on the one extracted from ``metada
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 from collections.abc import Collection, Mapping
 from time import perf_counter, time_ns
@@ -62,10 +63,17 @@ from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags, Tracer
 
-import fastevents
-from fastevents import ClientCall, ClientObserver, EventCall, EventObserver
-
-from . import _logfilter
+from . import _errors, _logfilter
+from ._observe import (
+    ClientCall,
+    ClientObserver,
+    EventCall,
+    EventObserver,
+    add_client_observer,
+    add_observer,
+    remove_client_observer,
+    remove_observer,
+)
 
 __all__ = ["DatadogPropagator", "FastEventsInstrumentor"]
 
@@ -152,7 +160,7 @@ def _start_ns(start: float) -> int:
 def _error_class(exc: BaseException) -> str:
     """A low-cardinality name for an exception's class: the public one for fastevents'."""
     cls = type(exc)
-    if cls.__module__.startswith("fastevents") and getattr(fastevents, cls.__name__, None) is cls:
+    if cls.__module__ == _errors.__name__ and cls.__name__ in _errors.__all__:  # public as fastevents.<name>
         return f"fastevents.{cls.__name__}"
     if cls.__module__ == "builtins":
         return cls.__qualname__
@@ -322,6 +330,14 @@ def _span_ids() -> tuple[str, str] | None:
     return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
 
 
+def _version() -> str:
+    """The installed distribution's version, for the tracer's and meter's scope."""
+    try:
+        return importlib.metadata.version("fastevents-protocol")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree
+        return ""
+
+
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -343,7 +359,7 @@ class FastEventsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ("fastevents-protocol >= 0.1",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        version = fastevents.__version__
+        version = _version()
         tracer = trace.get_tracer(__name__, version, kwargs.get("tracer_provider"))
         meter = get_meter(__name__, version, kwargs.get("meter_provider"))
         record_user_id = kwargs.get("record_user_id")
@@ -367,17 +383,17 @@ class FastEventsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         )
         self._server_observer = _ServerObserver(tracer, server, bool(record_user_id))
         self._client_observer = _ClientObserver(tracer, client)
-        fastevents.add_observer(self._server_observer)
-        fastevents.add_client_observer(self._client_observer)
+        add_observer(self._server_observer)
+        add_client_observer(self._client_observer)
         _logfilter.span_ids = _span_ids
 
     def _uninstrument(self, **kwargs: Any) -> None:
         _logfilter.span_ids = None
         if self._server_observer is not None:
-            fastevents.remove_observer(self._server_observer)
+            remove_observer(self._server_observer)
             self._server_observer = None
         if self._client_observer is not None:
-            fastevents.remove_client_observer(self._client_observer)
+            remove_client_observer(self._client_observer)
             self._client_observer = None
 
 
