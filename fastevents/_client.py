@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import httpx
 import msgspec
 
-from . import _observe
 from ._context import current_event
 from ._errors import (
     BadProtocolException,
@@ -82,22 +81,6 @@ def _envelope(name: str, version: int, payload: Any, id: str | None, flow_id: st
     ))
 
 
-def _observed(url: str, name: str, version: int, id: str | None, flow_id: str | None,
-              headers: Mapping[str, str] | None, metadata: dict[str, Any] | None) -> _observe.ClientCall:
-    """A call for the client observers, ids resolved as :func:`_envelope` does, started."""
-    event = current_event.get()
-    if id is None:
-        id = event.id if event is not None else None
-    if flow_id is None:
-        flow_id = event.flow_id if event is not None else None
-    call = _observe.ClientCall(name, version, id if id is not None else fresh_id(),
-                               flow_id if flow_id is not None else fresh_id(), url,
-                               {k.lower(): v for k, v in headers.items()} if headers else {},
-                               dict(metadata) if metadata else {})
-    _observe.client_started(call)
-    return call
-
-
 def _answer(url: str, status: int, body: bytes) -> ResponseEvent:
     """Classify one HTTP answer: a ResponseEvent, or a client-side failure."""
     if not 200 <= status < 300:
@@ -164,22 +147,6 @@ class EventClient:
                    timeout: float | None = None,
                    headers: Mapping[str, str] | None = None) -> ResponseEvent:
         """Send one event and return the answer (see the class docstring for failures)."""
-        if _observe.client_observers:
-            call = _observed(self.url, name, version, id, flow_id, headers, metadata)
-            try:
-                response = self._send(name, version, payload, id=call.id, flow_id=call.flow_id, identity=identity,
-                                      auth=auth, metadata=call.metadata, timeout=timeout, headers=call.headers)
-            except BaseException as exc:
-                _observe.client_ended(call, None, exc)
-                raise
-            _observe.client_ended(call, response, None)
-            return response
-        return self._send(name, version, payload, id=id, flow_id=flow_id, identity=identity, auth=auth,
-                          metadata=metadata, timeout=timeout, headers=headers)
-
-    def _send(self, name: str, version: int, payload: Any, *, id: str | None, flow_id: str | None,
-              identity: dict[str, Any] | None, auth: dict[str, Any] | None, metadata: dict[str, Any] | None,
-              timeout: float | None, headers: Mapping[str, str] | None) -> ResponseEvent:
         body = _envelope(name, version, payload, id, flow_id, identity, auth, metadata)
         if _mock is not None:
             return _mock.answer(self.url, body, headers)  # type: ignore[no-any-return]
@@ -423,23 +390,6 @@ class AsyncEventClient:
                          timeout: float | None = None,
                          headers: Mapping[str, str] | None = None) -> ResponseEvent:
         """Send one event and return the answer; failures as for :class:`EventClient`."""
-        if _observe.client_observers:
-            call = _observed(self.url, name, version, id, flow_id, headers, metadata)
-            try:
-                response = await self._send(name, version, payload, id=call.id, flow_id=call.flow_id,
-                                            identity=identity, auth=auth, metadata=call.metadata, timeout=timeout,
-                                            headers=call.headers)
-            except BaseException as exc:
-                _observe.client_ended(call, None, exc)
-                raise
-            _observe.client_ended(call, response, None)
-            return response
-        return await self._send(name, version, payload, id=id, flow_id=flow_id, identity=identity, auth=auth,
-                                metadata=metadata, timeout=timeout, headers=headers)
-
-    async def _send(self, name: str, version: int, payload: Any, *, id: str | None, flow_id: str | None,
-                    identity: dict[str, Any] | None, auth: dict[str, Any] | None, metadata: dict[str, Any] | None,
-                    timeout: float | None, headers: Mapping[str, str] | None) -> ResponseEvent:
         body = _envelope(name, version, payload, id, flow_id, identity, auth, metadata)
         if _mock is not None:
             return await _mock.answer_async(self.url, body, headers)  # type: ignore[no-any-return]
