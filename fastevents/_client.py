@@ -1,14 +1,34 @@
-"""Clients: send one event over HTTP, get a :class:`ResponseEvent` back (docs/protocol.md §3, §4)."""
+"""Clients: send one event over HTTP, get a :class:`ResponseEvent` back.
+
+Promises both clients keep (README, "Sending events"):
+
+- ``timeout`` is one total per call, counted once the call holds a connection slot;
+- at most ``max_connections`` calls are in flight; the others queue in the client for up to
+  ``pool_timeout`` seconds (default: ``timeout``), then fail with :class:`TimeoutException`;
+- no redirect is ever followed: a 3xx is a :class:`FailedDependencyException`, so the
+  envelope (``auth`` included) only ever goes to the URL the client was given;
+- answers over ``max_answer`` bytes are refused (:class:`BadProtocolException`) without
+  being read whole;
+- idle pooled connections expire after :data:`KEEPALIVE_EXPIRY` seconds, below the idle
+  timeout of common servers, so a call is never sent on a connection the server is closing;
+- payloads are written by the package's one encoder, so numbers keep their exact text.
+
+httpx and aiohttp are imported when a client is first built, never by ``import fastevents``.
+Transport errors of every library are translated in one place, :class:`_TransportErrors`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from time import monotonic as _monotonic
+import sys
+import threading
+from collections import deque
+from collections.abc import AsyncGenerator, Mapping
+from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
-import httpx
 import msgspec
 
 from ._context import current_event
@@ -20,10 +40,13 @@ from ._errors import (
     TimeoutException,
 )
 from ._model import ResponseEvent
-from ._wire import fresh_id
+from ._observe import ClientCall, client_ended, client_observers, client_started
+from ._wire import encode, fresh_id
 
 if TYPE_CHECKING:
     from typing import Self
+
+    import httpx
 
 __all__ = [
     "AiohttpTransport",
@@ -35,6 +58,13 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT = 15.0
+#: Largest answer a client reads (bytes, after decompression): 4 MiB.
+DEFAULT_MAX_ANSWER = 4 * 1024 * 1024
+DEFAULT_MAX_CONNECTIONS = 100
+#: Seconds an idle pooled connection is kept: below uvicorn's 5 s and gunicorn's 2 s
+#: keep-alive, so the server never closes a connection just as a call is sent on it.
+KEEPALIVE_EXPIRY = 1.0
+_KEPT = 64 * 1024  # how much of a refused answer a BadProtocolException keeps as .body
 _JSON = "application/json"
 
 
@@ -50,7 +80,6 @@ class _Outgoing(msgspec.Struct, rename="camel", gc=False):
     metadata: Any
 
 
-_encode = msgspec.json.Encoder().encode
 _EMPTY: dict[str, Any] = {}
 
 #: The active ``fastevents.testing.MockEvents``, if any: it answers every client's calls
@@ -58,45 +87,194 @@ _EMPTY: dict[str, Any] = {}
 _mock: Any = None
 
 
-def _envelope(name: str, version: int, payload: Any, id: str | None, flow_id: str | None,
-              identity: Any, auth: Any, metadata: Any) -> bytes:
-    """The request body: explicit ids win, else the current event's, else fresh UUIDs."""
-    if id is None or flow_id is None:
-        event = current_event.get()
-        if event is not None:
-            if id is None:
-                id = event.id
-            if flow_id is None:
-                flow_id = event.flow_id
+def _ids(id: str | None, flow_id: str | None) -> tuple[str, str]:
+    """Explicit ids win, else the current event's, else fresh UUIDs."""
+    event = current_event.get()
+    if event is not None:
         if id is None:
-            id = fresh_id()
+            id = event.id
         if flow_id is None:
-            flow_id = fresh_id()
-    return _encode(_Outgoing(
-        name, version, id, flow_id,
+            flow_id = event.flow_id
+    return (fresh_id() if id is None else id), (fresh_id() if flow_id is None else flow_id)
+
+
+def _observed_call(url: str, name: str, version: int, id: str | None, flow_id: str | None,
+                   metadata: dict[str, Any] | None, headers: Mapping[str, str] | None) -> ClientCall:
+    """The call client observers see (and may add headers and metadata to), started."""
+    id, flow_id = _ids(id, flow_id)
+    call = ClientCall(name, version, id, flow_id, url, {k.lower(): v for k, v in (headers or {}).items()},
+                      dict(metadata or {}))
+    client_started(call)
+    return call
+
+
+def _envelope(
+    name: str, version: int, payload: Any, id: str | None, flow_id: str | None, identity: Any, auth: Any, metadata: Any
+) -> bytes:
+    """The request body: explicit ids win, else the current event's, else fresh UUIDs.
+
+    Written by the package's encoder, the server's too: a received payload forwarded as is
+    keeps every number's exact text (``2.50``, ``1E5``, ``1e400``), and a ``Decimal`` is a
+    JSON number.
+    """
+    if id is None or flow_id is None:
+        id, flow_id = _ids(id, flow_id)
+    outgoing = _Outgoing(
+        name,
+        version,
+        id,
+        flow_id,
         _EMPTY if payload is None else payload,
         _EMPTY if identity is None else identity,
         _EMPTY if auth is None else auth,
         _EMPTY if metadata is None else metadata,
-    ))
+    )
+    try:
+        return encode(outgoing)
+    except NotImplementedError:  # the encoder's hook saying "unsupported type"
+        raise TypeError(f"event {name!r} holds a value JSON cannot represent") from None
 
 
 def _answer(url: str, status: int, body: bytes) -> ResponseEvent:
-    """Classify one HTTP answer: a ResponseEvent, or a client-side failure."""
+    """Classify one HTTP answer: a ResponseEvent, or a client-side failure (3xx included)."""
     if not 200 <= status < 300:
         raise FailedDependencyException(f"{url} answered HTTP {status}", status=status, body=body)
     try:
         return ResponseEvent.from_json(body)
     except Exception as exc:
-        raise BadProtocolException(f"{url} answered a body that is not a response event: {exc}",
-                                   body=body) from None
+        raise BadProtocolException(f"{url} answered a body that is not a response event: {exc}", body=body) from None
 
 
-def _parse_url(url: str) -> httpx.URL:
-    parsed = httpx.URL(url)
-    if parsed.scheme not in ("http", "https") or not parsed.host:
+def _too_big(url: str, cap: int, what: str, head: bytes = b"") -> BadProtocolException:
+    return BadProtocolException(
+        f"{url} answered {what}, over max_answer={cap} bytes: refused, not read", body=head[:_KEPT]
+    )
+
+
+def _declared(length: str | None) -> int | None:
+    return int(length) if length is not None and length.isdigit() else None
+
+
+def _queue_timeout(url: str, waited: float, slots: int) -> TimeoutException:
+    return TimeoutException(
+        f"no answer from {url}: waited for a free connection for {waited:g} s "
+        f"(all {slots} max_connections busy; see pool_timeout)"
+    )
+
+
+def _check_url(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise ValueError(f"not an http(s) URL: {url!r} ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url!r}")
-    return parsed
+
+
+def _check_limits(timeout: float, max_answer: int, max_connections: int, pool_timeout: float | None) -> None:
+    if not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if not isinstance(max_answer, int) or max_answer < 1:
+        raise ValueError(f"max_answer must be a positive number of bytes, not {max_answer!r}")
+    if not isinstance(max_connections, int) or max_connections < 1:
+        raise ValueError(f"max_connections must be at least 1, not {max_connections!r}")
+    if pool_timeout is not None and (not isinstance(pool_timeout, (int, float)) or not pool_timeout >= 0):
+        raise ValueError(f"pool_timeout must be None or a number of seconds >= 0, not {pool_timeout!r}")
+
+
+def _classify(exc: Exception, url: str, limit: float) -> EventClientError | None:
+    """The client-side failure for a transport's exception; None for anything else (a bug).
+
+    Only libraries already imported are looked at: an exception cannot come from one that is not.
+    """
+    loaded = sys.modules
+    httpx, httpcore, aiohttp = loaded.get("httpx"), loaded.get("httpcore"), loaded.get("aiohttp")
+    if isinstance(exc, TimeoutError) or (  # asyncio.timeout's, aiohttp's ServerTimeoutError
+        (httpx is not None and isinstance(exc, httpx.TimeoutException))
+        or (httpcore is not None and isinstance(exc, httpcore.TimeoutException))
+    ):
+        detail = str(exc)
+        return TimeoutException(f"no answer from {url} in {limit:g} s" + (f": {detail}" if detail else ""))
+    if (
+        isinstance(exc, OSError)
+        or (httpx is not None and isinstance(exc, httpx.TransportError))
+        or (httpcore is not None and isinstance(exc, (httpcore.NetworkError, httpcore.ProtocolError)))
+        or (aiohttp is not None and isinstance(exc, aiohttp.ClientError))
+    ):
+        return EventConnectionError(f"cannot reach {url}: {exc!r}")
+    if httpx is not None and isinstance(exc, httpx.HTTPError):
+        return EventConnectionError(f"cannot reach {url}: {exc!r}")
+    return None
+
+
+class _TransportErrors:
+    """Translate transport errors (httpx, httpcore, aiohttp, sockets) to client-side failures.
+
+    A class rather than a generator-based context manager: it runs on every call, twice for
+    the async client, and costs a fraction of one.
+    """
+
+    __slots__ = ("limit", "url")
+
+    def __init__(self, url: str, limit: float) -> None:
+        self.url = url
+        self.limit = limit
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None or not isinstance(exc, Exception) or isinstance(exc, EventClientError):
+            return
+        mapped = _classify(exc, self.url, self.limit)
+        if mapped is not None:
+            raise mapped from exc
+
+
+class _Slots:
+    """The connection slots of one event loop: a counter, and a FIFO of calls waiting.
+
+    Lighter than ``asyncio.Semaphore`` on the path every call takes (a free slot is one
+    decrement, no await). A released slot passes straight to the first waiter, so ``free``
+    is 0 whenever anyone waits.
+    """
+
+    __slots__ = ("free", "waiters")
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+    def release(self) -> None:
+        waiters = self.waiters
+        while waiters:
+            future = waiters.popleft()
+            if not future.done():  # not cancelled while its task has yet to run
+                future.set_result(None)
+                return
+        self.free += 1
+
+    async def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for a slot; False if none came."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.append(future)
+        try:
+            async with asyncio.timeout(seconds):
+                await future
+        except BaseException as exc:
+            if future.done() and not future.cancelled():
+                self.release()  # handed a slot just as we gave up: pass it on
+            else:
+                future.cancel()
+                if future in self.waiters:
+                    self.waiters.remove(future)
+            if isinstance(exc, TimeoutError):
+                return False
+            raise
+        return True
 
 
 def _base_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
@@ -115,25 +293,54 @@ def _with(base: dict[str, str] | None, extra: Mapping[str, str]) -> dict[str, st
 class EventClient:
     """Sends events over a pooled :class:`httpx.Client` (keep-alive connections).
 
-    ``timeout`` is in seconds. ``headers`` are sent with every event. Pass ``client`` to use
-    your own ``httpx.Client`` (proxies, TLS, auth...): it is used as is and not closed by
-    :meth:`close`. Use as a context manager, or call :meth:`close`.
+    ``timeout`` is the total of one call in seconds, counted from the moment the call has a
+    connection slot; it holds even against a server that drips its answer, headers included.
+    At most ``max_connections`` calls run at once (threads); a call waits up to
+    ``pool_timeout`` seconds (None: up to ``timeout``) for a slot. Answers larger than
+    ``max_answer`` bytes are refused. Redirects are never followed. ``headers`` are sent with
+    every event.
+
+    Pass ``client`` to use your own ``httpx.Client`` (proxies, TLS, auth...): it is used as is
+    and not closed by :meth:`close`; its own pool limits and keep-alive apply, redirects are
+    still not followed, and the total timeout is then checked between reads only (a server
+    dripping headers is bounded by the per-read timeout).
 
     :meth:`send_event` returns a :class:`ResponseEvent` for every protocol answer, errors
     included, and raises :class:`TimeoutException`, :class:`FailedDependencyException`
-    (non-2xx), :class:`BadProtocolException` (unreadable answer) or
-    :class:`EventConnectionError`, all :class:`EventClientError`.
+    (non-2xx, 3xx included), :class:`BadProtocolException` (unreadable or too large answer)
+    or :class:`EventConnectionError`, all :class:`EventClientError`.
     """
 
-    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT, *,
-                 headers: Mapping[str, str] | None = None, client: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        *,
+        headers: Mapping[str, str] | None = None,
+        client: httpx.Client | None = None,
+        max_answer: int = DEFAULT_MAX_ANSWER,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        pool_timeout: float | None = None,
+    ) -> None:
+        _check_url(url)
+        _check_limits(timeout, max_answer, max_connections, pool_timeout)
+        import httpx
+
+        from ._client_transport import DeadlineTransport, current_deadline
+
         self.url = url
         # Parsed once: httpx parses a str URL again on every request (about 13 us here).
-        self._url = _parse_url(url)
+        self._url = httpx.URL(url)
         self.timeout = timeout
+        self.max_answer = max_answer
+        self.max_connections = max_connections
+        self.pool_timeout = pool_timeout
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._deadline = current_deadline
         self._owns_client = client is None
         if client is None:
-            self._client = httpx.Client(timeout=timeout, headers=_base_headers(headers))
+            transport = DeadlineTransport(max_connections=max_connections, keepalive_expiry=KEEPALIVE_EXPIRY)
+            self._client = httpx.Client(timeout=timeout, headers=_base_headers(headers), transport=transport)
             self._headers: dict[str, str] | None = None
             self._timeout: Any = httpx.USE_CLIENT_DEFAULT
         else:
@@ -141,12 +348,36 @@ class EventClient:
             self._headers = _base_headers(headers)
             self._timeout = timeout
 
-    def send_event(self, name: str, version: int, payload: Any = None, *, id: str | None = None,
-                   flow_id: str | None = None, identity: dict[str, Any] | None = None,
-                   auth: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None,
-                   timeout: float | None = None,
-                   headers: Mapping[str, str] | None = None) -> ResponseEvent:
+    def send_event(
+        self,
+        name: str,
+        version: int,
+        payload: Any = None,
+        *,
+        id: str | None = None,
+        flow_id: str | None = None,
+        identity: dict[str, Any] | None = None,
+        auth: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ResponseEvent:
         """Send one event and return the answer (see the class docstring for failures)."""
+        if client_observers:
+            call = _observed_call(self.url, name, version, id, flow_id, metadata, headers)
+            try:
+                response = self._send(name, version, payload, call.id, call.flow_id, identity, auth, call.metadata,
+                                      timeout, call.headers)
+            except BaseException as exc:
+                client_ended(call, None, exc)
+                raise
+            client_ended(call, response, None)
+            return response
+        return self._send(name, version, payload, id, flow_id, identity, auth, metadata, timeout, headers)
+
+    def _send(self, name: str, version: int, payload: Any, id: str | None, flow_id: str | None,
+              identity: dict[str, Any] | None, auth: dict[str, Any] | None, metadata: dict[str, Any] | None,
+              timeout: float | None, headers: Mapping[str, str] | None) -> ResponseEvent:
         body = _envelope(name, version, payload, id, flow_id, identity, auth, metadata)
         if _mock is not None:
             return _mock.answer(self.url, body, headers)  # type: ignore[no-any-return]
@@ -154,36 +385,58 @@ class EventClient:
         if headers:
             call_headers = _with(call_headers, headers)
         limit = self.timeout if timeout is None else timeout
-        # httpx applies a timeout to each connect/write/read on its own, so a server sending
-        # one byte at a time could hold a call for ever: the total is enforced here.
-        deadline = _monotonic() + limit
-        client = self._client
-        try:
-            request = client.build_request(
-                "POST", self._url, content=body, headers=call_headers,
-                timeout=self._timeout if timeout is None else timeout,
-            )
-            response = client.send(request, stream=True)
+        url = self.url
+        slots = self._slots
+        with _TransportErrors(url, limit):
+            if not slots.acquire(blocking=False):
+                wait = limit if self.pool_timeout is None else self.pool_timeout
+                if not slots.acquire(timeout=wait):
+                    raise _queue_timeout(url, wait, self.max_connections)
             try:
-                left = deadline - _monotonic()
+                deadline = monotonic() + limit
+                token = self._deadline.set(deadline)
+                try:
+                    status, answer = self._exchange(body, call_headers, limit, timeout, deadline)
+                finally:
+                    self._deadline.reset(token)
+            finally:
+                slots.release()
+        return _answer(url, status, answer)
+
+    def _exchange(
+        self, body: bytes, headers: dict[str, str] | None, limit: float, timeout: float | None, deadline: float
+    ) -> tuple[int, bytes]:
+        """One POST, never redirected; the answer read up to ``max_answer`` and the deadline."""
+        client = self._client
+        request = client.build_request(
+            "POST", self._url, content=body, headers=headers, timeout=self._timeout if timeout is None else timeout
+        )
+        response = client.send(request, stream=True, follow_redirects=False)
+        try:
+            if not self._owns_client:
+                left = deadline - monotonic()
                 if left <= 0:
-                    raise httpx.ReadTimeout("deadline passed", request=request)
+                    raise TimeoutError("the call's total timeout ran out")
                 if left < limit - 0.001:
                     # httpx reads the body's read timeout from here when the body starts:
                     # each read may only take the time left (the total, give or take 1 ms).
                     request.extensions["timeout"] = {"connect": left, "read": left, "write": left, "pool": left}
-                chunks = []
-                for chunk in response.iter_bytes():
-                    chunks.append(chunk)
-                    if _monotonic() > deadline:
-                        raise httpx.ReadTimeout("deadline passed", request=request)
-            finally:
-                response.close()
-        except httpx.TimeoutException as exc:
-            raise TimeoutException(f"no answer from {self.url} in {limit} s: {exc!r}") from exc
-        except httpx.HTTPError as exc:
-            raise EventConnectionError(f"cannot reach {self.url}: {exc!r}") from exc
-        return _answer(self.url, response.status_code, chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            cap = self.max_answer
+            declared = _declared(response.headers.get("content-length"))
+            if declared is not None and declared > cap:
+                raise _too_big(self.url, cap, f"Content-Length: {declared}")
+            chunks = []
+            size = 0
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > cap:
+                    raise _too_big(self.url, cap, f"more than {cap} bytes", b"".join(chunks))
+                if monotonic() > deadline:
+                    raise TimeoutError("the call's total timeout ran out")
+        finally:
+            response.close()
+        return response.status_code, chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def close(self) -> None:
         """Close the connection pool (unless the ``httpx.Client`` was given to us)."""
@@ -193,8 +446,9 @@ class EventClient:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -210,154 +464,179 @@ class AsyncTransport(Protocol):
 
     ``send`` raises :class:`TimeoutException` when ``timeout`` (seconds) runs out and an
     :class:`EventClientError` (e.g. :class:`EventConnectionError`) when no answer comes;
-    ``aclose`` releases its connections.
+    ``aclose`` releases its connections. It must not follow redirects. The client queues
+    calls (``max_connections``) in front of any transport and refuses answers over
+    ``max_answer``; a transport that can stop reading early should too.
     """
 
-    async def send(self, url: str, body: bytes, headers: Mapping[str, str],
-                   timeout: float) -> tuple[int, bytes]: ...
+    async def send(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> tuple[int, bytes]: ...
 
     async def aclose(self) -> None: ...
+
+
+async def _closed_with_loop(session: Any) -> AsyncGenerator[None, None]:
+    """Keeps ``session`` open until closed: by ``aclose()``, or by the loop's shutdown.
+
+    An async generator is finalized by ``loop.shutdown_asyncgens()``, which ``asyncio.run``,
+    ``asyncio.Runner`` and pytest-asyncio run before they close a loop: the session then
+    closes on its own loop, the only one where its connections can be closed.
+    """
+    try:
+        yield
+    finally:
+        await session.close()
 
 
 class AiohttpTransport:
     """The default transport: an :mod:`aiohttp` session with a keep-alive pool.
 
     Measured several times faster than ``httpx.AsyncClient`` with many requests in flight.
-    The session is created on first use, inside the running event loop, and belongs to that
-    loop: used from another loop (``asyncio.run`` twice, one loop per test), the old session
-    is dropped and a new one opened on the running loop.
+    A session belongs to the event loop it was opened on, so there is one per loop
+    (``asyncio.run`` twice, one loop per test): each is closed by :meth:`aclose` or, at the
+    latest, when its loop shuts down (``loop.shutdown_asyncgens()``, run by ``asyncio.run``).
+    A loop closed without that shutdown leaves its sockets open (asyncio warns).
     """
 
-    def __init__(self, *, limit: int = 100) -> None:
+    def __init__(
+        self,
+        *,
+        limit: int = DEFAULT_MAX_CONNECTIONS,
+        max_answer: int = DEFAULT_MAX_ANSWER,
+        keepalive_expiry: float = KEEPALIVE_EXPIRY,
+    ) -> None:
         import aiohttp  # imported here: only the async client needs it
 
         self._aiohttp = aiohttp
         self._limit = limit
-        self._session: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._max_answer = max_answer
+        self._keepalive = keepalive_expiry
+        self._sessions: dict[asyncio.AbstractEventLoop, tuple[Any, AsyncGenerator[None, None]]] = {}
+        # The last loop used and its session, read as one value (loops may run in threads).
+        self._current: tuple[asyncio.AbstractEventLoop | None, Any] = (None, None)
         self._timeouts: dict[float, Any] = {}
 
-    def _open(self, loop: asyncio.AbstractEventLoop) -> Any:
-        if self._session is not None:
-            self._drop()
-        aiohttp = self._aiohttp
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self._limit),
-            auto_decompress=True,
-        )
-        self._loop = loop
-        return self._session
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> Any:
+        """The running loop's session, opened on first use."""
+        for old in [old for old in self._sessions if old.is_closed()]:
+            del self._sessions[old]  # closed without its shutdown: nothing can close it now
+        entry = self._sessions.get(loop)
+        if entry is None:
+            aiohttp = self._aiohttp
+            connector = aiohttp.TCPConnector(limit=self._limit, keepalive_timeout=self._keepalive)
+            session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+            guard = _closed_with_loop(session)
+            await anext(guard)
+            entry = self._sessions[loop] = (session, guard)
+        self._current = (loop, entry[0])
+        return entry[0]
 
-    def _drop(self) -> None:
-        """Let go of a session whose loop is not the running one, without awaiting it.
-
-        Its connections belong to the other loop, usually closed already (nothing can run
-        there any more). The session is detached from its connector, so it counts as
-        closed (no "Unclosed client session"), and the connector is closed synchronously:
-        on a closed loop that only forgets its connections, on an open one it closes them.
-        """
-        session, loop = self._session, self._loop
-        self._session = self._loop = None
-        connector = session.connector
-        session.detach()
-        close = getattr(connector, "_close", None)  # aiohttp's synchronous close
-        if close is None:
-            return
-        if loop is not None and loop.is_running() and not loop.is_closed():
-            # Alive in another thread: its connections are closed on that thread.
-            try:
-                loop.call_soon_threadsafe(close)
-                return
-            except RuntimeError:  # pragma: no cover - closed in the meantime
-                pass
-        if loop is not None and loop.is_closed():
-            _close_dead_sockets(connector)
-        try:
-            close()
-        except Exception:  # pragma: no cover - best effort: the loop is gone
-            pass
-
-    async def send(self, url: str, body: bytes, headers: Mapping[str, str],
-                   timeout: float) -> tuple[int, bytes]:
-        session = self._session
+    async def send(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> tuple[int, bytes]:
         loop = asyncio.get_running_loop()
-        if session is None or loop is not self._loop:
-            session = self._open(loop)
+        current, session = self._current
+        if current is not loop:
+            session = await self._open(loop)
         client_timeout = self._timeouts.get(timeout)
         if client_timeout is None:
             client_timeout = self._aiohttp.ClientTimeout(total=timeout)
             if len(self._timeouts) < 16:
                 self._timeouts[timeout] = client_timeout
-        try:
-            async with session.post(url, data=body, headers=headers, timeout=client_timeout) as response:
-                return response.status, await response.read()
-        except TimeoutError as exc:  # includes aiohttp's ServerTimeoutError
-            raise TimeoutException(f"no answer from {url} in {timeout} s") from exc
-        except (self._aiohttp.ClientError, OSError) as exc:
-            raise EventConnectionError(f"cannot reach {url}: {exc!r}") from exc
+        with _TransportErrors(url, timeout):
+            async with session.post(
+                url, data=body, headers=headers, timeout=client_timeout, allow_redirects=False
+            ) as response:
+                return response.status, await self._read(response, url)
+
+    async def _read(self, response: Any, url: str) -> bytes:
+        cap = self._max_answer
+        length = response.content_length
+        if length is not None:
+            if length > cap:
+                raise _too_big(url, cap, f"Content-Length: {length}")
+            if "Content-Encoding" not in response.headers:
+                return bytes(await response.read())
+        chunks = []
+        size = 0
+        async for chunk in response.content.iter_any():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > cap:
+                raise _too_big(url, cap, f"more than {cap} bytes", b"".join(chunks))
+        return b"".join(chunks)
 
     async def aclose(self) -> None:
-        if self._session is None:
-            return
-        if self._loop is not asyncio.get_running_loop():
-            self._drop()  # opened on another loop: cannot be awaited here
-            return
-        session = self._session
-        self._session = self._loop = None
-        await session.close()
-
-
-def _close_dead_sockets(connector: Any) -> None:
-    """Close the sockets of a connector whose event loop is closed (best effort).
-
-    ``transport.close()`` needs the loop, so an asyncio transport left on a closed loop keeps
-    its socket open until garbage collection (an "unclosed transport" ResourceWarning).
-    ``_call_connection_lost`` is what the loop would have run: it closes the socket now.
-    """
-    protocols = [proto for idle in getattr(connector, "_conns", {}).values() for proto, _ in idle]
-    protocols.extend(getattr(connector, "_acquired", ()))
-    for proto in protocols:
-        transport = getattr(proto, "transport", None)
-        lost = getattr(transport, "_call_connection_lost", None)
-        if lost is None:
-            continue
-        try:
-            lost(None)
-        except Exception:  # connection_lost may touch the dead loop; the socket is closed anyway
-            pass
+        """Close the running loop's session; ask other live loops to close theirs."""
+        running = asyncio.get_running_loop()
+        sessions, self._sessions = self._sessions, {}
+        self._current = (None, None)
+        for loop, (_, guard) in sessions.items():
+            if loop is running:
+                await guard.aclose()
+            elif loop.is_running() and not loop.is_closed():  # another thread's loop: closed there
+                asyncio.run_coroutine_threadsafe(guard.aclose(), loop)
+            # else: a closed loop (done already, or never possible) or an idle one, whose
+            # shutdown closes it
 
 
 class HttpxTransport:
-    """A transport over an ``httpx.AsyncClient`` (yours: used as is, never closed by us)."""
+    """A transport over an ``httpx.AsyncClient`` (yours: used as is, never closed by us).
 
-    def __init__(self, client: httpx.AsyncClient | None = None) -> None:
+    Redirects are not followed even if your client would. Without a client, one is made with
+    ``max_connections`` and :data:`KEEPALIVE_EXPIRY`.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient | None = None,
+        *,
+        max_answer: int = DEFAULT_MAX_ANSWER,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    ) -> None:
+        import httpx
+
         self._owns_client = client is None
-        self._client = client if client is not None else httpx.AsyncClient()
+        if client is None:
+            limits = httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=max_connections,
+                keepalive_expiry=KEEPALIVE_EXPIRY,
+            )
+            client = httpx.AsyncClient(limits=limits)
+        self._client = client
+        self._max_answer = max_answer
 
-    async def send(self, url: str, body: bytes, headers: Mapping[str, str],
-                   timeout: float) -> tuple[int, bytes]:
-        try:
+    async def send(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> tuple[int, bytes]:
+        client = self._client
+        cap = self._max_answer
+        with _TransportErrors(url, timeout):
             # httpx times each connect/write/read on its own; the protocol's timeout is a total.
             async with asyncio.timeout(timeout):
-                response = await self._client.post(url, content=body, headers=headers, timeout=timeout)
-        except TimeoutError as exc:  # asyncio.timeout's
-            raise TimeoutException(f"no answer from {url} in {timeout} s") from exc
-        except httpx.TimeoutException as exc:
-            raise TimeoutException(f"no answer from {url} in time: {exc!r}") from exc
-        except httpx.HTTPError as exc:
-            raise EventConnectionError(f"cannot reach {url}: {exc!r}") from exc
-        return response.status_code, response.content
+                request = client.build_request("POST", url, content=body, headers=headers, timeout=timeout)
+                response = await client.send(request, stream=True, follow_redirects=False)
+                try:
+                    declared = _declared(response.headers.get("content-length"))
+                    if declared is not None and declared > cap:
+                        raise _too_big(url, cap, f"Content-Length: {declared}")
+                    chunks = []
+                    size = 0
+                    async for chunk in response.aiter_bytes():
+                        chunks.append(chunk)
+                        size += len(chunk)
+                        if size > cap:
+                            raise _too_big(url, cap, f"more than {cap} bytes", b"".join(chunks))
+                finally:
+                    await response.aclose()
+        return response.status_code, b"".join(chunks)
 
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
 
 
-def _default_transport() -> AsyncTransport:
+def _default_transport(max_connections: int, max_answer: int) -> AsyncTransport:
     try:
-        return AiohttpTransport()
+        return AiohttpTransport(limit=max_connections, max_answer=max_answer)
     except ImportError:  # pragma: no cover - aiohttp is a dependency; a stripped install falls back
-        return HttpxTransport()
+        return HttpxTransport(max_answer=max_answer, max_connections=max_connections)
 
 
 class AsyncEventClient:
@@ -368,42 +647,110 @@ class AsyncEventClient:
     through :class:`HttpxTransport` (not closed by us); ``transport=`` takes any object with
     ``async send(url, body, headers, timeout) -> (status, body)`` and ``async aclose()``
     (closed by us only when we created it). Use ``async with``, or ``await aclose()``.
+
+    The queue for connections is the client's own, in front of any transport: at most
+    ``max_connections`` calls in flight per event loop, others wait up to ``pool_timeout``
+    seconds (None: up to ``timeout``); ``timeout`` counts once a call has its slot. The client
+    works from several event loops (one at a time or at once): each gets its own queue and,
+    with the default transport, its own session.
     """
 
-    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT, *,
-                 headers: Mapping[str, str] | None = None, client: httpx.AsyncClient | None = None,
-                 transport: AsyncTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        *,
+        headers: Mapping[str, str] | None = None,
+        client: httpx.AsyncClient | None = None,
+        transport: AsyncTransport | None = None,
+        max_answer: int = DEFAULT_MAX_ANSWER,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        pool_timeout: float | None = None,
+    ) -> None:
         if client is not None and transport is not None:
             raise ValueError("pass either client or transport, not both")
-        _parse_url(url)
+        _check_url(url)
+        _check_limits(timeout, max_answer, max_connections, pool_timeout)
         self.url = url
         self.timeout = timeout
+        self.max_answer = max_answer
+        self.max_connections = max_connections
+        self.pool_timeout = pool_timeout
         self._headers = _base_headers(headers)
         self._owns_transport = client is None and transport is None
         if transport is None:
-            transport = HttpxTransport(client) if client is not None else _default_transport()
+            if client is not None:
+                transport = HttpxTransport(client, max_answer=max_answer, max_connections=max_connections)
+            else:
+                transport = _default_transport(max_connections, max_answer)
         self.transport: AsyncTransport = transport
+        self._queues: dict[asyncio.AbstractEventLoop, _Slots] = {}
+        # The last loop used and its slots, read as one value (loops may run in threads).
+        self._current: tuple[asyncio.AbstractEventLoop | None, _Slots] = (None, _Slots(0))
 
-    async def send_event(self, name: str, version: int, payload: Any = None, *, id: str | None = None,
-                         flow_id: str | None = None, identity: dict[str, Any] | None = None,
-                         auth: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None,
-                         timeout: float | None = None,
-                         headers: Mapping[str, str] | None = None) -> ResponseEvent:
+    def _slots(self, loop: asyncio.AbstractEventLoop) -> _Slots:
+        """The running loop's connection slots (waiting futures belong to one loop)."""
+        for old in [old for old in self._queues if old.is_closed()]:
+            del self._queues[old]
+        slots = self._queues.get(loop)
+        if slots is None:
+            slots = self._queues[loop] = _Slots(self.max_connections)
+        self._current = (loop, slots)
+        return slots
+
+    async def send_event(
+        self,
+        name: str,
+        version: int,
+        payload: Any = None,
+        *,
+        id: str | None = None,
+        flow_id: str | None = None,
+        identity: dict[str, Any] | None = None,
+        auth: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ResponseEvent:
         """Send one event and return the answer; failures as for :class:`EventClient`."""
+        if client_observers:
+            call = _observed_call(self.url, name, version, id, flow_id, metadata, headers)
+            try:
+                response = await self._send(name, version, payload, call.id, call.flow_id, identity, auth,
+                                            call.metadata, timeout, call.headers)
+            except BaseException as exc:
+                client_ended(call, None, exc)
+                raise
+            client_ended(call, response, None)
+            return response
+        return await self._send(name, version, payload, id, flow_id, identity, auth, metadata, timeout, headers)
+
+    async def _send(self, name: str, version: int, payload: Any, id: str | None, flow_id: str | None,
+                    identity: dict[str, Any] | None, auth: dict[str, Any] | None, metadata: dict[str, Any] | None,
+                    timeout: float | None, headers: Mapping[str, str] | None) -> ResponseEvent:
         body = _envelope(name, version, payload, id, flow_id, identity, auth, metadata)
         if _mock is not None:
             return await _mock.answer_async(self.url, body, headers)  # type: ignore[no-any-return]
         call_headers = _with(self._headers, headers) if headers else self._headers
         url = self.url
         limit = self.timeout if timeout is None else timeout
-        try:
-            status, answer = await self.transport.send(url, body, call_headers, limit)
-        except EventClientError:
-            raise
-        except TimeoutError as exc:  # a custom transport that did not translate it
-            raise TimeoutException(f"no answer from {url} in {limit} s") from exc
-        except OSError as exc:
-            raise EventConnectionError(f"cannot reach {url}: {exc!r}") from exc
+        loop = asyncio.get_running_loop()
+        current, slots = self._current
+        if current is not loop:
+            slots = self._slots(loop)
+        with _TransportErrors(url, limit):
+            if slots.free:
+                slots.free -= 1
+            else:
+                wait = limit if self.pool_timeout is None else self.pool_timeout
+                if not await slots.wait(wait):
+                    raise _queue_timeout(url, wait, self.max_connections)
+            try:
+                status, answer = await self.transport.send(url, body, call_headers, limit)
+            finally:
+                slots.release()
+        if len(answer) > self.max_answer:  # a custom transport read it all: still refused
+            raise _too_big(url, self.max_answer, f"{len(answer)} bytes", answer)
         return _answer(url, status, answer)
 
     async def aclose(self) -> None:
@@ -414,8 +761,9 @@ class AsyncEventClient:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.aclose()
 
     def __repr__(self) -> str:

@@ -30,7 +30,6 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
-import httpx
 import msgspec
 
 from . import _builder, _client, _context, _model, _processor
@@ -42,6 +41,8 @@ from ._wire import EventErrorType, EventFields, EventSuccessType, encode
 
 if TYPE_CHECKING:
     from typing import Self
+
+    import httpx  # the client imports it when one is built, not at import time
 
 __all__ = [
     "AsyncEventHandler",

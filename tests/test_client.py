@@ -74,15 +74,19 @@ def test_success(server: Server, send: Any) -> None:
     assert answer.payload == {"MyEventPayload": "hi"}
 
 
-@pytest.mark.parametrize(("name", "payload", "error_type"), [
-    ("get:event:other", {}, EventErrorType.EVENT_NOT_FOUND),
-    ("get:event:example", {"wrong": 1}, EventErrorType.BAD_REQUEST),
-    ("fail:typed", {}, EventErrorType.BAD_REQUEST),
-    ("fail:forbidden", {}, EventErrorType.FORBIDDEN),
-    ("fail:unhandled", {}, EventErrorType.GENERIC),
-])
-def test_error_events_are_returned_not_raised(server: Server, send: Any, name: str, payload: Any,
-                                              error_type: EventErrorType) -> None:
+@pytest.mark.parametrize(
+    ("name", "payload", "error_type"),
+    [
+        ("get:event:other", {}, EventErrorType.EVENT_NOT_FOUND),
+        ("get:event:example", {"wrong": 1}, EventErrorType.BAD_REQUEST),
+        ("fail:typed", {}, EventErrorType.BAD_REQUEST),
+        ("fail:forbidden", {}, EventErrorType.FORBIDDEN),
+        ("fail:unhandled", {}, EventErrorType.GENERIC),
+    ],
+)
+def test_error_events_are_returned_not_raised(
+    server: Server, send: Any, name: str, payload: Any, error_type: EventErrorType
+) -> None:
     answer = send(server.url, name, 1, payload)
     assert answer.is_error
     assert answer.error_type is error_type
@@ -180,8 +184,15 @@ def test_request_is_canonical_json_with_headers() -> None:
     recorder = Recorder()
     http = httpx.Client(transport=httpx.MockTransport(recorder))
     client = EventClient("http://svc/events", headers={"X-Client": "a", "X-Both": "client"}, client=http)
-    client.send_event("n", 2, {"k": "v"}, identity={"userId": 7}, auth={"t": "s"}, metadata={"m": 1},
-                      headers={"X-Call": "b", "x-both": "call"})
+    client.send_event(
+        "n",
+        2,
+        {"k": "v"},
+        identity={"userId": 7},
+        auth={"t": "s"},
+        metadata={"m": 1},
+        headers={"X-Call": "b", "x-both": "call"},
+    )
     request = recorder.requests[0]
     assert request.method == "POST" and str(request.url) == "http://svc/events"
     assert request.headers["content-type"] == "application/json"
@@ -215,8 +226,7 @@ def test_own_client_default_timeout_is_15_seconds() -> None:
 
 @pytest.mark.parametrize("body", [b"not json", b"[]", b'{"version": 1}', b"", b'{"name": "x", "version": "v"}'])
 def test_unreadable_answer_is_bad_protocol_keeping_the_body(body: bytes) -> None:
-    client = EventClient("http://svc/events",
-                         client=httpx.Client(transport=httpx.MockTransport(Recorder(body=body))))
+    client = EventClient("http://svc/events", client=httpx.Client(transport=httpx.MockTransport(Recorder(body=body))))
     with pytest.raises(BadProtocolException) as info:
         client.send_event("n", 1)
     assert info.value.body == body
@@ -291,12 +301,15 @@ def test_custom_transport_gets_bytes_headers_and_seconds() -> None:
     assert not transport.closed  # given to us: not ours to close
 
 
-@pytest.mark.parametrize(("transport", "error"), [
-    (FakeTransport(exc=TimeoutError()), TimeoutException),
-    (FakeTransport(exc=ConnectionResetError()), EventConnectionError),
-    (FakeTransport(status=502, body=b"bad gateway"), FailedDependencyException),
-    (FakeTransport(body=b"<html>"), BadProtocolException),
-])
+@pytest.mark.parametrize(
+    ("transport", "error"),
+    [
+        (FakeTransport(exc=TimeoutError()), TimeoutException),
+        (FakeTransport(exc=ConnectionResetError()), EventConnectionError),
+        (FakeTransport(status=502, body=b"bad gateway"), FailedDependencyException),
+        (FakeTransport(body=b"<html>"), BadProtocolException),
+    ],
+)
 def test_custom_transport_failures_are_classified(transport: FakeTransport, error: type[Exception]) -> None:
     async def go() -> None:
         await AsyncEventClient("http://svc/events", transport=transport).send_event("n", 1)
@@ -306,13 +319,17 @@ def test_custom_transport_failures_are_classified(transport: FakeTransport, erro
 
 
 def test_default_transport_is_aiohttp_and_closed_with_the_client() -> None:
-    async def go() -> AsyncEventClient:
-        async with AsyncEventClient("http://svc/events") as c:
-            assert isinstance(c.transport, AiohttpTransport)
-        return c
+    sessions = []
 
-    client = asyncio.run(go())
-    assert client.transport._session is None  # type: ignore[attr-defined]
+    async def go() -> None:
+        async with AsyncEventClient(f"http://127.0.0.1:{free_port()}/events") as c:
+            assert isinstance(c.transport, AiohttpTransport)
+            with pytest.raises(EventConnectionError):  # refused: the session is opened all the same
+                await c.send_event("n", 1, timeout=2)
+            sessions.extend(session for session, _ in c.transport._sessions.values())
+        assert len(sessions) == 1 and sessions[0].closed
+
+    asyncio.run(go())
 
 
 def test_user_async_client_is_not_closed() -> None:
@@ -388,7 +405,8 @@ def test_async_client_reused_across_asyncio_run_calls(server: Server, caplog: py
 
 
 def test_aiohttp_transport_one_loop_per_test_style(server: Server, caplog: pytest.LogCaptureFixture) -> None:
-    # pytest-asyncio style: each test gets a fresh loop, closed afterwards; the client is shared.
+    # pytest-asyncio style: each test gets a fresh loop, shut down and closed afterwards (as
+    # asyncio.Runner does); the client is shared. The session of each loop closes with it.
     client = AsyncEventClient(server.url)
     gc.collect()
     with warnings.catch_warnings(record=True) as caught:
@@ -398,8 +416,10 @@ def test_aiohttp_transport_one_loop_per_test_style(server: Server, caplog: pytes
             try:
                 answer = loop.run_until_complete(client.send_event("echo:payload", 1, {"i": i}))
             finally:
+                loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.close()
             assert answer.payload == {"i": i}
+        del loop
         asyncio.run(client.aclose())
         _no_unclosed_warnings(caught, caplog)
 
@@ -436,8 +456,9 @@ class TricklingServer:
                 data = b""
                 while b"\r\n\r\n" not in data:
                     data += conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: %d\r\n\r\n" % self.BYTES)
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % self.BYTES
+                )
                 for _ in range(self.BYTES):
                     if self.stop.wait(0.1):
                         return

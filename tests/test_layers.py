@@ -23,6 +23,7 @@ LAYERS: list[set[str]] = [
     {"_catalogue", "_compose", "_observe"},
     {"_builder", "_router"},
     {"_processor"},
+    {"_client_transport"},
     {"_asgi", "_client", "_conformance", "_loadgen"},
     {"_cli", "compat", "testing", "otel"},
     {"__init__", "__main__", "_pytest_plugin"},

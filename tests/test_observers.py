@@ -131,3 +131,63 @@ def test_a_failing_observer_is_logged_and_changes_no_answer(core: ModuleType, ca
         fastevents.remove_observer(observer)
     assert answer == expected
     assert sum("observer" in r.getMessage() for r in caplog.records) == 2
+
+
+# --- clients -------------------------------------------------------------------------------
+
+
+class Injecting(fastevents.ClientObserver):
+    def __init__(self) -> None:
+        self.ended: list[fastevents.ClientCall] = []
+
+    def request_started(self, call: fastevents.ClientCall) -> Any:
+        call.headers["x-probe"] = "1"
+        call.metadata["trace"] = {"traceparent": "00-abc-def-01"}
+        return "state"
+
+    def request_ended(self, call: fastevents.ClientCall, state: Any) -> None:
+        assert state == "state"
+        self.ended.append(call)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_client_observers_add_headers_and_metadata_and_hear_the_outcome(kind: str) -> None:
+    from fastevents import AsyncEventClient, EventClient
+    from fastevents.testing import MockEvents
+
+    observer = Injecting()
+    fastevents.add_client_observer(observer)
+    try:
+        with MockEvents() as mock:
+            mock.add("remote:thing", 1, {"ok": True})
+            url = "http://127.0.0.1:9/events"
+            if kind == "sync":
+                with EventClient(url) as client:
+                    response = client.send_event("remote:thing", 1, metadata={"origin": "test"}, id="i-9")
+            else:
+                async def send() -> Any:
+                    async with AsyncEventClient(url) as client:
+                        return await client.send_event("remote:thing", 1, metadata={"origin": "test"}, id="i-9")
+                response = asyncio.run(send())
+    finally:
+        fastevents.remove_client_observer(observer)
+    [sent] = mock.calls
+    assert sent.headers.get("x-probe") == "1"
+    assert sent.event.metadata == {"origin": "test", "trace": {"traceparent": "00-abc-def-01"}}
+    [call] = observer.ended
+    assert (call.name, call.version, call.id, call.status, call.exception) == ("remote:thing", 1, "i-9", "response", None)
+    assert call.response is response and call.duration >= 0
+
+
+def test_client_observers_hear_failures() -> None:
+    from fastevents import EventClient, EventConnectionError
+
+    observer = Injecting()
+    fastevents.add_client_observer(observer)
+    try:
+        with EventClient("http://127.0.0.1:9/events", timeout=2) as client, pytest.raises(EventConnectionError):
+            client.send_event("remote:thing", 1)
+    finally:
+        fastevents.remove_client_observer(observer)
+    [call] = observer.ended
+    assert isinstance(call.exception, EventConnectionError) and call.response is None and call.status is None
