@@ -184,6 +184,11 @@ def main(argv: list[str] | None = None) -> None:
     times.update({name: [] for name in parts})
 
     if args.one:
+        if args.one in parts:
+            part = parts[args.one]
+            per_dispatch(lambda _body: part(), 200)
+            per_dispatch(lambda _body: part(), args.calls)
+            return
         setup = dict(dispatch)[args.one] if args.one in dispatch else next(v[2] for v in variants if v[0] == args.one)
         setup()
         if args.one in dispatch:
@@ -250,15 +255,17 @@ VARIANTS = (
     "fastevents + FastEventsInstrumentor",
     "FastAPI",
     "FastAPI + FastAPIInstrumentor",
+    "SDK span (start, 1 attribute, end)",
+    "SDK histogram record",
 )
 
 
-def count_instructions(low: int = 200, high: int = 1200) -> None:
+def count_instructions(low: int = 200, high: int = 1200, names: Sequence[str] = VARIANTS) -> None:
     """Instructions per event of every variant: callgrind runs of ``low`` and ``high`` events
     (after the same warm-up), the difference divided by ``high - low``. Steadier than time on a
     shared machine; startup and imports cancel out."""
     counts: dict[str, float] = {}
-    for name in VARIANTS:
+    for name in names:
         collected = []
         for calls in (low, high):
             result = subprocess.run(
@@ -279,10 +286,18 @@ def count_instructions(low: int = 200, high: int = 1200) -> None:
         ("fastevents, ASGI", "fastevents", "fastevents + FastEventsInstrumentor"),
         ("FastAPI + pydantic v2, ASGI", "FastAPI", "FastAPI + FastAPIInstrumentor"),
     ):
+        if plain not in counts or traced not in counts:
+            continue
         print(
             f"| {label} | {counts[plain]:,.0f} | {counts[traced]:,.0f} | +{counts[traced] - counts[plain]:,.0f} "
             f"| {counts[traced] / counts[plain]:.1f}x |"
         )
+    print()
+    print("| the SDK's own work for one event | instructions |")
+    print("|---|---|")
+    for name in VARIANTS[-2:]:
+        if name in counts:
+            print(f"| {name} | {counts[name]:,.0f} |")
 
 
 if __name__ == "__main__":
