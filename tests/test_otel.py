@@ -231,7 +231,9 @@ def test_uninstrument_stops_spans_and_metrics(core: ModuleType) -> None:
     try:
         processor.process_event(envelope("echo:payload"))
         assert len(telemetry.spans()) == 1
+        assert processor._dispatcher.hooks is not None
         telemetry.instrumentor.uninstrument()
+        assert processor._dispatcher.hooks is None  # back on the core's unobserved path
         processor.process_event(envelope("echo:payload"))
         assert json.loads(EventProcessor(outcome_router(), core=core).process_event(envelope("echo:payload")))
         assert len(telemetry.spans()) == 1
