@@ -213,6 +213,21 @@ def test_async_handlers_get_spans(otel: Telemetry, core: ModuleType) -> None:
     assert dict(span.attributes or {})["rpc.status_code"] == "response"
 
 
+def test_a_handler_timeout_is_a_server_error(otel: Telemetry, core: ModuleType) -> None:
+    router = EventRouter()
+
+    @router.event("slow:work", 1, timeout=0.05)
+    async def slow(event: Event) -> Any:
+        await asyncio.sleep(5)
+
+    answer = asyncio.run(EventProcessor(router, core=core).process_event_async(envelope("slow:work")))
+    assert json.loads(answer)["name"] == "slow:work:error"
+    (span,) = otel.spans()
+    assert dict(span.attributes or {})["error.type"] == "error"
+    assert span.status.status_code is StatusCode.ERROR
+    assert [e.name for e in span.events] == ["exception"]
+
+
 def test_user_id_is_recorded_only_when_asked(core: ModuleType) -> None:
     body = envelope("echo:payload", identity={"userId": 42})
     for options, expected in (({}, None), ({"record_user_id": True}, "42")):
