@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from fastevents import Event, EventRouter
+from fastevents import Event, EventRouter, asgi_app
 
 
 class ExampleSchema(msgspec.Struct):
@@ -24,3 +24,8 @@ router = EventRouter()
 @router.event("get:event:example", 1)
 def example(event: Event, payload: ExampleSchema) -> Any:
     return {"MyEventPayload": payload.example}
+
+
+#: The same router as a plain ASGI app, for the stock-uvicorn and Granian comparisons
+#: (``fastevents serve`` builds its own app from ``router``).
+app = asgi_app(router)

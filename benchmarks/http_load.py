@@ -50,6 +50,12 @@ SERVERS: dict[str, tuple[str, list[str]]] = {
     "fastevents": ("fastevents serve", ["-m", "fastevents", "serve", "benchmarks.http_app:router", "--port", "0"]),
     "bare": ("bare msgspec ASGI app", ["-m", "benchmarks.http_serve", "benchmarks.http_bare_app:app"]),
     "fastapi": ("FastAPI + pydantic v2", ["-m", "benchmarks.http_serve", "benchmarks.http_fastapi_app:app"]),
+    # The candidate HTTP stacks for ``fastevents serve``, all serving the same events app:
+    "stock": ("fastevents app, stock uvicorn + httptools (no limits)",
+              ["-m", "benchmarks.http_serve", "benchmarks.http_app:app"]),
+    "h11": ("fastevents app, stock uvicorn + h11", ["-m", "benchmarks.http_serve", "benchmarks.http_app:app",
+                                                    "--http", "h11"]),
+    "granian": ("fastevents app, Granian (Rust HTTP)", ["-m", "benchmarks.http_granian", "benchmarks.http_app:app"]),
 }
 _LISTENING = re.compile(r" on (http://\S+) \(")
 
@@ -80,6 +86,28 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
+def tree_rss_kib(pid: int) -> int | None:
+    """Resident set size of a process and all its descendants in KiB (Linux), ``None`` elsewhere."""
+    children: dict[int, list[int]] = {}
+    try:
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                except OSError:
+                    continue
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry))
+    except OSError:
+        return None
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += rss_kib(current) or 0
+        todo.extend(children.get(current, []))
+    return total
+
+
 class Server:
     """A server process pinned to ``cpu``; :attr:`url` is its events endpoint.
 
@@ -87,10 +115,10 @@ class Server:
     process group (its own session) if it does not exit in time.
     """
 
-    def __init__(self, name: str, cpu: int = SERVER_CPU, timeout: float = 30.0) -> None:
+    def __init__(self, name: str, cpu: int = SERVER_CPU, timeout: float = 30.0, extra: Sequence[str] = ()) -> None:
         self.name = name
         self.label, args = SERVERS[name]
-        self.argv = [PYTHON, *args]
+        self.argv = [PYTHON, *args, *extra]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
         self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by stop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from .implementations import IMPLS, LABELS
@@ -722,6 +723,9 @@ def markdown_document(results: dict[str, Any], chart_link: str) -> str:
             f"{clients['rounds']} interleaved rounds; every answer is checked (a success event, HTTP 200).\n",
             clients_table(results),
         ]
+    attacks = Path(__file__).resolve().parent / "attacks.md"  # written by python -m benchmarks.http_attacks
+    if attacks.exists():
+        parts.append(attacks.read_text())
     parts += ["## Fairness\n", FAIRNESS]
     if server or clients:
         parts.append(HTTP_FAIRNESS)

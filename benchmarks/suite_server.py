@@ -1,12 +1,15 @@
 """Scenario module: ASGI servers under load (requests/s, p50/p99 latency).
 
-Three servers answer the README example (``get:event:example`` v1) at ``POST /events``,
-each under uvicorn with ``fastevents serve``'s settings (httptools + uvloop, access log off,
-1 worker), all pinned to CPU 0: ``fastevents serve``, a bare msgspec ASGI app (the server's
-own limit) and FastAPI + pydantic v2 (see ``http_load.SERVERS``). The load generator (wrk,
+Servers answer the README example (``get:event:example`` v1) at ``POST /events``, 1 worker
+each, all pinned to CPU 0: ``fastevents serve`` (uvicorn with its hardened httptools
+protocol), and on stock uvicorn with the same settings (httptools + uvloop, access log off)
+a bare msgspec ASGI app (the server's own limit) and FastAPI + pydantic v2; then the other
+candidate stacks for ``fastevents serve`` with the same events app: stock uvicorn +
+httptools (what the limits cost), stock uvicorn + h11, and Granian when installed (see
+``http_load.SERVERS``; their behaviour under attack: ``http_attacks.py``). The load generator (wrk,
 else an aiohttp loop) runs pinned to CPU 1 with 64 keep-alive connections, posting the very
 request body of the in-process ``success`` scenario. Every server's answer is checked
-against the protocol's before timing. All three servers are started once, warmed up, then
+against the protocol's before timing. All servers are started once, warmed up, then
 loaded in interleaved rounds (order rotating), so drifts of the machine hit them alike;
 the ratios are medians of per-round ratios. Every server is stopped by pid in ``finally``.
 """
@@ -22,7 +25,9 @@ from .context import RunContext
 
 NAME = "server"
 TITLE = "ASGI server under load"
-ORDER = ("fastevents", "bare", "fastapi")
+ORDER = ("fastevents", "bare", "fastapi", "stock", "h11", "granian")
+#: Servers that need a package the ``bench`` extra does not install.
+OPTIONAL = {"fastapi": "fastapi", "granian": "granian"}
 
 
 def unavailable() -> str | None:
@@ -39,8 +44,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
     generator = http_load.generator_name()
     scenario = scenarios.scenario_by_name("success")
     body = scenario.body
-    names = [n for n in ORDER if n != "fastapi" or importlib.util.find_spec("fastapi") is not None]
-    skipped = {} if "fastapi" in names else {"fastapi": "fastapi is not installed (pip install -e '.[bench]')"}
+    names = [n for n in ORDER if n not in OPTIONAL or importlib.util.find_spec(OPTIONAL[n]) is not None]
+    skipped = {n: f"{OPTIONAL[n]} is not installed" for n in ORDER if n not in names}
     servers: dict[str, http_load.Server] = {}
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     answers: dict[str, str] = {}

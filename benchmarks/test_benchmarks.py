@@ -22,9 +22,10 @@ from typing import Any
 
 import pytest
 
+from fastevents._seedenv import _is_ready, seed_venv_dir
+
 from . import harness, implementations, report, run, scenarios, suite_dispatch
 from .context import HERE
-from .seed_env import _is_ready, seed_venv_dir
 
 IN_PROCESS = ("floor", "compiled", "python", "pydantic")
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+import types
+from collections.abc import Awaitable, Callable, Generator, MutableMapping
 from typing import Any
 
 from . import _observe
@@ -66,6 +68,95 @@ def _parse_content_type(value: bytes) -> Any:
     return codec.name
 
 
+_CLOSE = [(b"connection", b"close")]
+_TOO_LARGE: Any = object()
+
+
+async def _read_rest(receive: Receive, first: bytes, max_body: int) -> Any:
+    """The whole body after its first chunk; ``None`` on disconnect, ``_TOO_LARGE`` past ``max_body``."""
+    chunks = [first]
+    size = len(first)
+    while True:
+        if size > max_body:
+            return _TOO_LARGE
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            break
+    if size > max_body:
+        return _TOO_LARGE
+    return b"".join(chunks)
+
+
+class _ClientGone(Exception):
+    """The client disconnected while its handler waited; the handler has been cancelled."""
+
+
+class _DisconnectWatch:
+    """A task awaiting ``receive()``, which a server answers with ``http.disconnect`` once the
+    client has gone (ASGI); it then cancels the request's task."""
+
+    __slots__ = ("client_gone", "done", "receive", "task", "watcher")
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.task: Any = asyncio.current_task()
+        self.done = False
+        self.client_gone = False
+        self.watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        try:
+            while not self.done:
+                message = await self.receive()
+                if message["type"] == "http.disconnect":
+                    if not self.done:
+                        self.client_gone = True
+                        self.task.cancel()
+                    return
+        except Exception:  # a server whose receive() fails here: stop watching
+            return
+
+    def stop(self) -> None:
+        self.done = True
+        self.watcher.cancel()
+
+
+@types.coroutine
+def _resume_watching(coro: Any, pending: Any, receive: Receive) -> Generator[Any, Any, Any]:
+    """Finish awaiting ``coro``, suspended at ``pending``, while watching for a client disconnect.
+
+    The caller stepped ``coro`` once itself: a request answered without suspending (every
+    sync handler) never gets here and costs no watch. A cancellation for a gone client
+    surfaces as :class:`_ClientGone`.
+    """
+    watch = _DisconnectWatch(receive)
+    try:
+        while True:
+            try:
+                value = yield pending
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # cancellation or an error thrown in: to the coroutine
+                pending = coro.throw(exc)
+            else:
+                pending = coro.send(value)
+    except StopIteration as done:
+        return done.value
+    except asyncio.CancelledError:
+        if watch.client_gone:
+            watch.task.uncancel()
+            raise _ClientGone from None
+        raise
+    finally:
+        watch.stop()
+
+
 def _plain(status: int, text: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> tuple[Message, Message]:
     headers = [
         (b"content-type", b"text/plain; charset=utf-8"),
@@ -82,11 +173,12 @@ def _plain(status: int, text: bytes, extra: list[tuple[bytes, bytes]] | None = N
 class EventsApp:
     """An ASGI 3 application answering events at one path; see :func:`asgi_app`."""
 
-    __slots__ = ("_allowed_paths", "_content_types", "_other_paths", "_process", "health_path", "max_body", "path",
-                 "processor", "state")
+    __slots__ = ("_allowed_paths", "_content_types", "_other_paths", "_process", "body_timeout", "health_path",
+                 "max_body", "path", "processor", "state")
 
     def __init__(self, router: EventRouter | EventProcessor, path: str = "/events",
-                 max_body: int = 1_048_576, health_path: str | None = None) -> None:
+                 max_body: int = 1_048_576, body_timeout: float | None = 30.0,
+                 health_path: str | None = None) -> None:
         self.processor = router if isinstance(router, EventProcessor) else EventProcessor(router)
         self._process = self.processor.process_event_async
         stripped = path.rstrip("/")
@@ -95,6 +187,7 @@ class EventsApp:
         self.path = stripped or "/"
         self._allowed_paths = frozenset({stripped, stripped + "/"})
         self.max_body = int(max_body)
+        self.body_timeout = None if body_timeout is None else float(body_timeout)
         # Parsed Content-Type values, keyed by the raw header: clients send the same one
         # again and again, so the common case costs one dict lookup.
         self._content_types: dict[bytes, Any] = {}
@@ -111,7 +204,8 @@ class EventsApp:
         self.state = "stopping"
 
     def __repr__(self) -> str:
-        return f"<EventsApp path={self.path!r} max_body={self.max_body} {self.processor!r}>"
+        return (f"<EventsApp path={self.path!r} max_body={self.max_body} body_timeout={self.body_timeout} "
+                f"{self.processor!r}>")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -155,31 +249,27 @@ class EventsApp:
                 except ValueError:
                     return await self._answer(send, 400, b"Bad Request")
                 if declared > max_body:
-                    return await self._answer(send, 413, b"Content Too Large")
+                    return await self._answer(send, 413, b"Content Too Large", _CLOSE)
 
         message = await receive()
         if message["type"] != "http.request":  # http.disconnect: nobody to answer
             return None
         body: Any = message.get("body", b"")
         if message.get("more_body", False):
-            chunks = [body]
-            size = len(body)
-            while True:
-                if size > max_body:
-                    return await self._answer(send, 413, b"Content Too Large")
-                message = await receive()
-                if message["type"] != "http.request":
-                    return None
-                chunk = message.get("body", b"")
-                chunks.append(chunk)
-                size += len(chunk)
-                if not message.get("more_body", False):
-                    break
-            if size > max_body:
-                return await self._answer(send, 413, b"Content Too Large")
-            body = b"".join(chunks)
+            try:
+                if self.body_timeout is None:
+                    body = await _read_rest(receive, body, max_body)
+                else:
+                    async with asyncio.timeout(self.body_timeout):
+                        body = await _read_rest(receive, body, max_body)
+            except TimeoutError:
+                return await self._answer(send, 408, b"Request Timeout", _CLOSE)
+            if body is None:
+                return None
+            if body is _TOO_LARGE:
+                return await self._answer(send, 413, b"Content Too Large", _CLOSE)
         elif len(body) > max_body:
-            return await self._answer(send, 413, b"Content Too Large")
+            return await self._answer(send, 413, b"Content Too Large", _CLOSE)
 
         if charset is not None:
             try:
@@ -188,7 +278,24 @@ class EventsApp:
                 # Not text in the declared charset: processed as sent, so a body that is
                 # not UTF-8 JSON either is answered ``badProtocol``.
                 pass
-        answer = await self._process(body)
+        processing = self._process(body)
+        try:  # one step by hand: done at once unless the handler waits
+            answer = processing.send(None)
+        except StopIteration as done:
+            answer = done.value
+        else:
+            try:
+                answer = await _resume_watching(processing, answer, receive)
+            except _ClientGone:  # nobody to answer; the handler was cancelled for that
+                return None
+            except asyncio.CancelledError:
+                if self.state != "stopping":
+                    raise  # a caller's timeout or task group: cancellation must propagate
+                # Cancelled by the server it is stopping (a shutdown past its grace period): one
+                # short answer and a quiet end, instead of a traceback per request in its log.
+                with contextlib.suppress(Exception):
+                    await self._answer(send, 503, b"Service Unavailable", _CLOSE)
+                return None
         await send({
             "type": "http.response.start",
             "status": 200,
@@ -251,18 +358,27 @@ class EventsApp:
 
 
 def asgi_app(router: EventRouter | EventProcessor, path: str = "/events",
-             max_body: int = 1_048_576, *, catalogue: bool = False, health_path: str | None = None) -> EventsApp:
+             max_body: int = 1_048_576, body_timeout: float | None = 30.0, *, catalogue: bool = False,
+             health_path: str | None = None) -> EventsApp:
     """An ASGI 3 app answering events of ``router`` with ``POST path`` (and ``path/``).
 
     Every protocol answer, errors included, is HTTP 200 ``application/json``. Transport
     problems keep their HTTP meaning: 404 for another path, 405 (``Allow: POST``) for
     another method, 413 when ``Content-Length`` or the body read so far exceeds
-    ``max_body`` bytes (reading stops there), 415 for a content type other than JSON
+    ``max_body`` bytes (default 1 MiB; reading stops there and the answer carries
+    ``Connection: close``, as the rest of the body is never read), 408 when a body sent in
+    several parts is not complete ``body_timeout`` seconds (default 30; ``None``: no limit)
+    after its first part, 415 for a content type other than JSON
     (absent, ``application/json``, ``application/*+json`` and ``text/json`` are accepted;
     ``text/plain`` is refused, as browsers send it cross-origin without a CORS preflight)
     or an unknown ``charset``. A body in another charset is transcoded
     before processing. Handles the lifespan protocol; mountable in any ASGI framework
     (under a Starlette ``Mount``, ``path`` is relative to the mount point).
+
+    While an ``async def`` handler runs, the app watches ``receive()``: a client that
+    disconnects gets its handler cancelled. A request cancelled by the server (a shutdown
+    past its grace period) is answered 503 and ends without an exception, so the server
+    logs one line for all of them rather than a traceback each.
 
     ``catalogue=True`` also serves ``GET path/catalogue`` (the router's catalogue as JSON)
     and ``GET path/docs`` (a self-contained page to browse and send the events); off by
@@ -273,7 +389,7 @@ def asgi_app(router: EventRouter | EventProcessor, path: str = "/events",
     ``health_path="/health"`` answers ``GET`` there with 200 ``{"status":"ok"}`` while
     serving, and 503 before the lifespan's startup has completed and once the server stops.
     """
-    app = EventsApp(router, path, max_body, health_path)
+    app = EventsApp(router, path, max_body, body_timeout, health_path)
     if catalogue:
         from ._catalogue import CataloguePages
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import multiprocessing
+import math
 import os
-import signal
 import socket
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import msgspec
+
+from ._target import UsageError, load_router
 
 __all__ = ["main"]
 
@@ -38,104 +39,12 @@ The answer is printed as indented JSON on stdout; failures print one line on std
 """
 
 
-class UsageError(Exception):
-    """A mistake of the person at the keyboard: one line on stderr, no traceback."""
-
-
 def _fail(message: str, code: int) -> NoReturn:
     print(f"fastevents: {message}", file=sys.stderr)
     raise SystemExit(code)
 
 
 # --- serve ------------------------------------------------------------------------------
-
-
-def load_router(target: str) -> Any:
-    """Import ``MODULE:ATTRIBUTE`` (attribute may be dotted) and return an EventRouter."""
-    from ._router import EventRouter
-
-    module_name, sep, attribute = target.partition(":")
-    if not sep or not module_name or not attribute:
-        raise UsageError(f"expected MODULE:ROUTER, got {target!r}")
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # like uvicorn: modules of the current folder
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise UsageError(f"cannot import module {module_name!r}: {exc}") from None
-        raise  # a bug inside the user's module: its traceback is the useful answer
-    for part in attribute.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise UsageError(f"module {module_name!r} has no attribute {attribute!r}") from None
-    if not isinstance(obj, EventRouter):
-        raise UsageError(f"{target} is a {type(obj).__name__}, not an EventRouter")
-    return obj
-
-
-def _make_app(target: str, path: str, catalogue: bool = False) -> Any:
-    from ._asgi import asgi_app
-
-    return asgi_app(load_router(target), path=path, catalogue=catalogue)
-
-
-def _uvicorn_config(app: Any, log_level: str) -> Any:
-    import uvicorn
-
-    return uvicorn.Config(
-        app,
-        loop="auto",   # uvloop when installed (the ``server`` extra)
-        http="auto",   # httptools when installed
-        lifespan="on",
-        log_level=log_level,
-        access_log=False,
-        timeout_graceful_shutdown=30,
-        server_header=False,
-    )
-
-
-def _worker(target: str, path: str, log_level: str, catalogue: bool, sock: socket.socket) -> None:
-    """One worker process: its own copy of the app, serving the shared listening socket."""
-    import uvicorn
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides; it sends SIGTERM
-    uvicorn.Server(_uvicorn_config(_make_app(target, path, catalogue), log_level)).run(sockets=[sock])
-
-
-def _supervise(workers: int, args: tuple[str, str, str, bool], sock: socket.socket) -> int:
-    """Run ``workers`` processes on one socket; SIGTERM/SIGINT stop them gracefully."""
-    context = multiprocessing.get_context("spawn")
-    stopping = False
-
-    def start() -> Any:
-        process = context.Process(target=_worker, args=(*args, sock), daemon=False)
-        process.start()
-        return process
-
-    def stop(signum: int, frame: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, stop)
-    processes = [start() for _ in range(workers)]
-    while not stopping:
-        for i, process in enumerate(processes):
-            process.join(timeout=0.2 / workers)
-            if stopping:
-                break
-            if process.exitcode is not None:  # a worker died: replace it
-                print(f"fastevents: worker {process.pid} exited with {process.exitcode}; restarting",
-                      file=sys.stderr)
-                processes[i] = start()
-    for process in processes:
-        if process.exitcode is None and process.pid is not None:
-            os.kill(process.pid, signal.SIGTERM)  # graceful: in-flight requests finish
-    for process in processes:
-        process.join()
-    return 0
 
 
 def _backends() -> str:
@@ -151,15 +60,20 @@ def _backends() -> str:
 
 def serve(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
+        from . import _server
+        from ._limits import Limits
     except ImportError:
-        _fail("serving needs uvicorn: pip install 'fastevents-protocol[server]'", EXIT_USAGE)
+        _fail("serving needs uvicorn and httptools: pip install 'fastevents-protocol[server]'", EXIT_USAGE)
     try:
         router = load_router(args.target)
-    except UsageError as exc:
+        limits = Limits(
+            max_header_size=args.max_header_size, header_timeout=args.header_timeout,
+            body_timeout=args.body_timeout, keep_alive_timeout=args.keep_alive_timeout,
+            write_timeout=args.write_timeout, max_connections=args.max_connections, max_body=args.max_body,
+            shutdown_timeout=args.shutdown_timeout,
+        )
+    except (UsageError, ValueError) as exc:
         _fail(str(exc), EXIT_USAGE)
-    if args.workers < 1:
-        _fail("--workers must be at least 1", EXIT_USAGE)
     path = "/" + args.path.strip("/")
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
@@ -167,8 +81,10 @@ def serve(args: argparse.Namespace) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((args.host, args.port))
-    except OSError as exc:
-        _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", EXIT_USAGE)
+    except (OSError, OverflowError) as exc:
+        sock.close()
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        _fail(f"cannot listen on {args.host}:{args.port}: {reason}", EXIT_USAGE)
     sock.listen(2048)  # connections queue up while the workers start
     sock.set_inheritable(True)
     port = sock.getsockname()[1]
@@ -179,17 +95,8 @@ def serve(args: argparse.Namespace) -> int:
           f"http://{host}:{port}{path} ({workers}, {_backends()}, pid {os.getpid()})", flush=True)
     if args.catalogue:
         print(f"fastevents: docs page http://{host}:{port}{path.rstrip('/')}/docs", flush=True)
-
-    if args.workers == 1:
-        import uvicorn
-
-        from ._asgi import asgi_app
-
-        app = asgi_app(router, path=path, catalogue=args.catalogue)
-        server = uvicorn.Server(_uvicorn_config(app, args.log_level))
-        server.run(sockets=[sock])
-        return 0 if server.started else 1
-    return _supervise(args.workers, (args.target, path, args.log_level, args.catalogue), sock)
+    return _server.run(args.target, path, limits, args.workers, args.log_level, sock,
+                       catalogue=args.catalogue, health_path=args.health_path)
 
 
 # --- send -------------------------------------------------------------------------------
@@ -207,6 +114,17 @@ def _json_arg(name: str, text: str | None, *, must_be_object: bool) -> Any:
     return value
 
 
+def _check_url(url: str) -> None:
+    import httpx
+
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        raise UsageError(f"invalid URL {url!r}: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise UsageError(f"invalid URL {url!r}: expected http://HOST[:PORT]/PATH")
+
+
 def send(args: argparse.Namespace) -> int:
     from ._client import EventClient, EventConnectionError
     from ._errors import BadProtocolException, FailedDependencyException, TimeoutException
@@ -216,8 +134,7 @@ def send(args: argparse.Namespace) -> int:
         identity = _json_arg("identity", args.identity, must_be_object=True)
         auth = _json_arg("auth", args.auth, must_be_object=True)
         metadata = _json_arg("metadata", args.metadata, must_be_object=True)
-        if args.timeout <= 0:
-            raise UsageError("--timeout must be positive (seconds)")
+        _check_url(args.url)
         client = EventClient(args.url, timeout=args.timeout)
     except (UsageError, ValueError) as exc:
         _fail(str(exc), EXIT_USAGE)
@@ -268,24 +185,100 @@ def print_catalogue(args: argparse.Namespace) -> int:
 # --- entry point ------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage mistake reported in one line (``fastevents: ...``), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(f"{self.prog.removeprefix('fastevents ')}: {message}", EXIT_USAGE)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0 to 65535, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+_SERVE_EPILOG = """\
+limits (per worker; defaults suit a service on the open internet):
+  a request whose headers exceed --max-header-size is answered 431, one whose headers or body
+  arrive too slowly 408, one whose body exceeds --max-body 413; then the connection closes
+  (after a short linger, so the client can read the answer). Connections over
+  --max-connections are answered 503 and closed, and logged. The cap is lowered, with a
+  warning, to fit the open-file limit (raised to its hard limit at start).
+exit status: 0 after a graceful stop (SIGTERM or Ctrl+C), 1 if the server could not start
+or a worker kept failing to start, 2 for a usage error.
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fastevents", description="Serve or send events-protocol events.")
+    from ._limits import Limits
+
+    d = Limits()
+    parser = _Parser(prog="fastevents", description="Serve or send events-protocol events.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("serve", help="serve a router's events over HTTP (uvicorn)",
-                            description="Serve MODULE:ROUTER (an EventRouter) with uvicorn. "
-                                        "SIGTERM or Ctrl+C stops gracefully: in-flight requests finish.")
+                            description="Serve MODULE:ROUTER (an EventRouter) with uvicorn + httptools. "
+                                        "SIGTERM or Ctrl+C stops gracefully: in-flight requests finish.",
+                            epilog=_SERVE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("target", metavar="MODULE:ROUTER", help="e.g. myapp.events:router")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1; one per core)")
+    p.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--workers", type=_count, default=1,
+                   help="worker processes (default 1; one per core), run by uvicorn's process manager")
     p.add_argument("--path", default="/events", help="URL path of the events endpoint (default /events)")
     p.add_argument("--log-level", default="warning",
                    choices=["critical", "error", "warning", "info", "debug", "trace"],
-                   help="uvicorn log level (default warning)")
+                   help="level of the uvicorn and fastevents loggers (default warning)")
+    p.add_argument("--max-body", metavar="BYTES", type=_count, default=d.max_body,
+                   help=f"largest request body (default {d.max_body:_})")
+    p.add_argument("--max-header-size", metavar="BYTES", type=_count, default=d.max_header_size,
+                   help=f"largest request line plus headers (default {d.max_header_size:_})")
+    p.add_argument("--max-connections", metavar="N", type=_count, default=d.max_connections,
+                   help=f"open connections per worker (default {d.max_connections:_})")
+    p.add_argument("--header-timeout", metavar="S", type=_seconds, default=d.header_timeout,
+                   help=f"seconds to receive a request's headers, from its first byte or from connecting "
+                        f"(default {d.header_timeout:g})")
+    p.add_argument("--body-timeout", metavar="S", type=_seconds, default=d.body_timeout,
+                   help=f"seconds to receive a body after its headers (default {d.body_timeout:g})")
+    p.add_argument("--keep-alive-timeout", metavar="S", type=_seconds, default=d.keep_alive_timeout,
+                   help=f"idle seconds before a keep-alive connection closes (default {d.keep_alive_timeout:g})")
+    p.add_argument("--write-timeout", metavar="S", type=_seconds, default=d.write_timeout,
+                   help=f"seconds a client may leave an answer unread before it is cut off "
+                        f"(default {d.write_timeout:g})")
+    p.add_argument("--shutdown-timeout", metavar="S", type=_seconds, default=d.shutdown_timeout,
+                   help=f"seconds requests in flight get to finish on SIGTERM; the rest are cancelled "
+                        f"(default {d.shutdown_timeout:g})")
     p.add_argument("--catalogue", action="store_true",
                    help="also serve GET <path>/catalogue (JSON) and GET <path>/docs (a page to try "
                         "events); off by default")
+    p.add_argument("--health-path", metavar="PATH", default=None,
+                   help="answer GET PATH with 200 {\"status\":\"ok\"} while serving, 503 while starting "
+                        "or stopping (default: no health probe)")
     p.set_defaults(run=serve)
 
     s = commands.add_parser("send", help="send one event and print the answer",
@@ -298,7 +291,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--identity", metavar="JSON", help="identity (JSON object)")
     s.add_argument("--auth", metavar="JSON", help="auth (JSON object)")
     s.add_argument("--metadata", metavar="JSON", help="metadata (JSON object)")
-    s.add_argument("--timeout", metavar="S", type=float, default=15.0, help="seconds (default 15)")
+    s.add_argument("--timeout", metavar="S", type=_seconds, default=15.0, help="seconds (default 15)")
     s.set_defaults(run=send)
 
     c = commands.add_parser(

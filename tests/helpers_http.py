@@ -1,12 +1,16 @@
 """HTTP test helpers: a served router, servers in subprocesses on free loopback ports.
 
 ``fastevents serve tests.helpers_http:router`` serves the conformance fixture router plus
-``slow:sleep`` (an ``async def`` handler that sleeps ``payload.seconds``) and ``server:pid``.
+``slow:sleep`` (an ``async def`` handler that sleeps ``payload.seconds``), ``server:pid``,
+``server:sleeping`` (how many ``slow:sleep`` handlers are running) and ``big:answer`` (a
+payload of ``payload.size`` bytes). ``tests.helpers_http:router_failing_in_workers`` is the
+same router in the process that loads it first and an import error in worker processes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import re
 import signal
@@ -28,14 +32,30 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
 
+_sleeping = 0
+
+
 def build_served_router() -> EventRouter:
     router = build_fixture_router()
 
     @router.event("slow:sleep", 1)
     async def slow(event: Event, payload: Any) -> Any:
+        global _sleeping
         seconds = float(payload.get("seconds", 0.5)) if isinstance(payload, dict) else 0.5
-        await asyncio.sleep(seconds)
+        _sleeping += 1
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            _sleeping -= 1
         return {"slept": seconds}
+
+    @router.event("server:sleeping", 1)
+    def sleeping(event: Event) -> Any:
+        return {"sleeping": _sleeping}
+
+    @router.event("big:answer", 1)
+    def big(event: Event, payload: Any) -> Any:
+        return {"data": "x" * int(payload["size"])}
 
     @router.event("server:pid", 1)
     def pid(event: Event) -> Any:
@@ -45,6 +65,14 @@ def build_served_router() -> EventRouter:
 
 
 router = build_served_router()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "router_failing_in_workers":
+        if multiprocessing.parent_process() is not None:
+            raise RuntimeError("this worker cannot start (a test of the process manager)")
+        return router
+    raise AttributeError(name)
 
 _LISTENING = re.compile(r"on (http://\S+?)(/\S*) \(")
 
@@ -59,7 +87,7 @@ class Server:
     """A process serving HTTP; ``url`` is its events endpoint. Always call :meth:`stop`."""
 
     def __init__(self, argv: Sequence[str], *, env: dict[str, str] | None = None,
-                 ready: re.Pattern[str] = _LISTENING, timeout: float = 30.0) -> None:
+                 ready: re.Pattern[str] = _LISTENING, timeout: float = 30.0, max_files: int | None = None) -> None:
         self.argv = list(argv)
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         full_env["PYTHONPATH"] = os.pathsep.join(
@@ -67,7 +95,7 @@ class Server:
         )
         self.process = subprocess.Popen(
             self.argv, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, start_new_session=True,
+            text=True, start_new_session=True, preexec_fn=None if max_files is None else _limit_files(max_files),
         )
         self.stdout_lines: list[str] = []
         self.stderr_lines: list[str] = []
@@ -130,10 +158,23 @@ class Server:
         return self.process.returncode
 
 
+def _limit_files(count: int) -> Any:
+    def limit() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+    return limit
+
+
 def serve_fastevents(*extra: str, target: str = "tests.helpers_http:router",
-                     env: dict[str, str] | None = None) -> Server:
-    """``fastevents serve`` on a free loopback port (``--port 0``, read from its startup line)."""
-    return Server([PYTHON, "-m", "fastevents", "serve", target, "--port", "0", *extra], env=env)
+                     env: dict[str, str] | None = None, max_files: int | None = None) -> Server:
+    """``fastevents serve`` on a free loopback port (``--port 0``, read from its startup line).
+
+    ``max_files`` sets the server's open-file limit (soft and hard).
+    """
+    return Server([PYTHON, "-m", "fastevents", "serve", target, "--port", "0", *extra], env=env,
+                  max_files=max_files)
 
 
 def rss_kib(pid: int) -> int:

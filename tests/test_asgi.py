@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -316,3 +317,113 @@ def test_transport_answers_mounted_in_starlette(starlette_client: httpx.AsyncCli
     assert other.status_code == 404
     assert form.status_code == 415
     assert latin.status_code == 200 and latin.json()["payload"] == {"text": "héllo ?"}
+
+
+# --- hostile clients and cancellation (issue 8) -------------------------------------------
+
+
+def test_413_asks_the_server_to_close_the_connection(router: EventRouter) -> None:
+    app = asgi_app(router, max_body=100)
+    declared = Call(app, headers=[("content-type", "application/json"), ("content-length", "101")],
+                    chunks=[b"x" * 101]).run()
+    streamed = Call(app, chunks=[b"x" * 60, b"x" * 60, b"x" * 60]).run()
+    for call in (declared, streamed):
+        assert call.status == 413 and call.headers["connection"] == "close"
+
+
+def test_body_that_stops_arriving_is_408_after_body_timeout(router: EventRouter) -> None:
+    call = Call(asgi_app(router, body_timeout=0.2), chunks=[b'{"name": ', b"never sent"])
+    call.messages = call.messages[:1]  # the first part, then nothing
+    started = time.monotonic()
+    call.run()
+    assert call.status == 408 and call.headers["connection"] == "close"
+    assert call.received == 1 and time.monotonic() - started < 5
+
+
+def _hanging_router(events: list[str]) -> EventRouter:
+    router = EventRouter()
+
+    @router.event("hang:forever", 1)
+    async def hang(event: Any) -> Any:
+        events.append("started")
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            events.append("cancelled")
+            raise
+        return {}
+
+    return router
+
+
+def test_client_disconnect_cancels_a_waiting_async_handler() -> None:
+    events: list[str] = []
+    app = asgi_app(_hanging_router(events))
+    body = b'{"name": "hang:forever", "version": 1}'
+    sent: list[Any] = []
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop()
+        await asyncio.sleep(0.1)  # the client leaves while the handler waits
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def main() -> None:
+        await asyncio.wait_for(app({"type": "http", "method": "POST", "path": "/events", "headers": []},
+                                   receive, send), 5)
+        assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+    asyncio.run(main())
+    assert events == ["started", "cancelled"] and sent == []
+
+
+def test_request_cancelled_by_the_server_answers_503_without_raising() -> None:
+    events: list[str] = []
+    app = asgi_app(_hanging_router(events))
+    call = Call(app, chunks=[b'{"name": "hang:forever", "version": 1}'])
+
+    async def main() -> None:
+        task = asyncio.create_task(call.app(call.scope, call._receive, call._send))
+        while not events:
+            await asyncio.sleep(0.01)
+        app.stopping()  # fastevents serve's signal handler, when it is told to stop
+        task.cancel()  # what uvicorn does to requests left after the shutdown grace period
+        await task  # ends normally: no traceback per request in the server's log
+
+    asyncio.run(main())
+    assert events == ["started", "cancelled"]
+    assert call.status == 503 and call.headers["connection"] == "close"
+
+
+def test_a_cancellation_while_serving_propagates() -> None:
+    # A caller's timeout or task group cancels the app: swallowing it would break them.
+    events: list[str] = []
+    call = Call(asgi_app(_hanging_router(events)), chunks=[b'{"name": "hang:forever", "version": 1}'])
+
+    async def main() -> None:
+        task = asyncio.create_task(call.app(call.scope, call._receive, call._send))
+        while not events:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert events == ["started", "cancelled"]
+    assert call.sent == []
+
+
+def test_sync_handler_answers_without_a_watcher_task(app: Any) -> None:
+    async def main() -> int:
+        before = len(asyncio.all_tasks())
+        call = Call(app, headers=[("content-type", "application/json")],
+                    chunks=[json.dumps(ECHO).encode()])
+        await call.app(call.scope, call._receive, call._send)
+        assert call.status == 200
+        return len(asyncio.all_tasks()) - before
+
+    assert asyncio.run(main()) == 0

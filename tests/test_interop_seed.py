@@ -1,4 +1,4 @@
-"""Interop with the real ``events-protocol`` 0.2.4 (its own venv, see benchmarks/seed_env.py).
+"""Interop with the real ``events-protocol`` 0.2.4 (its own venv, see fastevents/_seedenv.py).
 
 * its ``EventClient`` (run in the seed venv) against ``fastevents serve``;
 * fastevents' clients against a server built on the old package as its README says
@@ -12,7 +12,6 @@ the assertions are about what each client classifies (docs/protocol.md §3).
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import subprocess
 from collections.abc import Iterator
@@ -28,16 +27,13 @@ from fastevents import (
     FailedDependencyException,
     ResponseEvent,
 )
+from fastevents._seedenv import ensure_seed_python
 
-from .helpers_http import ROOT, Server
+from .helpers_http import Server
 
 
 def _seed_python() -> str:
-    spec = importlib.util.spec_from_file_location("seed_env", ROOT / "benchmarks" / "seed_env.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return str(module.ensure_seed_python())  # creates the venv when missing: never skipped
+    return str(ensure_seed_python())  # creates the venv when missing: never skipped
 
 
 @pytest.fixture(scope="module")

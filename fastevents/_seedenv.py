@@ -6,7 +6,9 @@ pydantic 2. ``ensure_seed_python()`` creates the venv once, caches it behind a
 marker file holding the pinned requirements, rebuilds it when it is broken, and
 returns the path of its python interpreter.
 
-Run ``python benchmarks/seed_env.py`` to provision it and print that path.
+Run ``python -m fastevents._seedenv`` to provision it and print that path. Tests (interop with
+the old package) and benchmarks (the comparison) both use it; nothing in the package
+imports it.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def _marker_text() -> str:
 
 
 def _progress(message: str) -> None:
-    print(f"[seed_env] {message}", file=sys.stderr, flush=True)
+    print(f"[seedenv] {message}", file=sys.stderr, flush=True)
 
 
 def _imports_ok(python: Path) -> bool:

@@ -1,0 +1,571 @@
+"""``fastevents serve``'s HTTP server: uvicorn + httptools, hardened against hostile clients.
+
+Three pieces on top of uvicorn (the measurements behind the choice are in BENCHMARKS.md):
+
+* :class:`HardenedHttpToolsProtocol` -- uvicorn's httptools protocol with the limits of
+  :class:`Limits`: a header size cap (431), header and body read deadlines (408), a write
+  timeout, a connection cap (503 before the request is read), and a lingering close
+  whenever an answer leaves part of a request unread (413, 408, 431, 503), so the client
+  can read the answer instead of receiving a reset. Requests that arrive whole in one read
+  -- nearly all of them -- arm no timer beyond uvicorn's own keep-alive timer.
+* :class:`Server` -- uvicorn's server, exiting 0 after a graceful stop on SIGTERM/SIGINT.
+* :class:`Manager` -- uvicorn's multiprocess supervisor for ``--workers N``, with workers
+  that die with it (``PR_SET_PDEATHSIG`` on Linux), restarts with backoff for a worker
+  that keeps failing to start (then exit status 1), and a listening socket that is closed
+  as soon as it stops, so new clients are refused rather than queued and then reset.
+
+Connections closed or refused by a limit are logged to ``fastevents.serve``: refusals at
+WARNING, client timeouts and oversized headers at INFO, each reason at most once every
+10 s with a count, so an attack cannot flood the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import gc
+import logging
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Generator
+from http import HTTPStatus
+from typing import Any
+
+import httptools
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import HANDLED_SIGNALS
+from uvicorn.supervisors.multiprocess import Multiprocess, Process
+
+from ._asgi import asgi_app
+from ._limits import Limits
+from ._target import UsageError, load_router
+
+__all__ = ["Limits", "HardenedHttpToolsProtocol", "Manager", "Server", "ServeConfig", "run"]
+
+logger = logging.getLogger("fastevents.serve")
+
+#: After an answer that leaves part of a request unread, the connection stays open this
+#: long, reading and discarding what the client still sends, so the client can read the
+#: answer; closing at once would reset it, and the reset can destroy the answer. At most
+#: :data:`LINGER_MAX_BYTES` are discarded after a 413 (the rest of a body the client may
+#: send before it reads), :data:`LINGER_MAX_BYTES_OTHER` after a 408, 431 or 503 (a header
+#: bomb or a flood gets little of the server's time).
+LINGER_SECONDS = 2.0
+LINGER_MAX_BYTES = 1_048_576
+LINGER_MAX_BYTES_OTHER = 65_536
+#: File descriptors kept free for the listening socket, logs and the app's own files.
+FD_RESERVE = 64
+#: A worker that exits within this many seconds of starting has failed to start.
+STARTUP_WINDOW = 10.0
+#: Restarts of a worker that keeps failing to start: after 0.25, 0.5, 1 and 2 s; then give up.
+RESTART_DELAYS = (0.25, 0.5, 1.0, 2.0)
+
+
+_DEFAULT_LIMITS = Limits()
+
+
+class _Tally:
+    """Log a reason's first occurrence at once, then at most once per interval with a count."""
+
+    def __init__(self, interval: float = 10.0) -> None:
+        self.interval = interval
+        self._pending: dict[str, int] = {}
+        self._last: dict[str, float] = {}
+
+    def note(self, level: int, reason: str) -> None:
+        self._pending[reason] = self._pending.get(reason, 0) + 1
+        now = time.monotonic()
+        if now - self._last.get(reason, -math.inf) >= self.interval:
+            count = self._pending.pop(reason)
+            self._last[reason] = now
+            logger.log(level, "%s (%d connection%s since the last such message)", reason, count,
+                       "" if count == 1 else "s")
+
+
+_tally = _Tally()
+
+_HEADERS, _BODY, _BETWEEN = 1, 2, 0
+
+
+def _raw_answer(status: int, close: bool = True) -> bytes:
+    phrase = HTTPStatus(status).phrase.encode()
+    return (b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
+            b"%s\r\n%s" % (status, phrase, len(phrase), b"connection: close\r\n" if close else b"", phrase))
+
+
+class _Transport:
+    """The transport as a cycle whose body is still arriving sees it: ``close()`` lingers.
+
+    Every other method is the real transport's bound method (no extra call per write).
+    """
+
+    def __init__(self, transport: asyncio.Transport, protocol: HardenedHttpToolsProtocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self.write = transport.write
+        self.is_closing = transport.is_closing
+        self.get_extra_info = transport.get_extra_info
+
+    def close(self) -> None:
+        self._protocol._close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class HardenedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the limits of ``config.limits`` (see :class:`Limits`)."""
+
+    def __init__(self, config: uvicorn.Config, server_state: Any, app_state: dict[str, Any],
+                 _loop: asyncio.AbstractEventLoop | None = None) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        # A plain uvicorn Config (``uvicorn --http fastevents._server:HardenedHttpToolsProtocol``)
+        # gets the default limits.
+        self._limits: Limits = getattr(config, "limits", _DEFAULT_LIMITS)
+        self._raw: asyncio.Transport | None = None
+        self._state = _BETWEEN
+        self._header_bytes = 0
+        self._deadline: asyncio.TimerHandle | None = None
+        self._deadline_state = _BETWEEN
+        self._write_deadline: asyncio.TimerHandle | None = None
+        self._lingering = False
+        self._discarded = 0
+        self._discard_limit = LINGER_MAX_BYTES
+        self._proxy: _Transport | None = None
+
+    # --- connection ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._raw = transport
+        if len(self.connections) > self._limits.max_connections:
+            _tally.note(logging.WARNING, f"refused connections: {self._limits.max_connections} open "
+                                         "(--max-connections) -- answered 503")
+            self._answer_and_linger(503)
+            return
+        # A new connection must deliver its first request's headers in time.
+        self._arm(_HEADERS, self._limits.header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        if self._write_deadline is not None:
+            self._write_deadline.cancel()
+            self._write_deadline = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering:  # an answer was sent; the rest of the request is discarded
+            self._discarded += len(data)
+            if self._discarded > self._discard_limit and self._raw is not None:
+                self._raw.close()
+            return
+        state = self._state
+        if state == _HEADERS:
+            self._header_bytes += len(data)
+            if self._header_bytes > self._limits.max_header_size:
+                return self._header_too_large()
+        # uvicorn's data_received, inlined (this runs once per request)
+        if self.timeout_keep_alive_task is not None:
+            self._unset_keepalive_if_required()
+        before = self.cycle
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
+            return None
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return None
+        # Where the parser stands, without a parser callback of our own on the hot path:
+        # uvicorn makes a new cycle when a request's headers are complete, and drops its
+        # more_body when the body is complete.
+        cycle = self.cycle
+        if cycle is not before:  # a request's headers were completed by this data
+            if cycle.more_body and not cycle.response_complete:
+                self._body_pending(cycle)
+            else:  # the whole request (the common case: one read, one request)
+                self._state = _BETWEEN
+                if self._deadline is not None:
+                    self._disarm()
+        elif state == _BODY:
+            if not cycle.more_body:
+                self._state = _BETWEEN
+                self._disarm()
+        elif state == _BETWEEN:  # the first bytes of a request, its headers not complete
+            self._state = _HEADERS
+            self._header_bytes = len(data)
+            if self._header_bytes > self._limits.max_header_size:
+                return self._header_too_large()
+            if self._deadline_state != _HEADERS:
+                self._arm(_HEADERS, self._limits.header_timeout)
+        return None
+
+    def _body_pending(self, cycle: Any) -> None:
+        """The headers are in, the body is not: arm its deadline; a close must linger."""
+        self._state = _BODY
+        self._arm(_BODY, self._limits.body_timeout)
+        # The cycle closes the transport itself after an answer with Connection: close (a
+        # 413): with the body unread that close must linger, so this cycle gets the proxy.
+        if self._proxy is None:
+            self._proxy = _Transport(cycle.transport, self)
+        cycle.transport = self._proxy
+
+    # --- parser callbacks ------------------------------------------------------------------
+
+    def on_response_complete(self) -> None:
+        cycle = self.cycle
+        if cycle.more_body and not self._lingering and self._state == _BODY:
+            # Answered before the body was read (413, an early answer): the connection cannot
+            # be reused without reading the rest, which is what the answer refused to do.
+            self.server_state.total_requests += 1
+            self._linger()
+            return
+        HttpToolsProtocol.on_response_complete(self)
+
+    # --- flow control: the write timeout ---------------------------------------------------
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._write_deadline is None:
+            self._write_deadline = self.loop.call_later(self._limits.write_timeout, self._write_expired)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._write_deadline is not None:
+            self._write_deadline.cancel()
+            self._write_deadline = None
+
+    def _write_expired(self) -> None:
+        self._write_deadline = None
+        _tally.note(logging.INFO, f"closed connections: client read nothing for {self._limits.write_timeout:g} s "
+                                  "(--write-timeout)")
+        if self._raw is not None:
+            self._raw.abort()
+
+    # --- deadlines -------------------------------------------------------------------------
+
+    def _arm(self, state: int, seconds: float) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._deadline_state = state
+        self._deadline = self.loop.call_later(seconds, self._expired, state)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        self._deadline_state = _BETWEEN
+
+    def _expired(self, state: int) -> None:
+        self._deadline = None
+        self._deadline_state = _BETWEEN
+        if self._raw is None or self._raw.is_closing() or self._lingering:
+            return
+        if state == _HEADERS:
+            if self._state == _BETWEEN:  # not a byte of a request: nobody to answer
+                _tally.note(logging.INFO, f"closed connections: no request within "
+                                          f"{self._limits.header_timeout:g} s (--header-timeout)")
+                self._raw.close()
+                return
+            _tally.note(logging.INFO, f"closed connections: headers not received within "
+                                      f"{self._limits.header_timeout:g} s (--header-timeout) -- answered 408")
+        else:
+            _tally.note(logging.INFO, f"closed connections: body not received within "
+                                      f"{self._limits.body_timeout:g} s (--body-timeout) -- answered 408")
+        self._answer_and_linger(408)
+
+    def _header_too_large(self) -> None:
+        _tally.note(logging.INFO, f"closed connections: request headers over {self._limits.max_header_size} bytes "
+                                  "(--max-header-size) -- answered 431")
+        self._answer_and_linger(431)
+
+    # --- closing ---------------------------------------------------------------------------
+
+    def _answer_and_linger(self, status: int) -> None:
+        """Answer ``status`` in place of the app (which sees a disconnect), then linger."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            started = cycle.response_started
+            cycle.disconnected = True  # the app's receive() says http.disconnect; its send() is ignored
+            cycle.message_event.set()
+            if started:  # half an answer is out: nothing sane can follow it
+                if self._raw is not None:
+                    self._raw.abort()
+                return
+        if self._raw is not None and not self._raw.is_closing():
+            self._raw.write(_raw_answer(status))
+        self._linger(LINGER_MAX_BYTES_OTHER)
+
+    def _close(self) -> None:
+        """``transport.close()`` as called by uvicorn: linger if part of a request is unread."""
+        if self._raw is None or self._raw.is_closing():
+            return
+        if self._state != _BETWEEN:
+            self._linger()
+        else:
+            self._raw.close()
+
+    def _linger(self, max_bytes: int = LINGER_MAX_BYTES) -> None:
+        """Send what is buffered and a FIN, discard what the client still sends, close soon."""
+        raw = self._raw
+        if self._lingering or raw is None or raw.is_closing():
+            return
+        self._lingering = True
+        self._discard_limit = max_bytes
+        self._disarm()
+        self._unset_keepalive_if_required()
+        try:
+            raw.write_eof()
+        except (OSError, RuntimeError, NotImplementedError):
+            raw.close()
+            return
+        self.flow.resume_reading()
+        self._deadline = self.loop.call_later(LINGER_SECONDS, raw.close)
+
+    def eof_received(self) -> bool | None:  # type: ignore[override]
+        if self._lingering and self._raw is not None:
+            self._raw.close()  # the client has read the answer and closed its side
+        return None
+
+    def shutdown(self) -> None:
+        if self._lingering:
+            return
+        if self.cycle is None or self.cycle.response_complete:
+            self._close()
+        else:
+            self.cycle.keep_alive = False
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's 400 for an unparsable request, then a lingering close (the rest is unread)."""
+        if self._raw is None or self._raw.is_closing():
+            return
+        text = msg.encode("ascii")
+        self._raw.write(b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                        b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(text), text))
+        self._linger(LINGER_MAX_BYTES_OTHER)
+
+
+class ServeConfig(uvicorn.Config):
+    """uvicorn's ``Config`` plus :class:`Limits` and the manager's pid (workers die with it)."""
+
+    def __init__(self, app: Any, *, limits: Limits, manager_pid: int | None = None, **kwargs: Any) -> None:
+        self.limits = limits
+        self.manager_pid = manager_pid
+        super().__init__(app, **kwargs)
+
+    def configure_logging(self) -> None:
+        super().configure_logging()
+        level = logging.getLogger("uvicorn.error").level
+        package_logger = logging.getLogger("fastevents")
+        package_logger.setLevel(level)
+        if not any(getattr(h, "_fastevents_serve", False) for h in package_logger.handlers):
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+            handler._fastevents_serve = True  # type: ignore[attr-defined]
+            package_logger.addHandler(handler)
+            package_logger.propagate = False
+
+    def load(self) -> None:
+        if self.manager_pid is not None and os.getpid() != self.manager_pid:
+            _die_with(self.manager_pid)
+        super().load()
+
+
+def _die_with(parent_pid: int) -> None:
+    """Ask Linux to send this worker SIGTERM when its manager dies (even by SIGKILL)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the manager died before the request took effect
+        raise SystemExit(0)
+
+
+class AppFactory:
+    """Builds the events app in each worker (picklable, unlike the app itself)."""
+
+    def __init__(self, target: str, path: str, max_body: int, catalogue: bool = False,
+                 health_path: str | None = None) -> None:
+        self.target = target
+        self.path = path
+        self.max_body = max_body
+        self.catalogue = catalogue
+        self.health_path = health_path
+        self.app: Any = None  # this process's app, once built
+
+    def __call__(self) -> Any:
+        try:
+            router = load_router(self.target)
+        except UsageError as exc:
+            logger.error("%s", exc)
+            raise SystemExit(uvicorn.config.STARTUP_FAILURE) from None
+        # The protocol enforces the body read deadline from the end of the headers, which
+        # the app cannot see, at no cost per request; the app's own timer would be redundant.
+        app = self.app = asgi_app(router, path=self.path, max_body=self.max_body, body_timeout=None,
+                                  catalogue=self.catalogue, health_path=self.health_path)
+        # What is loaded now lives as long as the process: frozen out of the collector's
+        # scans, it no longer slows every full collection (as gunicorn and Instagram do).
+        gc.collect()
+        gc.freeze()
+        return app
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server; a graceful stop on SIGTERM or SIGINT ends with exit status 0.
+
+    (uvicorn re-raises the signal once stopped, so a lone server would die "by SIGTERM"
+    while the workers' manager exits 0.)
+    """
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        # Stopping: the health probe answers 503 from now on, while requests in flight finish.
+        factory = self.config.app
+        if isinstance(factory, AppFactory) and factory.app is not None:
+            factory.app.stopping()
+        super().handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
+class Manager(Multiprocess):
+    """uvicorn's multiprocess supervisor with backoff, a give-up and an early socket close."""
+
+    def __init__(self, config: ServeConfig, sockets: list[Any]) -> None:
+        super().__init__(config, sockets)
+        self.exit_code = 0
+        self._started: list[float] = []
+        self._failures: list[int] = []
+        self._restart_at: dict[int, float] = {}
+
+    def init_processes(self) -> None:
+        super().init_processes()
+        now = time.monotonic()
+        self._started = [now] * len(self.processes)
+        self._failures = [0] * len(self.processes)
+
+    def _start(self, idx: int) -> None:
+        process = Process(self.config, self.sockets)
+        process.start()
+        self.processes[idx] = process
+        self._started[idx] = time.monotonic()
+
+    def keep_subprocess_alive(self) -> None:
+        if self.should_exit.is_set():
+            return
+        for idx, process in enumerate(self.processes):
+            due = self._restart_at.get(idx)
+            if due is not None:
+                if time.monotonic() >= due:
+                    del self._restart_at[idx]
+                    self._start(idx)
+                continue
+            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()  # hung or dead: make sure it is gone
+            process.join()
+            if self.should_exit.is_set():
+                return
+            lived = time.monotonic() - self._started[idx]
+            if lived >= STARTUP_WINDOW:  # it had been serving: replace it at once
+                self._failures[idx] = 0
+                logger.warning("worker %s exited with status %s; restarting it", process.pid, process.exitcode)
+                self._start(idx)
+                continue
+            failures = self._failures[idx] = self._failures[idx] + 1
+            if failures > len(RESTART_DELAYS):
+                logger.error("worker failed to start %d times in a row (last exit status %s); stopping",
+                             failures, process.exitcode)
+                self.exit_code = 1
+                self.should_exit.set()
+                return
+            delay = RESTART_DELAYS[failures - 1]
+            logger.warning("worker %s exited with status %s %.1f s after it started; restarting in %g s "
+                           "(attempt %d of %d)", process.pid, process.exitcode, lived, delay, failures,
+                           len(RESTART_DELAYS))
+            self._restart_at[idx] = time.monotonic() + delay
+
+    def terminate_all(self) -> None:
+        super().terminate_all()
+        # The workers now hold the only other copies of the listening socket and close
+        # theirs as they stop accepting: from then on new clients are refused, instead of
+        # being queued on a socket nobody accepts from and reset when it finally closes.
+        for sock in self.sockets:
+            sock.close()
+
+
+def raise_open_file_limit(max_connections: int) -> int:
+    """Raise the soft open-file limit to the hard one; the connection cap that fits under it."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not a POSIX system
+        return max_connections
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1_048_576)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    fitting = max(1, soft - FD_RESERVE)
+    if max_connections > fitting:
+        logger.warning("--max-connections lowered from %d to %d to fit the open-file limit (%d)",
+                       max_connections, fitting, soft)
+        return fitting
+    return max_connections
+
+
+def run(target: str, path: str, limits: Limits, workers: int, log_level: str, sock: Any, *,
+        catalogue: bool = False, health_path: str | None = None) -> int:
+    """Serve ``target`` on the listening socket ``sock``; the exit status."""
+    config = ServeConfig(
+        AppFactory(target, path, limits.max_body, catalogue, health_path),
+        limits=limits,
+        manager_pid=os.getpid() if workers > 1 else None,
+        factory=True,
+        loop="auto",  # uvloop when installed (the ``server`` extra)
+        http=HardenedHttpToolsProtocol,
+        ws="none",
+        lifespan="on",
+        log_level=log_level,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        timeout_keep_alive=limits.keep_alive_timeout,
+        timeout_graceful_shutdown=limits.shutdown_timeout,
+        workers=workers,
+    )
+    # After the Config, which set up logging: the warning, if any, goes through it.
+    config.limits = dataclasses.replace(limits, max_connections=raise_open_file_limit(limits.max_connections))
+    if workers == 1:
+        server = Server(config)
+        server.run(sockets=[sock])
+        return 0 if server.started else 1
+    manager = Manager(config, sockets=[sock])
+    manager.run()
+    return manager.exit_code
+
+
+# httptools is what the protocol builds on; a clear error if an install lacks it.
+_ = httptools.HttpRequestParser
