@@ -22,6 +22,7 @@ from ._errors import (
     TimeoutException,
 )
 from ._impl import COMPILED
+from ._logfilter import EventContextFilter
 from ._model import CamelStruct, Event, RedirectPayload, RequestEvent, ResponseEvent
 from ._observe import (
     ClientCall,
@@ -82,6 +83,7 @@ __all__ = [
     "EventClientError",
     "EventConnectionError",
     "EventContext",
+    "EventContextFilter",
     "EventContextHolder",
     "EventErrorType",
     "EventException",
