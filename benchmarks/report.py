@@ -729,6 +729,9 @@ def markdown_document(results: dict[str, Any], chart_link: str) -> str:
     parts += ["## Fairness\n", FAIRNESS]
     if server or clients:
         parts.append(HTTP_FAIRNESS)
+    # Sections measured by hand (scripts of their own): kept whenever the report is written.
+    for note in sorted((Path(__file__).resolve().parent / "notes").glob("*.md")):
+        parts.append(note.read_text())
     skipped = results.get("skipped", {})
     if skipped:
         parts += ["## Not measured\n", "\n".join(f"- {name}: {reason}" for name, reason in skipped.items()) + "\n"]
