@@ -57,8 +57,7 @@ THROUGHPUT_ONLY = ("bare", "fastapi")
 async def _attack(kind: str, url: str, connections: int, seconds: float) -> dict[str, Any]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    head = b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n" % (
-        parts.path.encode(), host.encode())
+    head = b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n" % (parts.path.encode(), host.encode())
     end = time.monotonic() + seconds
     counts = {"connections": 0, "closed_by_server": 0, "bytes": 0, "connect_errors": 0}
     chunk = b"a" * 16384
@@ -128,7 +127,9 @@ async def _clients(url: str, body: bytes, connections: int, seconds: float) -> d
     n = len(latencies)
     total = n + len(failures)
     return {
-        "requests": total, "succeeded": n, "success_rate": n / total if total else 0.0,
+        "requests": total,
+        "succeeded": n,
+        "success_rate": n / total if total else 0.0,
         "p50_ms": latencies[n // 2] * 1000 if n else None,
         "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000 if n else None,
         "failures": sorted({f: failures.count(f) for f in set(failures)}.items(), key=lambda kv: -kv[1])[:3],
@@ -137,9 +138,15 @@ async def _clients(url: str, body: bytes, connections: int, seconds: float) -> d
 
 def _run_pinned(args: Sequence[str], cpu: int) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-    return subprocess.Popen([http_load.PYTHON, "-m", "benchmarks.http_attacks", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=http_load._pinned(cpu))
+    return subprocess.Popen(
+        [http_load.PYTHON, "-m", "benchmarks.http_attacks", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=http_load._pinned(cpu),
+    )
 
 
 def _result(process: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
@@ -152,14 +159,16 @@ def _result(process: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
 # --- the orchestration ------------------------------------------------------------------
 
 
-def attack_one(server: http_load.Server, kind: str, body: bytes, *, connections: int, clients: int,
-               seconds: float, load_cpu: int) -> dict[str, Any]:
+def attack_one(
+    server: http_load.Server, kind: str, body: bytes, *, connections: int, clients: int, seconds: float, load_cpu: int
+) -> dict[str, Any]:
     """One attack on one running server; the clients' outcome and the server's RSS growth."""
     http_load.post(server.url, body)
     time.sleep(0.5)
     before = http_load.tree_rss_kib(server.pid) or 0
-    attacker = _run_pinned(["--attack", kind, "--url", server.url, "--connections", str(connections),
-                            "--seconds", str(seconds)], load_cpu)
+    attacker = _run_pinned(
+        ["--attack", kind, "--url", server.url, "--connections", str(connections), "--seconds", str(seconds)], load_cpu
+    )
     peak = before
     stop = threading.Event()
 
@@ -174,8 +183,19 @@ def attack_one(server: http_load.Server, kind: str, body: bytes, *, connections:
     with tempfile.NamedTemporaryFile("wb", suffix=".json") as body_file:
         body_file.write(body)
         body_file.flush()
-        measured = _run_pinned(["--client-url", server.url, "--body-file", body_file.name, "--connections",
-                                str(clients), "--seconds", str(seconds - 2)], load_cpu)
+        measured = _run_pinned(
+            [
+                "--client-url",
+                server.url,
+                "--body-file",
+                body_file.name,
+                "--connections",
+                str(clients),
+                "--seconds",
+                str(seconds - 2),
+            ],
+            load_cpu,
+        )
         outcome = _result(measured, seconds + 60)
     attack = _result(attacker, seconds + 60)
     stop.set()
@@ -186,8 +206,13 @@ def attack_one(server: http_load.Server, kind: str, body: bytes, *, connections:
         alive_after = True
     except Exception:
         alive_after = False
-    return {**outcome, "attack": attack, "rss_before_mib": round(before / 1024, 1),
-            "rss_growth_mib": round((peak - before) / 1024, 1), "serves_after": alive_after}
+    return {
+        **outcome,
+        "attack": attack,
+        "rss_before_mib": round(before / 1024, 1),
+        "rss_growth_mib": round((peak - before) / 1024, 1),
+        "serves_after": alive_after,
+    }
 
 
 def cpu_seconds(pid: int) -> float:
@@ -209,8 +234,9 @@ def cpu_seconds(pid: int) -> float:
     return total / 1e9
 
 
-def throughput(names: Sequence[str], body: bytes, *, rounds: int, seconds: float, server_cpu: int,
-               load_cpu: int) -> dict[str, Any]:
+def throughput(
+    names: Sequence[str], body: bytes, *, rounds: int, seconds: float, server_cpu: int, load_cpu: int
+) -> dict[str, Any]:
     """Interleaved wrk rounds over all ``names`` (all started at once); rates, CPU per request, ratios.
 
     Server CPU time per request is measured too: on a machine shared with other work the
@@ -226,14 +252,17 @@ def throughput(names: Sequence[str], body: bytes, *, rounds: int, seconds: float
             http_load.post(server.url, body)
             http_load.load(server.url, body, connections=64, seconds=1, cpu=load_cpu)
         for index in range(rounds):
-            order = list(names[index % len(names):]) + list(names[:index % len(names)])
+            order = list(names[index % len(names) :]) + list(names[: index % len(names)])
             for name in order:
                 before = cpu_seconds(servers[name].pid)
                 sample = http_load.load(servers[name].url, body, connections=64, seconds=seconds, cpu=load_cpu)
                 sample["cpu_us"] = (cpu_seconds(servers[name].pid) - before) / sample["requests"] * 1e6
                 samples[name].append(sample)
-            print(f"  round {index + 1}/{rounds}: " + ", ".join(f"{n} {samples[n][-1]['rate']:,.0f}/s" for n in names),
-                  file=sys.stderr, flush=True)
+            print(
+                f"  round {index + 1}/{rounds}: " + ", ".join(f"{n} {samples[n][-1]['rate']:,.0f}/s" for n in names),
+                file=sys.stderr,
+                flush=True,
+            )
     finally:
         for server in servers.values():
             server.stop()
@@ -245,12 +274,20 @@ def throughput(names: Sequence[str], body: bytes, *, rounds: int, seconds: float
             "p99_ms": statistics.median(r["p99_ms"] for r in samples[name]),
             "errors": sum(r["errors"] for r in samples[name]),
             "cpu_us": statistics.median(r["cpu_us"] for r in samples[name]),
-            "cpu_vs": {other: statistics.median(b["cpu_us"] / a["cpu_us"] for a, b in
-                                                zip(samples[name], samples[other], strict=True))
-                       for other in ("bare", "fastapi") if other in samples},
-            "vs": {other: statistics.median(a["rate"] / b["rate"] for a, b in
-                                            zip(samples[name], samples[other], strict=True))
-                   for other in ("bare", "fastapi") if other in samples},
+            "cpu_vs": {
+                other: statistics.median(
+                    b["cpu_us"] / a["cpu_us"] for a, b in zip(samples[name], samples[other], strict=True)
+                )
+                for other in ("bare", "fastapi")
+                if other in samples
+            },
+            "vs": {
+                other: statistics.median(
+                    a["rate"] / b["rate"] for a, b in zip(samples[name], samples[other], strict=True)
+                )
+                for other in ("bare", "fastapi")
+                if other in samples
+            },
         }
     return rows
 
@@ -288,16 +325,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     server_cpu, load_cpu, pinning = http_load.cpus_for_load()
     body, check = http_load._example()
     names = [n for n in args.servers.split(",") if n != "granian" or importlib.util.find_spec("granian")]
-    report: dict[str, Any] = {"pinning": pinning, "seconds": args.seconds, "connections": args.connections,
-                              "clients": args.clients, "rounds": args.rounds, "round_seconds": args.round_seconds,
-                              "machine": _machine(),
-                              "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))}
+    report: dict[str, Any] = {
+        "pinning": pinning,
+        "seconds": args.seconds,
+        "connections": args.connections,
+        "clients": args.clients,
+        "rounds": args.rounds,
+        "round_seconds": args.round_seconds,
+        "machine": _machine(),
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+    }
     if args.rounds:
-        print(f"throughput: {args.rounds} interleaved wrk rounds of {args.round_seconds:g} s, 64 connections; "
-              f"{pinning}", file=sys.stderr, flush=True)
+        print(
+            f"throughput: {args.rounds} interleaved wrk rounds of {args.round_seconds:g} s, 64 connections; {pinning}",
+            file=sys.stderr,
+            flush=True,
+        )
         extra = [n for n in THROUGHPUT_ONLY if n != "fastapi" or importlib.util.find_spec("fastapi")]
-        report["throughput"] = throughput([*names, *extra], body, rounds=args.rounds, seconds=args.round_seconds,
-                                          server_cpu=server_cpu, load_cpu=load_cpu)
+        report["throughput"] = throughput(
+            [*names, *extra],
+            body,
+            rounds=args.rounds,
+            seconds=args.round_seconds,
+            server_cpu=server_cpu,
+            load_cpu=load_cpu,
+        )
     report["attacks"] = {}
     for name in names if args.attacks else ():
         server = http_load.Server(name, server_cpu)
@@ -305,14 +357,27 @@ def main(argv: Sequence[str] | None = None) -> None:
             if check(http_load.post(server.url, body)) != "ok":
                 raise RuntimeError(f"{server.label} does not give the protocol's answer")
             for kind in [k for k in args.attacks.split(",") if k]:
-                print(f"{server.label}: {kind}, {args.connections} connections, {args.seconds:g} s",
-                      file=sys.stderr, flush=True)
-                result = attack_one(server, kind, body, connections=args.connections, clients=args.clients,
-                                    seconds=args.seconds, load_cpu=load_cpu)
+                print(
+                    f"{server.label}: {kind}, {args.connections} connections, {args.seconds:g} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                result = attack_one(
+                    server,
+                    kind,
+                    body,
+                    connections=args.connections,
+                    clients=args.clients,
+                    seconds=args.seconds,
+                    load_cpu=load_cpu,
+                )
                 report["attacks"].setdefault(name, {})[kind] = result
-                print(f"  {result['success_rate']:.1%} of {result['requests']} requests succeeded, "
-                      f"p99 {result['p99_ms']} ms, RSS +{result['rss_growth_mib']} MiB; {result['attack']}",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  {result['success_rate']:.1%} of {result['requests']} requests succeeded, "
+                    f"p99 {result['p99_ms']} ms, RSS +{result['rss_growth_mib']} MiB; {result['attack']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
         finally:
             server.stop()
     args.json.write_text(json.dumps(report, indent=1) + "\n")
@@ -334,8 +399,18 @@ def _machine() -> str:
             versions.append(f"{module} {importlib.import_module(module).__version__}")
         except (ImportError, AttributeError):
             continue
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else ""
+    )
     return f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}; {', '.join(versions)}"
 
 
@@ -359,15 +434,19 @@ def markdown(report: dict[str, Any]) -> str:
             "its own, which other work on this shared machine disturbs far less than requests/s. The bare "
             "msgspec app and FastAPI run on stock uvicorn + httptools + uvloop.\n",
         ]
-        lines += ["| stack (1 worker, uvloop) | requests/s | p99 | requests/s vs bare msgspec app | "
-                  "vs FastAPI | server CPU per request | by CPU: vs bare | by CPU: vs FastAPI |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "| stack (1 worker, uvloop) | requests/s | p99 | requests/s vs bare msgspec app | "
+            "vs FastAPI | server CPU per request | by CPU: vs bare | by CPU: vs FastAPI |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for row in report["throughput"].values():
             vs, cpu_vs = row["vs"], row.get("cpu_vs", {})
-            lines.append(f"| {row['label']} | {row['rate']:,.0f} | {row['p99_ms']:.2f} ms | "
-                         f"{vs.get('bare', 0):.2f}x | {vs.get('fastapi', 0):.2f}x | "
-                         f"{row.get('cpu_us', 0):.1f} µs | {cpu_vs.get('bare', 0):.2f}x | "
-                         f"{cpu_vs.get('fastapi', 0):.2f}x |")
+            lines.append(
+                f"| {row['label']} | {row['rate']:,.0f} | {row['p99_ms']:.2f} ms | "
+                f"{vs.get('bare', 0):.2f}x | {vs.get('fastapi', 0):.2f}x | "
+                f"{row.get('cpu_us', 0):.1f} µs | {cpu_vs.get('bare', 0):.2f}x | "
+                f"{cpu_vs.get('fastapi', 0):.2f}x |"
+            )
         lines.append("")
     lines.append(
         f"Attacks: {report['connections']} connections for {report['seconds']:g} s per attack and stack: a "
@@ -375,15 +454,21 @@ def markdown(report: dict[str, Any]) -> str:
         "server takes it, reconnecting when cut off) and a *slowloris* (each sends a request line, then one "
         f"header line a second, never finishing). Meanwhile {report['clients']} other clients post the README "
         "example in a loop, 2 s timeout per request; a request succeeds on HTTP 200 with a `:response` event. "
-        "Server RSS (process and children) sampled every 0.5 s; growth is the peak over the RSS before.\n")
-    lines += ["| stack | attack | other clients' requests succeeded | p99 | server RSS growth | "
-              "attacker connections (closed by server) | serves after |", "|---|---|---|---|---|---|---|"]
+        "Server RSS (process and children) sampled every 0.5 s; growth is the peak over the RSS before.\n"
+    )
+    lines += [
+        "| stack | attack | other clients' requests succeeded | p99 | server RSS growth | "
+        "attacker connections (closed by server) | serves after |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, attacks in report["attacks"].items():
         for kind, r in attacks.items():
             a = r["attack"]
-            lines.append(f"| {http_load.SERVERS[name][0]} | {kind.replace('_', ' ')} | {r['success_rate']:.1%} of "
-                         f"{r['requests']:,} | {_ms(r['p99_ms'])} | +{r['rss_growth_mib']} MiB | "
-                         f"{a['connections']:,} ({a['closed_by_server']:,}) | {'yes' if r['serves_after'] else 'NO'} |")
+            lines.append(
+                f"| {http_load.SERVERS[name][0]} | {kind.replace('_', ' ')} | {r['success_rate']:.1%} of "
+                f"{r['requests']:,} | {_ms(r['p99_ms'])} | +{r['rss_growth_mib']} MiB | "
+                f"{a['connections']:,} ({a['closed_by_server']:,}) | {'yes' if r['serves_after'] else 'NO'} |"
+            )
     lines += ["", CHOICE]
     return "\n".join(lines)
 

@@ -28,11 +28,35 @@ def main() -> None:
         port = probe.getsockname()[1]
     import granian as granian_module
 
-    print(f"http_granian: serving {args.target} on http://127.0.0.1:{port}/events "
-          f"(1 worker, Granian {granian_module.__version__} ASGI, pid {os.getpid()})", flush=True)
-    os.execv(granian, [granian, "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
-                       "--workers", "1", "--loop", "uvloop", "--log-level", "warning", "--no-access-log",
-                       "--http", "1", "--http1-header-read-timeout", "10000", args.target])
+    print(
+        f"http_granian: serving {args.target} on http://127.0.0.1:{port}/events "
+        f"(1 worker, Granian {granian_module.__version__} ASGI, pid {os.getpid()})",
+        flush=True,
+    )
+    os.execv(
+        granian,
+        [
+            granian,
+            "--interface",
+            "asgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--loop",
+            "uvloop",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--http",
+            "1",
+            "--http1-header-read-timeout",
+            "10000",
+            args.target,
+        ],
+    )
 
 
 if __name__ == "__main__":

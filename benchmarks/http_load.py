@@ -51,10 +51,14 @@ SERVERS: dict[str, tuple[str, list[str]]] = {
     "bare": ("bare msgspec ASGI app", ["-m", "benchmarks.http_serve", "benchmarks.http_bare_app:app"]),
     "fastapi": ("FastAPI + pydantic v2", ["-m", "benchmarks.http_serve", "benchmarks.http_fastapi_app:app"]),
     # The candidate HTTP stacks for ``fastevents serve``, all serving the same events app:
-    "stock": ("fastevents app, stock uvicorn + httptools (no limits)",
-              ["-m", "benchmarks.http_serve", "benchmarks.http_app:app"]),
-    "h11": ("fastevents app, stock uvicorn + h11", ["-m", "benchmarks.http_serve", "benchmarks.http_app:app",
-                                                    "--http", "h11"]),
+    "stock": (
+        "fastevents app, stock uvicorn + httptools (no limits)",
+        ["-m", "benchmarks.http_serve", "benchmarks.http_app:app"],
+    ),
+    "h11": (
+        "fastevents app, stock uvicorn + h11",
+        ["-m", "benchmarks.http_serve", "benchmarks.http_app:app", "--http", "h11"],
+    ),
     "granian": ("fastevents app, Granian (Rust HTTP)", ["-m", "benchmarks.http_granian", "benchmarks.http_app:app"]),
 }
 _LISTENING = re.compile(r" on (http://\S+) \(")

@@ -36,10 +36,22 @@ def main() -> None:
     sock.bind((args.host, args.port))
     sock.listen(2048)
     port = sock.getsockname()[1]
-    print(f"http_serve: serving {args.target} on http://{args.host}:{port}{args.path} "
-          f"(1 worker, stock uvicorn {uvicorn.__version__} + {args.http} + uvloop, pid {os.getpid()})", flush=True)
-    config = uvicorn.Config(app, loop="uvloop", http=args.http, ws="none", lifespan="on", log_level="warning",
-                            access_log=False, proxy_headers=False, server_header=False)
+    print(
+        f"http_serve: serving {args.target} on http://{args.host}:{port}{args.path} "
+        f"(1 worker, stock uvicorn {uvicorn.__version__} + {args.http} + uvloop, pid {os.getpid()})",
+        flush=True,
+    )
+    config = uvicorn.Config(
+        app,
+        loop="uvloop",
+        http=args.http,
+        ws="none",
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -81,8 +81,16 @@ def _text(raw: Raw) -> str:
     return value if isinstance(value, str) else "?"
 
 
-def _log(level: int, outcome: str, name: str | None, version: Any, id_raw: Raw, flow_raw: Raw,
-         detail: str = "", exc_info: BaseException | None = None) -> None:
+def _log(
+    level: int,
+    outcome: str,
+    name: str | None,
+    version: Any,
+    id_raw: Raw,
+    flow_raw: Raw,
+    detail: str = "",
+    exc_info: BaseException | None = None,
+) -> None:
     if not logger.isEnabledFor(level):
         return
     name, detail = log_text(name), log_text(detail)
@@ -90,34 +98,39 @@ def _log(level: int, outcome: str, name: str | None, version: Any, id_raw: Raw, 
     logger.log(
         level,
         "event %s v%s answered %s%s (id=%s flowId=%s)",
-        name, version, outcome, f": {detail}" if detail else "", event_id, flow_id,
+        name,
+        version,
+        outcome,
+        f": {detail}" if detail else "",
+        event_id,
+        flow_id,
         exc_info=exc_info,
-        extra={"event_name": name, "event_version": version, "event_id": event_id,
-               "flow_id": flow_id, "outcome": outcome},
+        extra={
+            "event_name": name,
+            "event_version": version,
+            "event_id": event_id,
+            "flow_id": flow_id,
+            "outcome": outcome,
+        },
     )
 
 
-def bad_protocol(body: Any, reason: tuple[str | None, str] | None = None,
-                 ids: tuple[Raw, Raw] | None = None) -> bytes:
+def bad_protocol(body: Any, reason: tuple[str | None, str] | None = None, ids: tuple[Raw, Raw] | None = None) -> bytes:
     """``badProtocol``: the body is not a valid envelope. ``reason``/``ids`` when known."""
     if reason is None or ids is None:
         property_name, message, id_raw, flow_raw = diagnose_envelope(body)
         reason = reason or (property_name, message)
         ids = ids or (id_raw, flow_raw)
     payload = _encode(
-        {"code": "INVALID_COMMUNICATION_PROTOCOL",
-         "parameters": {"propertyName": reason[0], "message": reason[1]}}
+        {"code": "INVALID_COMMUNICATION_PROTOCOL", "parameters": {"propertyName": reason[0], "message": reason[1]}}
     )
-    _log(CLIENT_LOG_LEVEL, "badProtocol", None, None, ids[0], ids[1],
-         f"{reason[0] or 'body'}: {reason[1]}")
+    _log(CLIENT_LOG_LEVEL, "badProtocol", None, None, ids[0], ids[1], f"{reason[0] or 'body'}: {reason[1]}")
     return answer("badProtocol", 1, ids[0], ids[1], payload)
 
 
 def not_found(name: str, version: int, id_raw: Raw, flow_raw: Raw) -> bytes:
     """``eventNotFound``: no handler for (name, version)."""
-    payload = _encode(
-        {"code": "NO_EVENT_HANDLER_FOUND", "parameters": {"event": name, "version": version}}
-    )
+    payload = _encode({"code": "NO_EVENT_HANDLER_FOUND", "parameters": {"event": name, "version": version}})
     _log(CLIENT_LOG_LEVEL, "eventNotFound", name, version, id_raw, flow_raw)
     return answer("eventNotFound", 1, id_raw, flow_raw, payload)
 
@@ -152,10 +165,17 @@ def error(name: str, version: int, id_raw: Raw, flow_raw: Raw, exc: BaseExceptio
         suffix = exc.type._value_ if isinstance(exc.type, EventErrorType) else str(exc.type)
         _log(ERROR_LOG_LEVEL[exc.expected], suffix, name, version, id_raw, flow_raw, exc.code)
         return answer(f"{name}:{suffix}", version, id_raw, flow_raw, payload)
-    _log(logging.ERROR, EventErrorType.GENERIC.value, name, version, id_raw, flow_raw,
-         f"unhandled {type(exc).__name__}", exc_info=exc)
-    return answer(f"{name}:error", version, id_raw, flow_raw,
-                  b'{"code":"UNHANDLED_ERROR","parameters":{}}')
+    _log(
+        logging.ERROR,
+        EventErrorType.GENERIC.value,
+        name,
+        version,
+        id_raw,
+        flow_raw,
+        f"unhandled {type(exc).__name__}",
+        exc_info=exc,
+    )
+    return answer(f"{name}:error", version, id_raw, flow_raw, b'{"code":"UNHANDLED_ERROR","parameters":{}}')
 
 
 def sent_as_is(name: str, version: int, id_raw: Raw, flow_raw: Raw, value: EventFields) -> bytes:

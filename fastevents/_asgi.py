@@ -173,12 +173,27 @@ def _plain(status: int, text: bytes, extra: list[tuple[bytes, bytes]] | None = N
 class EventsApp:
     """An ASGI 3 application answering events at one path; see :func:`asgi_app`."""
 
-    __slots__ = ("_allowed_paths", "_content_types", "_other_paths", "_process", "body_timeout", "health_path",
-                 "max_body", "path", "processor", "state")
+    __slots__ = (
+        "_allowed_paths",
+        "_content_types",
+        "_other_paths",
+        "_process",
+        "body_timeout",
+        "health_path",
+        "max_body",
+        "path",
+        "processor",
+        "state",
+    )
 
-    def __init__(self, router: EventRouter | EventProcessor, path: str = "/events",
-                 max_body: int = 1_048_576, body_timeout: float | None = 30.0,
-                 health_path: str | None = None) -> None:
+    def __init__(
+        self,
+        router: EventRouter | EventProcessor,
+        path: str = "/events",
+        max_body: int = 1_048_576,
+        body_timeout: float | None = 30.0,
+        health_path: str | None = None,
+    ) -> None:
         self.processor = router if isinstance(router, EventProcessor) else EventProcessor(router)
         self._process = self.processor.process_event_async
         stripped = path.rstrip("/")
@@ -204,8 +219,10 @@ class EventsApp:
         self.state = "stopping"
 
     def __repr__(self) -> str:
-        return (f"<EventsApp path={self.path!r} max_body={self.max_body} body_timeout={self.body_timeout} "
-                f"{self.processor!r}>")
+        return (
+            f"<EventsApp path={self.path!r} max_body={self.max_body} body_timeout={self.body_timeout} "
+            f"{self.processor!r}>"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -220,7 +237,7 @@ class EventsApp:
         path = scope["path"]
         root_path = scope.get("root_path")
         if root_path and path.startswith(root_path):  # mounted (Starlette Mount, --root-path)
-            path = path[len(root_path):]
+            path = path[len(root_path) :]
         if path not in self._allowed_paths:
             if path == self.health_path:
                 return await self._health(scope, send)
@@ -296,18 +313,18 @@ class EventsApp:
                 with contextlib.suppress(Exception):
                     await self._answer(send, 503, b"Service Unavailable", _CLOSE)
                 return None
-        await send({
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-type", b"application/json"),
-                        (b"content-length", b"%d" % len(answer))],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))],
+            }
+        )
         await send({"type": "http.response.body", "body": answer})
         return None
 
     @staticmethod
-    async def _answer(send: Send, status: int, text: bytes,
-                      extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    async def _answer(send: Send, status: int, text: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
         start, body = _plain(status, text, extra)
         await send(start)
         await send(body)
@@ -318,12 +335,17 @@ class EventsApp:
             return await self._answer(send, 405, b"Method Not Allowed", [(b"allow", b"GET, HEAD")])
         serving = self.state == "serving"
         body = b'{"status":"ok"}' if serving else b'{"status":"%s"}' % self.state.encode()
-        await send({
-            "type": "http.response.start",
-            "status": 200 if serving else 503,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
-                        (b"cache-control", b"no-store")],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200 if serving else 503,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", b"%d" % len(body)),
+                    (b"cache-control", b"no-store"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
         return None
 
@@ -339,8 +361,12 @@ class EventsApp:
                         await stack.enter_async_context(self.processor.router.lifespan_context())
                     except Exception as exc:
                         logger.exception("fastevents: the lifespan's startup failed")
-                        await send({"type": "lifespan.startup.failed",
-                                    "message": f"lifespan startup failed: {type(exc).__name__}: {exc}"})
+                        await send(
+                            {
+                                "type": "lifespan.startup.failed",
+                                "message": f"lifespan startup failed: {type(exc).__name__}: {exc}",
+                            }
+                        )
                         return
                     self.state = "serving"
                     await send({"type": "lifespan.startup.complete"})
@@ -350,16 +376,26 @@ class EventsApp:
                         await stack.aclose()
                     except Exception as exc:
                         logger.exception("fastevents: the lifespan's shutdown failed")
-                        await send({"type": "lifespan.shutdown.failed",
-                                    "message": f"lifespan shutdown failed: {type(exc).__name__}: {exc}"})
+                        await send(
+                            {
+                                "type": "lifespan.shutdown.failed",
+                                "message": f"lifespan shutdown failed: {type(exc).__name__}: {exc}",
+                            }
+                        )
                         return
                     await send({"type": "lifespan.shutdown.complete"})
                     return
 
 
-def asgi_app(router: EventRouter | EventProcessor, path: str = "/events",
-             max_body: int = 1_048_576, body_timeout: float | None = 30.0, *, catalogue: bool = False,
-             health_path: str | None = None) -> EventsApp:
+def asgi_app(
+    router: EventRouter | EventProcessor,
+    path: str = "/events",
+    max_body: int = 1_048_576,
+    body_timeout: float | None = 30.0,
+    *,
+    catalogue: bool = False,
+    health_path: str | None = None,
+) -> EventsApp:
     """An ASGI 3 app answering events of ``router`` with ``POST path`` (and ``path/``).
 
     Every protocol answer, errors included, is HTTP 200 ``application/json``. Transport

@@ -11,8 +11,14 @@ from ._wire import FLOW_ID_SLOT, ID_SLOT
 __all__ = ["EventBuilder"]
 
 
-def _reply(event: Event, name: str, payload: Any, identity: dict[str, Any] | None,
-           auth: dict[str, Any] | None, metadata: dict[str, Any] | None) -> ResponseEvent:
+def _reply(
+    event: Event,
+    name: str,
+    payload: Any,
+    identity: dict[str, Any] | None,
+    auth: dict[str, Any] | None,
+    metadata: dict[str, Any] | None,
+) -> ResponseEvent:
     # The ids are taken from the slots as they are: on a received event they are still
     # the request's raw JSON strings, written back to the wire without a decode.
     return ResponseEvent(
@@ -31,27 +37,39 @@ class EventBuilder:
     """Answers to an event: success, redirect and error, with the event's ids."""
 
     @staticmethod
-    def response_for(event: Event, payload: Any = None, *, identity: dict[str, Any] | None = None,
-                     auth: dict[str, Any] | None = None,
-                     metadata: dict[str, Any] | None = None) -> ResponseEvent:
+    def response_for(
+        event: Event,
+        payload: Any = None,
+        *,
+        identity: dict[str, Any] | None = None,
+        auth: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> ResponseEvent:
         """``<name>:response`` carrying ``payload`` (``{}`` when omitted)."""
-        return _reply(event, f"{event.name}:response", {} if payload is None else payload,
-                      identity, auth, metadata)
+        return _reply(event, f"{event.name}:response", {} if payload is None else payload, identity, auth, metadata)
 
     @staticmethod
-    def redirect_for(event: Event, redirect: RedirectPayload | str,
-                     query_parameters: dict[str, Any] | None = None, *,
-                     identity: dict[str, Any] | None = None,
-                     metadata: dict[str, Any] | None = None) -> ResponseEvent:
+    def redirect_for(
+        event: Event,
+        redirect: RedirectPayload | str,
+        query_parameters: dict[str, Any] | None = None,
+        *,
+        identity: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> ResponseEvent:
         """``<name>:redirect`` to ``redirect`` (a :class:`RedirectPayload` or a URL)."""
         if not isinstance(redirect, RedirectPayload):
             redirect = RedirectPayload(url=redirect, query_parameters=dict(query_parameters or {}))
         return _reply(event, f"{event.name}:redirect", redirect, identity, None, metadata)
 
     @staticmethod
-    def error_for(event: Event | EventException, exception: EventException | Event, *,
-                  identity: dict[str, Any] | None = None,
-                  metadata: dict[str, Any] | None = None) -> ResponseEvent:
+    def error_for(
+        event: Event | EventException,
+        exception: EventException | Event,
+        *,
+        identity: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> ResponseEvent:
         """``<name>:<type>`` with ``{"code", "parameters"}`` from ``exception``.
 
         Either argument order works: ``error_for(event, exc)`` or the old package's

@@ -67,9 +67,13 @@ def serve(args: argparse.Namespace) -> int:
     try:
         router = load_router(args.target)
         limits = Limits(
-            max_header_size=args.max_header_size, header_timeout=args.header_timeout,
-            body_timeout=args.body_timeout, keep_alive_timeout=args.keep_alive_timeout,
-            write_timeout=args.write_timeout, max_connections=args.max_connections, max_body=args.max_body,
+            max_header_size=args.max_header_size,
+            header_timeout=args.header_timeout,
+            body_timeout=args.body_timeout,
+            keep_alive_timeout=args.keep_alive_timeout,
+            write_timeout=args.write_timeout,
+            max_connections=args.max_connections,
+            max_body=args.max_body,
             shutdown_timeout=args.shutdown_timeout,
         )
     except (UsageError, ValueError) as exc:
@@ -91,12 +95,23 @@ def serve(args: argparse.Namespace) -> int:
     host = f"[{args.host}]" if family == socket.AF_INET6 else args.host
     workers = "1 worker" if args.workers == 1 else f"{args.workers} workers"
     events = len(router)
-    print(f"fastevents: serving {events} event{'s' if events != 1 else ''} on "
-          f"http://{host}:{port}{path} ({workers}, {_backends()}, pid {os.getpid()})", flush=True)
+    print(
+        f"fastevents: serving {events} event{'s' if events != 1 else ''} on "
+        f"http://{host}:{port}{path} ({workers}, {_backends()}, pid {os.getpid()})",
+        flush=True,
+    )
     if args.catalogue:
         print(f"fastevents: docs page http://{host}:{port}{path.rstrip('/')}/docs", flush=True)
-    return _server.run(args.target, path, limits, args.workers, args.log_level, sock,
-                       catalogue=args.catalogue, health_path=args.health_path)
+    return _server.run(
+        args.target,
+        path,
+        limits,
+        args.workers,
+        args.log_level,
+        sock,
+        catalogue=args.catalogue,
+        health_path=args.health_path,
+    )
 
 
 # --- send -------------------------------------------------------------------------------
@@ -141,8 +156,9 @@ def send(args: argparse.Namespace) -> int:
 
     with client:
         try:
-            response = client.send_event(args.name, args.version, payload, identity=identity,
-                                         auth=auth, metadata=metadata)
+            response = client.send_event(
+                args.name, args.version, payload, identity=identity, auth=auth, metadata=metadata
+            )
         except TimeoutException:
             _fail(f"timeout: no answer from {args.url} within {args.timeout} s", EXIT_TIMEOUT)
         except EventConnectionError as exc:
@@ -150,8 +166,10 @@ def send(args: argparse.Namespace) -> int:
             _fail(f"connection failed: {args.url}: {type(reason).__name__}: {reason}", EXIT_CONNECTION)
         except FailedDependencyException as exc:
             detail = exc.body[:200].decode("utf-8", "replace").strip().replace("\n", " ")
-            _fail(f"failed dependency: {args.url} answered HTTP {exc.status}"
-                  + (f": {detail}" if detail else ""), EXIT_FAILED_DEPENDENCY)
+            _fail(
+                f"failed dependency: {args.url} answered HTTP {exc.status}" + (f": {detail}" if detail else ""),
+                EXIT_FAILED_DEPENDENCY,
+            )
         except BadProtocolException as exc:
             detail = exc.body[:200].decode("utf-8", "replace").strip().replace("\n", " ")
             _fail(f"bad protocol: the answer is not a response event: {detail!r}", EXIT_BAD_PROTOCOL)
@@ -162,8 +180,12 @@ def send(args: argparse.Namespace) -> int:
     if response.is_error:
         payload = response.payload
         code = payload.get("code") if isinstance(payload, dict) else None
-        print(f"fastevents: error answer {response.name} ({response.error_type}"
-              + (f", code {code}" if code else "") + ")", file=sys.stderr)
+        print(
+            f"fastevents: error answer {response.name} ({response.error_type}"
+            + (f", code {code}" if code else "")
+            + ")",
+            file=sys.stderr,
+        )
         return EXIT_ERROR_EVENT
     return EXIT_OK
 
@@ -241,49 +263,109 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fastevents", description="Serve or send events-protocol events.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = commands.add_parser("serve", help="serve a router's events over HTTP (uvicorn)",
-                            description="Serve MODULE:ROUTER (an EventRouter) with uvicorn + httptools. "
-                                        "SIGTERM or Ctrl+C stops gracefully: in-flight requests finish.",
-                            epilog=_SERVE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = commands.add_parser(
+        "serve",
+        help="serve a router's events over HTTP (uvicorn)",
+        description="Serve MODULE:ROUTER (an EventRouter) with uvicorn + httptools. "
+        "SIGTERM or Ctrl+C stops gracefully: in-flight requests finish.",
+        epilog=_SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("target", metavar="MODULE:ROUTER", help="e.g. myapp.events:router")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)")
-    p.add_argument("--workers", type=_count, default=1,
-                   help="worker processes (default 1; one per core), run by uvicorn's process manager")
+    p.add_argument(
+        "--workers",
+        type=_count,
+        default=1,
+        help="worker processes (default 1; one per core), run by uvicorn's process manager",
+    )
     p.add_argument("--path", default="/events", help="URL path of the events endpoint (default /events)")
-    p.add_argument("--log-level", default="warning",
-                   choices=["critical", "error", "warning", "info", "debug", "trace"],
-                   help="level of the uvicorn and fastevents loggers (default warning)")
-    p.add_argument("--max-body", metavar="BYTES", type=_count, default=d.max_body,
-                   help=f"largest request body (default {d.max_body:_})")
-    p.add_argument("--max-header-size", metavar="BYTES", type=_count, default=d.max_header_size,
-                   help=f"largest request line plus headers (default {d.max_header_size:_})")
-    p.add_argument("--max-connections", metavar="N", type=_count, default=d.max_connections,
-                   help=f"open connections per worker (default {d.max_connections:_})")
-    p.add_argument("--header-timeout", metavar="S", type=_seconds, default=d.header_timeout,
-                   help=f"seconds to receive a request's headers, from its first byte or from connecting "
-                        f"(default {d.header_timeout:g})")
-    p.add_argument("--body-timeout", metavar="S", type=_seconds, default=d.body_timeout,
-                   help=f"seconds to receive a body after its headers (default {d.body_timeout:g})")
-    p.add_argument("--keep-alive-timeout", metavar="S", type=_seconds, default=d.keep_alive_timeout,
-                   help=f"idle seconds before a keep-alive connection closes (default {d.keep_alive_timeout:g})")
-    p.add_argument("--write-timeout", metavar="S", type=_seconds, default=d.write_timeout,
-                   help=f"seconds a client may leave an answer unread before it is cut off "
-                        f"(default {d.write_timeout:g})")
-    p.add_argument("--shutdown-timeout", metavar="S", type=_seconds, default=d.shutdown_timeout,
-                   help=f"seconds requests in flight get to finish on SIGTERM; the rest are cancelled "
-                        f"(default {d.shutdown_timeout:g})")
-    p.add_argument("--catalogue", action="store_true",
-                   help="also serve GET <path>/catalogue (JSON) and GET <path>/docs (a page to try "
-                        "events); off by default")
-    p.add_argument("--health-path", metavar="PATH", default=None,
-                   help="answer GET PATH with 200 {\"status\":\"ok\"} while serving, 503 while starting "
-                        "or stopping (default: no health probe)")
+    p.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["critical", "error", "warning", "info", "debug", "trace"],
+        help="level of the uvicorn and fastevents loggers (default warning)",
+    )
+    p.add_argument(
+        "--max-body",
+        metavar="BYTES",
+        type=_count,
+        default=d.max_body,
+        help=f"largest request body (default {d.max_body:_})",
+    )
+    p.add_argument(
+        "--max-header-size",
+        metavar="BYTES",
+        type=_count,
+        default=d.max_header_size,
+        help=f"largest request line plus headers (default {d.max_header_size:_})",
+    )
+    p.add_argument(
+        "--max-connections",
+        metavar="N",
+        type=_count,
+        default=d.max_connections,
+        help=f"open connections per worker (default {d.max_connections:_})",
+    )
+    p.add_argument(
+        "--header-timeout",
+        metavar="S",
+        type=_seconds,
+        default=d.header_timeout,
+        help=f"seconds to receive a request's headers, from its first byte or from connecting "
+        f"(default {d.header_timeout:g})",
+    )
+    p.add_argument(
+        "--body-timeout",
+        metavar="S",
+        type=_seconds,
+        default=d.body_timeout,
+        help=f"seconds to receive a body after its headers (default {d.body_timeout:g})",
+    )
+    p.add_argument(
+        "--keep-alive-timeout",
+        metavar="S",
+        type=_seconds,
+        default=d.keep_alive_timeout,
+        help=f"idle seconds before a keep-alive connection closes (default {d.keep_alive_timeout:g})",
+    )
+    p.add_argument(
+        "--write-timeout",
+        metavar="S",
+        type=_seconds,
+        default=d.write_timeout,
+        help=f"seconds a client may leave an answer unread before it is cut off (default {d.write_timeout:g})",
+    )
+    p.add_argument(
+        "--shutdown-timeout",
+        metavar="S",
+        type=_seconds,
+        default=d.shutdown_timeout,
+        help=f"seconds requests in flight get to finish on SIGTERM; the rest are cancelled "
+        f"(default {d.shutdown_timeout:g})",
+    )
+    p.add_argument(
+        "--catalogue",
+        action="store_true",
+        help="also serve GET <path>/catalogue (JSON) and GET <path>/docs (a page to try events); off by default",
+    )
+    p.add_argument(
+        "--health-path",
+        metavar="PATH",
+        default=None,
+        help='answer GET PATH with 200 {"status":"ok"} while serving, 503 while starting '
+        "or stopping (default: no health probe)",
+    )
     p.set_defaults(run=serve)
 
-    s = commands.add_parser("send", help="send one event and print the answer",
-                            description="Send one event and print the answer as indented JSON.",
-                            epilog=_SEND_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    s = commands.add_parser(
+        "send",
+        help="send one event and print the answer",
+        description="Send one event and print the answer as indented JSON.",
+        epilog=_SEND_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     s.add_argument("url", metavar="URL", help="e.g. http://127.0.0.1:8000/events")
     s.add_argument("name", metavar="NAME", help="event name")
     s.add_argument("version", metavar="VERSION", type=int, help="event version (integer)")

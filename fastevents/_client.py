@@ -98,12 +98,20 @@ def _ids(id: str | None, flow_id: str | None) -> tuple[str, str]:
     return (fresh_id() if id is None else id), (fresh_id() if flow_id is None else flow_id)
 
 
-def _observed_call(url: str, name: str, version: int, id: str | None, flow_id: str | None,
-                   metadata: dict[str, Any] | None, headers: Mapping[str, str] | None) -> ClientCall:
+def _observed_call(
+    url: str,
+    name: str,
+    version: int,
+    id: str | None,
+    flow_id: str | None,
+    metadata: dict[str, Any] | None,
+    headers: Mapping[str, str] | None,
+) -> ClientCall:
     """The call client observers see (and may add headers and metadata to), started."""
     id, flow_id = _ids(id, flow_id)
-    call = ClientCall(name, version, id, flow_id, url, {k.lower(): v for k, v in (headers or {}).items()},
-                      dict(metadata or {}))
+    call = ClientCall(
+        name, version, id, flow_id, url, {k.lower(): v for k, v in (headers or {}).items()}, dict(metadata or {})
+    )
     client_started(call)
     return call
 
@@ -366,8 +374,9 @@ class EventClient:
         if client_observers:
             call = _observed_call(self.url, name, version, id, flow_id, metadata, headers)
             try:
-                response = self._send(name, version, payload, call.id, call.flow_id, identity, auth, call.metadata,
-                                      timeout, call.headers)
+                response = self._send(
+                    name, version, payload, call.id, call.flow_id, identity, auth, call.metadata, timeout, call.headers
+                )
             except BaseException as exc:
                 client_ended(call, None, exc)
                 raise
@@ -375,9 +384,19 @@ class EventClient:
             return response
         return self._send(name, version, payload, id, flow_id, identity, auth, metadata, timeout, headers)
 
-    def _send(self, name: str, version: int, payload: Any, id: str | None, flow_id: str | None,
-              identity: dict[str, Any] | None, auth: dict[str, Any] | None, metadata: dict[str, Any] | None,
-              timeout: float | None, headers: Mapping[str, str] | None) -> ResponseEvent:
+    def _send(
+        self,
+        name: str,
+        version: int,
+        payload: Any,
+        id: str | None,
+        flow_id: str | None,
+        identity: dict[str, Any] | None,
+        auth: dict[str, Any] | None,
+        metadata: dict[str, Any] | None,
+        timeout: float | None,
+        headers: Mapping[str, str] | None,
+    ) -> ResponseEvent:
         body = _envelope(name, version, payload, id, flow_id, identity, auth, metadata)
         if _mock is not None:
             return _mock.answer(self.url, body, headers)  # type: ignore[no-any-return]
@@ -716,8 +735,9 @@ class AsyncEventClient:
         if client_observers:
             call = _observed_call(self.url, name, version, id, flow_id, metadata, headers)
             try:
-                response = await self._send(name, version, payload, call.id, call.flow_id, identity, auth,
-                                            call.metadata, timeout, call.headers)
+                response = await self._send(
+                    name, version, payload, call.id, call.flow_id, identity, auth, call.metadata, timeout, call.headers
+                )
             except BaseException as exc:
                 client_ended(call, None, exc)
                 raise
@@ -725,9 +745,19 @@ class AsyncEventClient:
             return response
         return await self._send(name, version, payload, id, flow_id, identity, auth, metadata, timeout, headers)
 
-    async def _send(self, name: str, version: int, payload: Any, id: str | None, flow_id: str | None,
-                    identity: dict[str, Any] | None, auth: dict[str, Any] | None, metadata: dict[str, Any] | None,
-                    timeout: float | None, headers: Mapping[str, str] | None) -> ResponseEvent:
+    async def _send(
+        self,
+        name: str,
+        version: int,
+        payload: Any,
+        id: str | None,
+        flow_id: str | None,
+        identity: dict[str, Any] | None,
+        auth: dict[str, Any] | None,
+        metadata: dict[str, Any] | None,
+        timeout: float | None,
+        headers: Mapping[str, str] | None,
+    ) -> ResponseEvent:
         body = _envelope(name, version, payload, id, flow_id, identity, auth, metadata)
         if _mock is not None:
             return await _mock.answer_async(self.url, body, headers)  # type: ignore[no-any-return]

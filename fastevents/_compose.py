@@ -36,8 +36,11 @@ class Layer:
 
     __slots__ = ("exception_handlers", "interceptors")
 
-    def __init__(self, interceptors: Sequence[Interceptor] = (),
-                 exception_handlers: Mapping[type[BaseException], ExceptionHandler] | None = None) -> None:
+    def __init__(
+        self,
+        interceptors: Sequence[Interceptor] = (),
+        exception_handlers: Mapping[type[BaseException], ExceptionHandler] | None = None,
+    ) -> None:
         self.interceptors = tuple(interceptors)
         self.exception_handlers = dict(exception_handlers or {})
 
@@ -115,8 +118,9 @@ async def _within(awaitable: Any, seconds: float) -> Any:
         raise
 
 
-def compose(handler: Callable[..., Any], takes_payload: bool, layers: Sequence[Layer],
-            timeout: float | None) -> tuple[Callable[..., Any], bool]:
+def compose(
+    handler: Callable[..., Any], takes_payload: bool, layers: Sequence[Layer], timeout: float | None
+) -> tuple[Callable[..., Any], bool]:
     """The callable a route calls, ``(event[, payload]) -> result``, and whether it always
     returns an awaitable (only an ``async def`` handler called as registered does; a
     composed chain may answer from a sync step, so the cores look at what it returns).

@@ -258,8 +258,16 @@ class ClientCall:
         "version",
     )
 
-    def __init__(self, name: str, version: int, id: str, flow_id: str, url: str, headers: dict[str, str],
-                 metadata: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        id: str,
+        flow_id: str,
+        url: str,
+        headers: dict[str, str],
+        metadata: dict[str, Any],
+    ) -> None:
         self.name = name
         self.version = version
         self.id = id

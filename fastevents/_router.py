@@ -58,8 +58,9 @@ class _Spec:
 
     __slots__ = ("handler", "is_async", "layers", "mode", "name", "schema", "timeout", "version")
 
-    def __init__(self, name: str, version: int, handler: Callable[..., Any], schema: Any,
-                 timeout: float | None = None) -> None:
+    def __init__(
+        self, name: str, version: int, handler: Callable[..., Any], schema: Any, timeout: float | None = None
+    ) -> None:
         self.name = name
         self.version = version
         self.handler = handler
@@ -80,7 +81,9 @@ class _Spec:
     def route(self, route_type: type[Route], layer: Layer, default_timeout: float | None) -> Route:
         decoder = msgspec.json.Decoder(self.schema) if self.mode == MODE_TYPED else None
         handler, is_async = compose(
-            self.handler, self.mode != MODE_EVENT, (*self.layers, layer),
+            self.handler,
+            self.mode != MODE_EVENT,
+            (*self.layers, layer),
             self.timeout if self.timeout is not None else default_timeout,
         )
         return route_type(self.name, self.version, handler, self.mode, decoder, is_async)
@@ -94,7 +97,8 @@ def _call_mode(handler: Callable[..., Any], schema: Any) -> tuple[int, Any]:
         takes_payload = True
     else:
         params = [
-            p for p in signature.parameters.values()
+            p
+            for p in signature.parameters.values()
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
         ]
         if not params:
@@ -144,13 +148,20 @@ class EventRouter:
     wrapping changes; a route with none of it costs nothing.
     """
 
-    def __init__(self, *, validate_names: bool = False, name_pattern: str | re.Pattern[str] | None = None,
-                 interceptors: Iterable[Interceptor] = (), default_timeout: float | None = None,
-                 lifespan: Lifespan | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        validate_names: bool = False,
+        name_pattern: str | re.Pattern[str] | None = None,
+        interceptors: Iterable[Interceptor] = (),
+        default_timeout: float | None = None,
+        lifespan: Lifespan | None = None,
+    ) -> None:
         if name_pattern is not None:
             validate_names = True
         self._name_pattern: re.Pattern[str] | None = (
-            re.compile(name_pattern) if isinstance(name_pattern, str)
+            re.compile(name_pattern)
+            if isinstance(name_pattern, str)
             else name_pattern or (DEFAULT_NAME_PATTERN if validate_names else None)
         )
         self._specs: dict[tuple[str, int], _Spec] = {}
@@ -173,8 +184,9 @@ class EventRouter:
 
         return register
 
-    def add(self, name: str, version: int, handler: Callable[..., Any], schema: Any = None, *,
-            timeout: float | None = None) -> None:
+    def add(
+        self, name: str, version: int, handler: Callable[..., Any], schema: Any = None, *, timeout: float | None = None
+    ) -> None:
         """Register ``handler(event[, payload])`` for (name, version).
 
         The payload's type is ``schema``, else the annotation of the handler's second
@@ -190,16 +202,18 @@ class EventRouter:
             raise TypeError(f"handler must be callable, got {handler!r}")
         self._put(_Spec(self._check_name(name), _check_version(version), handler, schema, _check_timeout(timeout)))
 
-    def add_handler(self, name: str, version: int, handler: EventHandler, schema: Any = None, *,
-                    timeout: float | None = None) -> None:
+    def add_handler(
+        self, name: str, version: int, handler: EventHandler, schema: Any = None, *, timeout: float | None = None
+    ) -> None:
         """Register a class-style :class:`EventHandler` instance."""
         if isinstance(handler, type):
             handler = handler()
         schema = schema if schema is not None else getattr(handler, "schema", None)
         if schema is None:
             schema = getattr(handler, "_SCHEMA", None)  # the old package's spelling
-        self._put(_Spec(self._check_name(name), _check_version(version), handler.handle, schema,
-                        _check_timeout(timeout)))
+        self._put(
+            _Spec(self._check_name(name), _check_version(version), handler.handle, schema, _check_timeout(timeout))
+        )
 
     def include(self, other: EventRouter) -> None:
         """Add every route of ``other`` (as registered now, with its interceptors, exception

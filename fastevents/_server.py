@@ -84,8 +84,9 @@ class _Tally:
         if now - self._last.get(reason, -math.inf) >= self.interval:
             count = self._pending.pop(reason)
             self._last[reason] = now
-            logger.log(level, "%s (%d connection%s since the last such message)", reason, count,
-                       "" if count == 1 else "s")
+            logger.log(
+                level, "%s (%d connection%s since the last such message)", reason, count, "" if count == 1 else "s"
+            )
 
 
 _tally = _Tally()
@@ -95,8 +96,13 @@ _HEADERS, _BODY, _BETWEEN = 1, 2, 0
 
 def _raw_answer(status: int, close: bool = True) -> bytes:
     phrase = HTTPStatus(status).phrase.encode()
-    return (b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
-            b"%s\r\n%s" % (status, phrase, len(phrase), b"connection: close\r\n" if close else b"", phrase))
+    return b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n%s\r\n%s" % (
+        status,
+        phrase,
+        len(phrase),
+        b"connection: close\r\n" if close else b"",
+        phrase,
+    )
 
 
 class _Transport:
@@ -122,8 +128,13 @@ class _Transport:
 class HardenedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the limits of ``config.limits`` (see :class:`Limits`)."""
 
-    def __init__(self, config: uvicorn.Config, server_state: Any, app_state: dict[str, Any],
-                 _loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        server_state: Any,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         # A plain uvicorn Config (``uvicorn --http fastevents._server:HardenedHttpToolsProtocol``)
         # gets the default limits.
@@ -145,8 +156,10 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         self._raw = transport
         if len(self.connections) > self._limits.max_connections:
-            _tally.note(logging.WARNING, f"refused connections: {self._limits.max_connections} open "
-                                         "(--max-connections) -- answered 503")
+            _tally.note(
+                logging.WARNING,
+                f"refused connections: {self._limits.max_connections} open (--max-connections) -- answered 503",
+            )
             self._answer_and_linger(503)
             return
         # A new connection must deliver its first request's headers in time.
@@ -248,8 +261,10 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
 
     def _write_expired(self) -> None:
         self._write_deadline = None
-        _tally.note(logging.INFO, f"closed connections: client read nothing for {self._limits.write_timeout:g} s "
-                                  "(--write-timeout)")
+        _tally.note(
+            logging.INFO,
+            f"closed connections: client read nothing for {self._limits.write_timeout:g} s (--write-timeout)",
+        )
         if self._raw is not None:
             self._raw.abort()
 
@@ -274,20 +289,31 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             return
         if state == _HEADERS:
             if self._state == _BETWEEN:  # not a byte of a request: nobody to answer
-                _tally.note(logging.INFO, f"closed connections: no request within "
-                                          f"{self._limits.header_timeout:g} s (--header-timeout)")
+                _tally.note(
+                    logging.INFO,
+                    f"closed connections: no request within {self._limits.header_timeout:g} s (--header-timeout)",
+                )
                 self._raw.close()
                 return
-            _tally.note(logging.INFO, f"closed connections: headers not received within "
-                                      f"{self._limits.header_timeout:g} s (--header-timeout) -- answered 408")
+            _tally.note(
+                logging.INFO,
+                f"closed connections: headers not received within "
+                f"{self._limits.header_timeout:g} s (--header-timeout) -- answered 408",
+            )
         else:
-            _tally.note(logging.INFO, f"closed connections: body not received within "
-                                      f"{self._limits.body_timeout:g} s (--body-timeout) -- answered 408")
+            _tally.note(
+                logging.INFO,
+                f"closed connections: body not received within "
+                f"{self._limits.body_timeout:g} s (--body-timeout) -- answered 408",
+            )
         self._answer_and_linger(408)
 
     def _header_too_large(self) -> None:
-        _tally.note(logging.INFO, f"closed connections: request headers over {self._limits.max_header_size} bytes "
-                                  "(--max-header-size) -- answered 431")
+        _tally.note(
+            logging.INFO,
+            f"closed connections: request headers over {self._limits.max_header_size} bytes "
+            "(--max-header-size) -- answered 431",
+        )
         self._answer_and_linger(431)
 
     # --- closing ---------------------------------------------------------------------------
@@ -351,8 +377,10 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         if self._raw is None or self._raw.is_closing():
             return
         text = msg.encode("ascii")
-        self._raw.write(b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
-                        b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(text), text))
+        self._raw.write(
+            b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(text), text)
+        )
         self._linger(LINGER_MAX_BYTES_OTHER)
 
 
@@ -397,8 +425,9 @@ def _die_with(parent_pid: int) -> None:
 class AppFactory:
     """Builds the events app in each worker (picklable, unlike the app itself)."""
 
-    def __init__(self, target: str, path: str, max_body: int, catalogue: bool = False,
-                 health_path: str | None = None) -> None:
+    def __init__(
+        self, target: str, path: str, max_body: int, catalogue: bool = False, health_path: str | None = None
+    ) -> None:
         self.target = target
         self.path = path
         self.max_body = max_body
@@ -414,8 +443,14 @@ class AppFactory:
             raise SystemExit(uvicorn.config.STARTUP_FAILURE) from None
         # The protocol enforces the body read deadline from the end of the headers, which
         # the app cannot see, at no cost per request; the app's own timer would be redundant.
-        app = self.app = asgi_app(router, path=self.path, max_body=self.max_body, body_timeout=None,
-                                  catalogue=self.catalogue, health_path=self.health_path)
+        app = self.app = asgi_app(
+            router,
+            path=self.path,
+            max_body=self.max_body,
+            body_timeout=None,
+            catalogue=self.catalogue,
+            health_path=self.health_path,
+        )
         # What is loaded now lives as long as the process: frozen out of the collector's
         # scans, it no longer slows every full collection (as gunicorn and Instagram do).
         gc.collect()
@@ -496,15 +531,24 @@ class Manager(Multiprocess):
                 continue
             failures = self._failures[idx] = self._failures[idx] + 1
             if failures > len(RESTART_DELAYS):
-                logger.error("worker failed to start %d times in a row (last exit status %s); stopping",
-                             failures, process.exitcode)
+                logger.error(
+                    "worker failed to start %d times in a row (last exit status %s); stopping",
+                    failures,
+                    process.exitcode,
+                )
                 self.exit_code = 1
                 self.should_exit.set()
                 return
             delay = RESTART_DELAYS[failures - 1]
-            logger.warning("worker %s exited with status %s %.1f s after it started; restarting in %g s "
-                           "(attempt %d of %d)", process.pid, process.exitcode, lived, delay, failures,
-                           len(RESTART_DELAYS))
+            logger.warning(
+                "worker %s exited with status %s %.1f s after it started; restarting in %g s (attempt %d of %d)",
+                process.pid,
+                process.exitcode,
+                lived,
+                delay,
+                failures,
+                len(RESTART_DELAYS),
+            )
             self._restart_at[idx] = time.monotonic() + delay
 
     def terminate_all(self) -> None:
@@ -530,14 +574,24 @@ def raise_open_file_limit(max_connections: int) -> int:
             soft = target
     fitting = max(1, soft - FD_RESERVE)
     if max_connections > fitting:
-        logger.warning("--max-connections lowered from %d to %d to fit the open-file limit (%d)",
-                       max_connections, fitting, soft)
+        logger.warning(
+            "--max-connections lowered from %d to %d to fit the open-file limit (%d)", max_connections, fitting, soft
+        )
         return fitting
     return max_connections
 
 
-def run(target: str, path: str, limits: Limits, workers: int, log_level: str, sock: Any, *,
-        catalogue: bool = False, health_path: str | None = None) -> int:
+def run(
+    target: str,
+    path: str,
+    limits: Limits,
+    workers: int,
+    log_level: str,
+    sock: Any,
+    *,
+    catalogue: bool = False,
+    health_path: str | None = None,
+) -> int:
     """Serve ``target`` on the listening socket ``sock``; the exit status."""
     config = ServeConfig(
         AppFactory(target, path, limits.max_body, catalogue, health_path),

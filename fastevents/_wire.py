@@ -80,6 +80,8 @@ def decode_plain_slow(data: Any) -> Any:
             return _stdlib_json.loads(bytes(data), parse_int=_big_integer, parse_float=exact_number)
         except Exception:
             raise exc from None
+
+
 #: Every encode of fastevents: exact numbers as sent, other Decimals as JSON numbers.
 encode = msgspec.json.Encoder(decimal_format="number", enc_hook=_encode_extra).encode
 

@@ -149,13 +149,13 @@ class EventBuilder(_builder.EventBuilder):
 
     @staticmethod
     def redirect_for(
-        event: _model.Event, redirect: RedirectPayload | str, query_parameters: dict[str, Any] | None = None,
+        event: _model.Event,
+        redirect: RedirectPayload | str,
+        query_parameters: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> ResponseEvent:
         """``<name>:redirect`` (see :meth:`fastevents.EventBuilder.redirect_for`)."""
-        return _rebuild(
-            ResponseEvent, _builder.EventBuilder.redirect_for(event, redirect, query_parameters, **kwargs)
-        )
+        return _rebuild(ResponseEvent, _builder.EventBuilder.redirect_for(event, redirect, query_parameters, **kwargs))
 
     @staticmethod
     def error_for(
@@ -180,8 +180,12 @@ class EventContextHolder(_context.EventContextHolder):
     @staticmethod
     @contextlib.contextmanager
     def with_context(
-        event: _model.Event | str | None, flow_id: str | None = None, event_name: str | None = None,
-        event_version: int | None = None, user_id: Any = None, user_type: Any = None,
+        event: _model.Event | str | None,
+        flow_id: str | None = None,
+        event_name: str | None = None,
+        event_version: int | None = None,
+        user_id: Any = None,
+        user_type: Any = None,
     ) -> Iterator[EventContext]:
         """Make ``event`` (or an event with the old arguments' values) current in a ``with`` block."""
         current = _context_event(event, flow_id, event_name, event_version, user_id, user_type)
@@ -194,8 +198,12 @@ class EventContextHolder(_context.EventContextHolder):
     @staticmethod
     @contextlib.asynccontextmanager
     async def with_async_context(
-        event: _model.Event | str | None, flow_id: str | None = None, event_name: str | None = None,
-        event_version: int | None = None, user_id: Any = None, user_type: Any = None,
+        event: _model.Event | str | None,
+        flow_id: str | None = None,
+        event_name: str | None = None,
+        event_version: int | None = None,
+        user_id: Any = None,
+        user_type: Any = None,
     ) -> AsyncIterator[EventContext]:
         """``with_context`` for ``async with``."""
         current = _context_event(event, flow_id, event_name, event_version, user_id, user_type)
@@ -206,22 +214,29 @@ class EventContextHolder(_context.EventContextHolder):
             _context.current_event.reset(token)
 
 
-def _context_event(event: _model.Event | str | None, flow_id: str | None, event_name: str | None,
-                   event_version: int | None, user_id: Any, user_type: Any) -> _model.Event:
+def _context_event(
+    event: _model.Event | str | None,
+    flow_id: str | None,
+    event_name: str | None,
+    event_version: int | None,
+    user_id: Any,
+    user_type: Any,
+) -> _model.Event:
     if isinstance(event, _model.Event):
         return event
     identity = {"user": {"id": user_id, "type": user_type}} if user_id is not None or user_type is not None else {}
     # msgspec does not check types on construction: a missing name or version reads back as None.
-    return RequestEvent(name=event_name, version=event_version, id=event,  # type: ignore[arg-type]
-                        flow_id=flow_id, identity=identity)  # type: ignore[arg-type]
+    fields: dict[str, Any] = {"name": event_name, "version": event_version, "id": event, "flow_id": flow_id}
+    return RequestEvent(**fields, identity=identity)
 
 
 # --- schemas --------------------------------------------------------------------------
 
 
 def _validation_error(name: str, kind: str, message: str) -> PayloadValidationError:
-    return PayloadValidationError(parameters={"fields": [{"name": name, "errorType": kind, "message": message}]},
-                                  expected=True)
+    return PayloadValidationError(
+        parameters={"fields": [{"name": name, "errorType": kind, "message": message}]}, expected=True
+    )
 
 
 class _CamelMeta(msgspec.StructMeta):
@@ -300,8 +315,14 @@ class MessagebleEventException(EventException):
     """An :class:`~fastevents.EventException` built from one message: ``parameters`` is
     ``{"message": message}`` (the old package's spelling of the name is kept)."""
 
-    def __init__(self, message: str | None = None, parameters: dict[str, Any] | None = None, *,
-                 type: EventErrorType | str | None = None, expected: bool = False) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        *,
+        type: EventErrorType | str | None = None,
+        expected: bool = False,
+    ) -> None:
         if isinstance(message, dict) and parameters is None:  # EventException(parameters) style
             message, parameters = None, message
         if parameters is None and message is not None:
@@ -449,24 +470,48 @@ class EventClient(_client.EventClient):
     milliseconds. New code should use :class:`fastevents.EventClient` (seconds).
     """
 
-    def __init__(self, url: str, timeout: float = _client.DEFAULT_TIMEOUT * 1000, *,
-                 headers: Mapping[str, str] | None = None, client: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float = _client.DEFAULT_TIMEOUT * 1000,
+        *,
+        headers: Mapping[str, str] | None = None,
+        client: httpx.Client | None = None,
+    ) -> None:
         super().__init__(url, timeout / 1000, headers=headers, client=client)
         self._seconds = timeout / 1000
         self.timeout = timeout
 
-    def send_event(self, name: str, version: int, payload: Any = None, id: str | None = None,
-                   flow_id: str | None = None, identity: dict[str, Any] | None = None,
-                   auth: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None,
-                   timeout: float | None = None,
-                   headers: Mapping[str, str] | None = None) -> ResponseEvent:
+    def send_event(
+        self,
+        name: str,
+        version: int,
+        payload: Any = None,
+        id: str | None = None,
+        flow_id: str | None = None,
+        identity: dict[str, Any] | None = None,
+        auth: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ResponseEvent:
         """Send one event; ``timeout`` in milliseconds (default: the client's). The
         arguments may be positional, in the old order (``id`` and ``flow_id`` after ``payload``)."""
-        return _rebuild(ResponseEvent, super().send_event(
-            name, version, payload, id=id, flow_id=flow_id, identity=identity, auth=auth,
-            metadata=metadata, timeout=self._seconds if timeout is None else timeout / 1000,
-            headers=headers,
-        ))
+        return _rebuild(
+            ResponseEvent,
+            super().send_event(
+                name,
+                version,
+                payload,
+                id=id,
+                flow_id=flow_id,
+                identity=identity,
+                auth=auth,
+                metadata=metadata,
+                timeout=self._seconds if timeout is None else timeout / 1000,
+                headers=headers,
+            ),
+        )
 
     def __repr__(self) -> str:
         return f"<compat.EventClient {self.url} timeout={self.timeout} ms>"

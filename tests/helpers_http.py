@@ -74,6 +74,7 @@ def __getattr__(name: str) -> Any:
         return router
     raise AttributeError(name)
 
+
 _LISTENING = re.compile(r"on (http://\S+?)(/\S*) \(")
 
 
@@ -86,16 +87,27 @@ def free_port() -> int:
 class Server:
     """A process serving HTTP; ``url`` is its events endpoint. Always call :meth:`stop`."""
 
-    def __init__(self, argv: Sequence[str], *, env: dict[str, str] | None = None,
-                 ready: re.Pattern[str] = _LISTENING, timeout: float = 30.0, max_files: int | None = None) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        ready: re.Pattern[str] = _LISTENING,
+        timeout: float = 30.0,
+        max_files: int | None = None,
+    ) -> None:
         self.argv = list(argv)
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        full_env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(ROOT), full_env.get("PYTHONPATH", "")) if p
-        )
+        full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), full_env.get("PYTHONPATH", "")) if p)
         self.process = subprocess.Popen(
-            self.argv, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, start_new_session=True, preexec_fn=None if max_files is None else _limit_files(max_files),
+            self.argv,
+            cwd=ROOT,
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            preexec_fn=None if max_files is None else _limit_files(max_files),
         )
         self.stdout_lines: list[str] = []
         self.stderr_lines: list[str] = []
@@ -167,14 +179,17 @@ def _limit_files(count: int) -> Any:
     return limit
 
 
-def serve_fastevents(*extra: str, target: str = "tests.helpers_http:router",
-                     env: dict[str, str] | None = None, max_files: int | None = None) -> Server:
+def serve_fastevents(
+    *extra: str,
+    target: str = "tests.helpers_http:router",
+    env: dict[str, str] | None = None,
+    max_files: int | None = None,
+) -> Server:
     """``fastevents serve`` on a free loopback port (``--port 0``, read from its startup line).
 
     ``max_files`` sets the server's open-file limit (soft and hard).
     """
-    return Server([PYTHON, "-m", "fastevents", "serve", target, "--port", "0", *extra], env=env,
-                  max_files=max_files)
+    return Server([PYTHON, "-m", "fastevents", "serve", target, "--port", "0", *extra], env=env, max_files=max_files)
 
 
 def rss_kib(pid: int) -> int:

@@ -25,17 +25,31 @@ ECHO = {"name": "echo:payload", "version": 1, "payload": {"text": "héllo €"}}
 class Call:
     """One HTTP request driven through an ASGI app by hand; records what was sent."""
 
-    def __init__(self, app: Any, *, method: str = "POST", path: str = "/events",
-                 headers: Iterable[tuple[str, str]] = (("content-type", "application/json"),),
-                 chunks: Iterable[bytes] = (b"",), disconnect: bool = False,
-                 root_path: str = "") -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        method: str = "POST",
+        path: str = "/events",
+        headers: Iterable[tuple[str, str]] = (("content-type", "application/json"),),
+        chunks: Iterable[bytes] = (b"",),
+        disconnect: bool = False,
+        root_path: str = "",
+    ) -> None:
         self.app = app
         self.scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-            "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
-            "root_path": root_path, "query_string": b"",
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": root_path,
+            "query_string": b"",
             "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-            "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
+            "client": ("127.0.0.1", 5000),
+            "server": ("127.0.0.1", 8000),
         }
         chunks = list(chunks)
         self.messages: list[dict[str, Any]] = [
@@ -147,8 +161,9 @@ def test_other_methods_are_405_with_allow(app: Any, method: str) -> None:
 
 def test_declared_length_over_limit_is_413_without_reading(router: EventRouter) -> None:
     app = asgi_app(router, max_body=100)
-    call = Call(app, headers=[("content-type", "application/json"), ("content-length", "101")],
-                chunks=[b"x" * 101]).run()
+    call = Call(
+        app, headers=[("content-type", "application/json"), ("content-length", "101")], chunks=[b"x" * 101]
+    ).run()
     assert call.status == 413
     assert call.received == 0
 
@@ -173,21 +188,38 @@ def test_invalid_content_length_is_400(app: Any) -> None:
     assert call.status == 400
 
 
-@pytest.mark.parametrize("content_type", [
-    None, "", "application/json", "APPLICATION/JSON", "application/json; charset=utf-8",
-    "application/json;charset=UTF8", "application/vnd.api+json", "text/json",
-])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "",
+        "application/json",
+        "APPLICATION/JSON",
+        "application/json; charset=utf-8",
+        "application/json;charset=UTF8",
+        "application/vnd.api+json",
+        "text/json",
+    ],
+)
 def test_json_and_absent_content_types_are_accepted(app: Any, content_type: str | None) -> None:
     call = post(app, json.dumps(ECHO).encode(), content_type)
     assert call.status == 200
     assert json.loads(call.body)["payload"] == ECHO["payload"]
 
 
-@pytest.mark.parametrize("content_type", [
-    "application/x-www-form-urlencoded", "text/html", "multipart/form-data; boundary=x",
-    "application/xml", "application/octet-stream", "application/json; charset=klingon",
-    "application/json; charset=base64", "application/jsonx",
-])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/x-www-form-urlencoded",
+        "text/html",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+        "application/octet-stream",
+        "application/json; charset=klingon",
+        "application/json; charset=base64",
+        "application/jsonx",
+    ],
+)
 def test_other_content_types_and_unknown_charsets_are_415(app: Any, content_type: str) -> None:
     call = post(app, json.dumps(ECHO).encode(), content_type)
     assert call.status == 415
@@ -289,8 +321,9 @@ def _run(coro: Any) -> Any:
 def test_conformance_case_mounted_in_starlette(starlette_client: httpx.AsyncClient, case: dict[str, Any]) -> None:
     async def go() -> httpx.Response:
         async with starlette_client as client:
-            return await client.post("/api/events", content=case["request"].encode(),
-                                     headers={"content-type": "application/json"})
+            return await client.post(
+                "/api/events", content=case["request"].encode(), headers={"content-type": "application/json"}
+            )
 
     response = _run(go())
     assert response.status_code == 200
@@ -305,10 +338,14 @@ def test_transport_answers_mounted_in_starlette(starlette_client: httpx.AsyncCli
                 await client.post("/api/events/", json=ECHO),
                 await client.get("/api/events"),
                 await client.post("/api/other", json=ECHO),
-                await client.post("/api/events", content=b"a=b",
-                                  headers={"content-type": "application/x-www-form-urlencoded"}),
-                await client.post("/api/events", content=json.dumps(ECHO, ensure_ascii=False).encode("latin-1", "replace"),
-                                  headers={"content-type": "application/json; charset=latin-1"}),
+                await client.post(
+                    "/api/events", content=b"a=b", headers={"content-type": "application/x-www-form-urlencoded"}
+                ),
+                await client.post(
+                    "/api/events",
+                    content=json.dumps(ECHO, ensure_ascii=False).encode("latin-1", "replace"),
+                    headers={"content-type": "application/json; charset=latin-1"},
+                ),
             ]
 
     ok, get, other, form, latin = _run(go())
@@ -324,8 +361,9 @@ def test_transport_answers_mounted_in_starlette(starlette_client: httpx.AsyncCli
 
 def test_413_asks_the_server_to_close_the_connection(router: EventRouter) -> None:
     app = asgi_app(router, max_body=100)
-    declared = Call(app, headers=[("content-type", "application/json"), ("content-length", "101")],
-                    chunks=[b"x" * 101]).run()
+    declared = Call(
+        app, headers=[("content-type", "application/json"), ("content-length", "101")], chunks=[b"x" * 101]
+    ).run()
     streamed = Call(app, chunks=[b"x" * 60, b"x" * 60, b"x" * 60]).run()
     for call in (declared, streamed):
         assert call.status == 413 and call.headers["connection"] == "close"
@@ -373,8 +411,9 @@ def test_client_disconnect_cancels_a_waiting_async_handler() -> None:
         sent.append(message)
 
     async def main() -> None:
-        await asyncio.wait_for(app({"type": "http", "method": "POST", "path": "/events", "headers": []},
-                                   receive, send), 5)
+        await asyncio.wait_for(
+            app({"type": "http", "method": "POST", "path": "/events", "headers": []}, receive, send), 5
+        )
         assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
 
     asyncio.run(main())
@@ -420,8 +459,7 @@ def test_a_cancellation_while_serving_propagates() -> None:
 def test_sync_handler_answers_without_a_watcher_task(app: Any) -> None:
     async def main() -> int:
         before = len(asyncio.all_tasks())
-        call = Call(app, headers=[("content-type", "application/json")],
-                    chunks=[json.dumps(ECHO).encode()])
+        call = Call(app, headers=[("content-type", "application/json")], chunks=[json.dumps(ECHO).encode()])
         await call.app(call.scope, call._receive, call._send)
         assert call.status == 200
         return len(asyncio.all_tasks()) - before

@@ -28,17 +28,32 @@ def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, 
 
 
 def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PYTHON, "-m", "fastevents", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [PYTHON, "-m", "fastevents", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 # --- send ---------------------------------------------------------------------------------
 
 
 def test_send_success_prints_indented_json_and_exits_0(server: Server, capsys: Any) -> None:
-    code, out, err = run_main(["send", server.url, "get:event:example", "1", "--payload", '{"example": "x"}',
-                               "--identity", '{"userId": 1}', "--metadata", '{"origin": "cli"}',
-                               "--auth", '{"token": "t"}'], capsys)
+    code, out, err = run_main(
+        [
+            "send",
+            server.url,
+            "get:event:example",
+            "1",
+            "--payload",
+            '{"example": "x"}',
+            "--identity",
+            '{"userId": 1}',
+            "--metadata",
+            '{"origin": "cli"}',
+            "--auth",
+            '{"token": "t"}',
+        ],
+        capsys,
+    )
     assert code == 0 and err == ""
     assert out.startswith("{\n  ")
     answer = json.loads(out)
@@ -51,8 +66,9 @@ def test_send_redirect_exits_0(server: Server, capsys: Any) -> None:
     assert code == 0 and json.loads(out)["name"] == "redirect:me:redirect"
 
 
-@pytest.mark.parametrize(("name", "payload"), [("get:event:nope", "{}"), ("get:event:example", "[]"),
-                                               ("fail:unhandled", "{}")])
+@pytest.mark.parametrize(
+    ("name", "payload"), [("get:event:nope", "{}"), ("get:event:example", "[]"), ("fail:unhandled", "{}")]
+)
 def test_send_error_event_exits_1_with_reason(server: Server, capsys: Any, name: str, payload: str) -> None:
     code, out, err = run_main(["send", server.url, name, "1", "--payload", payload], capsys)
     assert code == _cli.EXIT_ERROR_EVENT == 1
@@ -60,9 +76,16 @@ def test_send_error_event_exits_1_with_reason(server: Server, capsys: Any, name:
     assert len(err.strip().splitlines()) == 1 and "error answer" in err
 
 
-@pytest.mark.parametrize("args", [
-    ["--payload", "{bad"], ["--identity", "[1]"], ["--metadata", "nope"], ["--auth", "1"], ["--timeout", "0"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--payload", "{bad"],
+        ["--identity", "[1]"],
+        ["--metadata", "nope"],
+        ["--auth", "1"],
+        ["--timeout", "0"],
+    ],
+)
 def test_send_bad_arguments_exit_2_without_traceback(server: Server, capsys: Any, args: list[str]) -> None:
     code, out, err = run_main(["send", server.url, "echo:payload", "1", *args], capsys)
     assert code == _cli.EXIT_USAGE == 2
@@ -70,8 +93,9 @@ def test_send_bad_arguments_exit_2_without_traceback(server: Server, capsys: Any
 
 
 def test_send_timeout_exits_3(server: Server, capsys: Any) -> None:
-    code, _, err = run_main(["send", server.url, "slow:sleep", "1", "--payload", '{"seconds": 2}',
-                             "--timeout", "0.2"], capsys)
+    code, _, err = run_main(
+        ["send", server.url, "slow:sleep", "1", "--payload", '{"seconds": 2}', "--timeout", "0.2"], capsys
+    )
     assert code == _cli.EXIT_TIMEOUT == 3 and "timeout" in err
 
 
@@ -112,8 +136,15 @@ def test_send_unreadable_answer_exits_6(capsys: Any) -> None:
 def test_send_help_documents_exit_codes() -> None:
     result = run_cli("send", "--help")
     assert result.returncode == 0
-    for code, word in ((0, "success"), (1, "error"), (2, "usage"), (3, "timeout"), (4, "connection"),
-                       (5, "non-2xx"), (6, "bad protocol")):
+    for code, word in (
+        (0, "success"),
+        (1, "error"),
+        (2, "usage"),
+        (3, "timeout"),
+        (4, "connection"),
+        (5, "non-2xx"),
+        (6, "bad protocol"),
+    ):
         assert any(line.strip().startswith(f"{code}  ") and word in line for line in result.stdout.splitlines()), code
 
 
@@ -126,12 +157,15 @@ def test_python_m_fastevents_send_bad_json_has_no_traceback(server: Server) -> N
 # --- serve --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("target", "reason"), [
-    ("no_such_module_xyz:router", "cannot import module"),
-    ("tests.helpers_http:nothing", "has no attribute"),
-    ("tests.helpers_http:free_port", "not an EventRouter"),
-    ("tests.helpers_http", "expected MODULE:ROUTER"),
-])
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("no_such_module_xyz:router", "cannot import module"),
+        ("tests.helpers_http:nothing", "has no attribute"),
+        ("tests.helpers_http:free_port", "not an EventRouter"),
+        ("tests.helpers_http", "expected MODULE:ROUTER"),
+    ],
+)
 def test_serve_bad_target_exits_2_with_one_line(target: str, reason: str) -> None:
     result = run_cli("serve", target, "--port", "0")
     assert result.returncode == 2
@@ -165,8 +199,9 @@ def test_serve_custom_path() -> None:
 
 def _slow_request(url: str, results: list[Any]) -> None:
     try:
-        results.append(httpx.post(url, json={"name": "slow:sleep", "version": 1, "payload": {"seconds": 1.0}},
-                                  timeout=10))
+        results.append(
+            httpx.post(url, json={"name": "slow:sleep", "version": 1, "payload": {"seconds": 1.0}}, timeout=10)
+        )
     except Exception as exc:
         results.append(exc)
 
@@ -220,18 +255,21 @@ def test_serve_workers_share_the_port() -> None:
 # --- usage errors: one line, exit status 2 ----------------------------------------------
 
 
-@pytest.mark.parametrize(("args", "reason"), [
-    (["serve", "tests.helpers_http:router", "--port", "99999"], "port must be 0 to 65535"),
-    (["serve", "tests.helpers_http:router", "--port", "-5"], "port must be 0 to 65535"),
-    (["serve", "tests.helpers_http:router", "--workers", "0"], "must be at least 1"),
-    (["serve", "tests.helpers_http:router", "--header-timeout", "nan"], "positive number of seconds"),
-    (["serve", "tests.helpers_http:router", "--max-body", "lots"], "not a whole number"),
-    (["send", "http://127.0.0.1:1/events", "x", "1", "--timeout", "nan"], "positive number of seconds"),
-    (["send", "http://127.0.0.1:1/events", "x", "1", "--timeout", "-1"], "positive number of seconds"),
-    (["send", "http://[::1/events", "x", "1"], "invalid URL"),
-    (["send", "ftp://example.com/events", "x", "1"], "invalid URL"),
-    (["send", "http://127.0.0.1:1/events", "x", "one"], "invalid int value"),
-])
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["serve", "tests.helpers_http:router", "--port", "99999"], "port must be 0 to 65535"),
+        (["serve", "tests.helpers_http:router", "--port", "-5"], "port must be 0 to 65535"),
+        (["serve", "tests.helpers_http:router", "--workers", "0"], "must be at least 1"),
+        (["serve", "tests.helpers_http:router", "--header-timeout", "nan"], "positive number of seconds"),
+        (["serve", "tests.helpers_http:router", "--max-body", "lots"], "not a whole number"),
+        (["send", "http://127.0.0.1:1/events", "x", "1", "--timeout", "nan"], "positive number of seconds"),
+        (["send", "http://127.0.0.1:1/events", "x", "1", "--timeout", "-1"], "positive number of seconds"),
+        (["send", "http://[::1/events", "x", "1"], "invalid URL"),
+        (["send", "ftp://example.com/events", "x", "1"], "invalid URL"),
+        (["send", "http://127.0.0.1:1/events", "x", "one"], "invalid int value"),
+    ],
+)
 def test_bad_input_gives_one_line_and_exit_2(args: list[str], reason: str) -> None:
     result = run_cli(*args)
     assert result.returncode == 2, result.stderr
@@ -262,7 +300,15 @@ def test_log_level_sets_the_fastevents_logger(level: str, shown: bool) -> None:
 def test_serve_help_documents_limits_and_defaults() -> None:
     result = run_cli("serve", "--help")
     assert result.returncode == 0
-    for option in ("--max-body", "--max-header-size", "--max-connections", "--header-timeout", "--body-timeout",
-                   "--keep-alive-timeout", "--write-timeout", "--shutdown-timeout"):
+    for option in (
+        "--max-body",
+        "--max-header-size",
+        "--max-connections",
+        "--header-timeout",
+        "--body-timeout",
+        "--keep-alive-timeout",
+        "--write-timeout",
+        "--shutdown-timeout",
+    ):
         assert option in result.stdout
     assert "default 1_048_576" in result.stdout and "exit status: 0 after a graceful stop" in result.stdout

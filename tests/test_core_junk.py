@@ -11,7 +11,7 @@ import pytest
 
 from .conftest import CORES
 
-PROBE = r'''
+PROBE = r"""
 import itertools, json, sys
 import msgspec
 import fastevents
@@ -54,7 +54,7 @@ for name, fn in sorted(callables.items()):
                 pass
 pending_real.awaitable.close()
 print(json.dumps({"calls": calls, "callables": sorted(callables)}))
-'''
+"""
 
 
 @pytest.mark.skipif("compiled" not in CORES, reason="this build has no compiled core (FASTEVENTS_NO_EXTENSIONS)")
@@ -74,7 +74,7 @@ def test_every_compiled_callable_survives_junk_arguments() -> None:
     "call",
     [
         "core.read_envelope(b'{}', lambda b: (1, 2))",
-        "core.read_envelope(b'{\"name\":\"a:b\",\"version\":1}', lambda b: 5)",
+        'core.read_envelope(b\'{"name":"a:b","version":1}\', lambda b: 5)',
         "core.Dispatcher({}, lambda b: 'x').dispatch(b'{}')",
         "core.Dispatcher({}, decode).finish(core.Pending(), 1)",
         "core.Dispatcher({}, decode).fail(core.Pending(), ValueError())",

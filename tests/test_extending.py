@@ -17,10 +17,12 @@ import pytest
 from fastevents import Event, EventErrorType, EventException, EventProcessor, EventRouter
 
 
-def call(processor: EventProcessor, name: str, payload: Any = None, *, way: str = "async",
-         auth: dict[str, Any] | None = None) -> dict[str, Any]:
-    body = json.dumps({"name": name, "version": 1, "id": "i", "flowId": "f", "payload": payload or {},
-                       "auth": auth or {}})
+def call(
+    processor: EventProcessor, name: str, payload: Any = None, *, way: str = "async", auth: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    body = json.dumps(
+        {"name": name, "version": 1, "id": "i", "flowId": "f", "payload": payload or {}, "auth": auth or {}}
+    )
     answer = processor.process_event(body) if way == "sync" else asyncio.run(processor.process_event_async(body))
     return json.loads(answer)  # type: ignore[no-any-return]
 
@@ -32,19 +34,31 @@ WAYS = ["sync", "async"]
 
 
 @pytest.mark.parametrize("way", WAYS)
-@pytest.mark.parametrize("kinds", [("sync", "sync", "sync"), ("async", "async", "async"), ("sync", "async", "async"),
-                                   ("async", "sync", "sync"), ("async", "async", "sync")])
-def test_interceptors_run_outermost_first_around_the_handler(core: ModuleType, way: str, kinds: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "kinds",
+    [
+        ("sync", "sync", "sync"),
+        ("async", "async", "async"),
+        ("sync", "async", "async"),
+        ("async", "sync", "sync"),
+        ("async", "async", "sync"),
+    ],
+)
+def test_interceptors_run_outermost_first_around_the_handler(
+    core: ModuleType, way: str, kinds: tuple[str, ...]
+) -> None:
     trail: list[str] = []
     router = EventRouter()
 
     def interceptor(label: str, kind: str) -> Any:
         if kind == "async":
+
             async def around_async(event: Event, call_next: Any) -> Any:
                 trail.append(f"{label}>")
                 result = await call_next(event)
                 trail.append(f"<{label}")
                 return [*result, label]
+
             return around_async
 
         def around(event: Event, call_next: Any) -> Any:
@@ -52,22 +66,28 @@ def test_interceptors_run_outermost_first_around_the_handler(core: ModuleType, w
             result = call_next(event)
             trail.append(f"<{label}")
             if asyncio.iscoroutine(result):  # a sync interceptor over async code gets the awaitable
+
                 async def tag() -> Any:
                     return [*(await result), label]
+
                 return tag()
             return [*result, label]
+
         return around
 
     router.add_interceptor(interceptor("outer", kinds[0]))
     router.add_interceptor(interceptor("inner", kinds[1]))
     if kinds[2] == "async":
+
         async def handler(event: Event, payload: Any) -> Any:
             trail.append("handler")
             return ["handler"]
     else:
+
         def handler(event: Event, payload: Any) -> Any:
             trail.append("handler")
             return ["handler"]
+
     router.add("do:it", 1, handler)
     answer = call(EventProcessor(router, core=core), "do:it", way=way)
     assert answer["name"] == "do:it:response"
@@ -305,6 +325,7 @@ def test_lifespans_nest_included_routers_inside_the_includer() -> None:
             trail.append(f"start {label}")
             yield
             trail.append(f"stop {label}")
+
         return run
 
     first, second = EventRouter(lifespan=lifespan("first")), EventRouter(lifespan=lifespan("second"))
@@ -317,5 +338,12 @@ def test_lifespans_nest_included_routers_inside_the_includer() -> None:
             trail.append("serving")
 
     asyncio.run(serve())
-    assert trail == ["start parent", "start first", "start second", "serving",
-                     "stop second", "stop first", "stop parent"]
+    assert trail == [
+        "start parent",
+        "start first",
+        "start second",
+        "serving",
+        "stop second",
+        "stop first",
+        "stop parent",
+    ]

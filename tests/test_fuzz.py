@@ -33,7 +33,7 @@ def mutated(draw: st.DrawFn) -> bytes:
         elif action == "truncate":
             del body[at:]
         else:
-            body[at:at] = body[at: at + draw(st.integers(1, 20))]
+            body[at:at] = body[at : at + draw(st.integers(1, 20))]
     return bytes(body)
 
 
@@ -56,7 +56,12 @@ def test_random_bytes_always_answer_an_envelope(body: bytes) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(value=st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
-                          lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner), max_leaves=20))
+@given(
+    value=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(),
+        lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+        max_leaves=20,
+    )
+)
 def test_any_json_document_answers_an_envelope(value: object) -> None:
     check_all(json.dumps(value).encode())

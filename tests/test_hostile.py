@@ -25,8 +25,18 @@ from .helpers_http import PYTHON, ROOT, Server, load, rss_kib, serve_fastevents
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
 
-SHORT = ("--header-timeout", "1", "--body-timeout", "1", "--keep-alive-timeout", "0.5", "--write-timeout", "1",
-         "--log-level", "info")
+SHORT = (
+    "--header-timeout",
+    "1",
+    "--body-timeout",
+    "1",
+    "--keep-alive-timeout",
+    "0.5",
+    "--write-timeout",
+    "1",
+    "--log-level",
+    "info",
+)
 EXAMPLE = b'{"name": "get:event:example", "version": 1, "payload": {"example": "x"}}'
 
 
@@ -46,8 +56,10 @@ def connect(srv: Server, timeout: float = 5.0) -> socket.socket:
 
 
 def post(body: bytes, path: str = "/events", extra: bytes = b"") -> bytes:
-    return (b"POST %s HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n"
-            % (path.encode(), len(body), extra)) + body
+    return (
+        b"POST %s HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n"
+        % (path.encode(), len(body), extra)
+    ) + body
 
 
 def read_until_closed(sock: socket.socket, limit: float = 5.0) -> tuple[bytes, str]:
@@ -245,8 +257,10 @@ def test_a_client_that_stops_reading_is_cut_off_after_the_write_timeout(server: 
 @pytest.mark.parametrize("connection", [b"Connection: close\r\n", b""])
 def test_413_is_received_and_the_rest_of_the_body_is_not_read(server: Server, connection: bytes) -> None:
     sock = connect(server)
-    head = (b"POST /events HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n%s"
-            b"Content-Length: 100000000\r\n\r\n" % connection)
+    head = (
+        b"POST /events HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n%s"
+        b"Content-Length: 100000000\r\n\r\n" % connection
+    )
     sock.sendall(head + b"x" * 100_000)
     sent = 100_000
     sock.settimeout(5)
@@ -363,8 +377,23 @@ def test_sigkilled_manager_leaves_no_orphans_and_frees_the_port() -> None:
 
 def test_a_worker_that_cannot_start_is_retried_with_backoff_then_the_manager_exits_1() -> None:
     started = time.monotonic()
-    result = subprocess.run([PYTHON, "-m", "fastevents", "serve", "tests.helpers_http:router_failing_in_workers",
-                             "--port", "0", "--workers", "2"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            PYTHON,
+            "-m",
+            "fastevents",
+            "serve",
+            "tests.helpers_http:router_failing_in_workers",
+            "--port",
+            "0",
+            "--workers",
+            "2",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     took = time.monotonic() - started
     assert result.returncode == 1, result.stderr[-2000:]
     assert "restarting in 0.25 s (attempt 1 of 4)" in result.stderr

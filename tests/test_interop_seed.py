@@ -41,7 +41,7 @@ def seed_python() -> str:
     return _seed_python()
 
 
-SEED_SERVER = r'''
+SEED_SERVER = r"""
 import http.server, logging, sys
 from events_protocol.core.builder import EventBuilder
 from events_protocol.core.exception import EventException
@@ -108,9 +108,9 @@ class Events(http.server.BaseHTTPRequestHandler):
 httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Events)
 print(f"seed server on http://127.0.0.1:{httpd.server_port}/events (ready)", flush=True)
 httpd.serve_forever()
-'''
+"""
 
-SEED_CLIENT = r'''
+SEED_CLIENT = r"""
 import json, logging, sys
 from events_protocol.client.event_client import EventClient
 for name in ("gb.events_protocol", "gb", ""):
@@ -125,7 +125,7 @@ for call in json.loads(sys.argv[2]):
     except Exception as exc:
         out = {"exception": type(exc).__name__}
     print(json.dumps(out))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -147,16 +147,24 @@ def seed_server(seed_python: str, tmp_path_factory: pytest.TempPathFactory) -> I
 def _seed_client(seed_python: str, url: str, calls: list[dict[str, Any]], tmp_path: Path) -> list[dict[str, Any]]:
     script = tmp_path / "seed_client.py"
     script.write_text(SEED_CLIENT)
-    result = subprocess.run([seed_python, str(script), url, json.dumps(calls)], capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [seed_python, str(script), url, json.dumps(calls)], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
 
 def test_seed_client_against_fastevents_serve(seed_python: str, server: Server, tmp_path: Path) -> None:
     calls = [
-        {"name": "get:event:example", "version": 1, "payload": {"example": "hi"},
-         "id": "id-1", "flow_id": "flow-1", "auth": {"token": "SECRET"}, "timeout": 5},
+        {
+            "name": "get:event:example",
+            "version": 1,
+            "payload": {"example": "hi"},
+            "id": "id-1",
+            "flow_id": "flow-1",
+            "auth": {"token": "SECRET"},
+            "timeout": 5,
+        },
         {"name": "fail:typed", "version": 1, "payload": {}},
         {"name": "fail:forbidden", "version": 1, "payload": {}},
         {"name": "get:event:nope", "version": 1, "payload": {}},
@@ -164,8 +172,7 @@ def test_seed_client_against_fastevents_serve(seed_python: str, server: Server, 
         {"name": "redirect:me", "version": 1, "payload": {}},
         {"name": "fail:unhandled", "version": 1, "payload": {}},
     ]
-    ok, typed, forbidden, missing, bad, redirect, crash = _seed_client(
-        seed_python, server.url, calls, tmp_path)
+    ok, typed, forbidden, missing, bad, redirect, crash = _seed_client(seed_python, server.url, calls, tmp_path)
 
     assert ok["success"] and ok["payload"] == {"MyEventPayload": "hi"}
     assert (ok["id"], ok["flow_id"]) == ("id-1", "flow-1")

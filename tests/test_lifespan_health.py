@@ -21,8 +21,9 @@ class Harness:
         self.app = app
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.task = asyncio.ensure_future(app({"type": "lifespan", "asgi": {"version": "3.0"}},
-                                              self.inbox.get, self.outbox.put))
+        self.task = asyncio.ensure_future(
+            app({"type": "lifespan", "asgi": {"version": "3.0"}}, self.inbox.get, self.outbox.put)
+        )
 
     async def lifespan(self, kind: str) -> dict[str, Any]:
         await self.inbox.put({"type": f"lifespan.{kind}"})
@@ -37,9 +38,20 @@ class Harness:
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
 
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-                 "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
-                 "headers": [], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2)}
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": b"",
+            "headers": [],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 2),
+        }
         await self.app(scope, receive, send)
         return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
@@ -99,7 +111,7 @@ def test_a_failing_startup_fails_the_lifespan_with_the_reason() -> None:
     asyncio.run(main())
 
 
-FAILING_APP = '''
+FAILING_APP = """
 import contextlib
 from fastevents import EventRouter
 
@@ -109,13 +121,18 @@ async def lifespan(router):
     yield
 
 router = EventRouter(lifespan=lifespan)
-'''
+"""
 
 
 def test_serve_stops_with_a_clear_message_when_startup_fails(tmp_path: Any) -> None:
     (tmp_path / "failing_app.py").write_text(FAILING_APP)
-    result = subprocess.run([PYTHON, "-m", "fastevents", "serve", "failing_app:router", "--port", "0"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [PYTHON, "-m", "fastevents", "serve", "failing_app:router", "--port", "0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode != 0
     assert "database at db:5432 refused" in result.stderr

@@ -85,7 +85,9 @@ def test_payload_as_raises_a_bad_request_exception() -> None:
 
 
 def test_identity_as_and_auth_as_decode_into_types() -> None:
-    event = Event.from_json(b'{"name": "a:b", "version": 1, "identity": {"firstName": "Ada", "userId": 3}, "auth": {"firstName": "x"}}')
+    event = Event.from_json(
+        b'{"name": "a:b", "version": 1, "identity": {"firstName": "Ada", "userId": 3}, "auth": {"firstName": "x"}}'
+    )
     assert event.identity_as(Person) == Person(first_name="Ada", user_id=3)
     assert event.auth_as(Person) == Person(first_name="x")
     missing = Event.from_json(b'{"name": "a:b", "version": 1}')
@@ -95,8 +97,7 @@ def test_identity_as_and_auth_as_decode_into_types() -> None:
 def test_to_json_writes_canonical_order_and_camel_case() -> None:
     event = Event(name="a:b", version=2, id="i", flow_id="f", payload=[1], identity={"u": 1})
     assert event.to_json() == (
-        b'{"name":"a:b","version":2,"id":"i","flowId":"f","payload":[1],'
-        b'"identity":{"u":1},"auth":{},"metadata":{}}'
+        b'{"name":"a:b","version":2,"id":"i","flowId":"f","payload":[1],"identity":{"u":1},"auth":{},"metadata":{}}'
     )
 
 
@@ -136,8 +137,11 @@ def test_from_json_rejects_invalid_envelopes(body: bytes, prop: str | None) -> N
         ({"userId": 42}, 42, "42"),
         ({"userId": "42"}, 42, "42"),
         ({"userId": "-7"}, -7, "-7"),
-        ({"userId": "9b2f6a3e-0c4e-4d8e-9a57-0a6a0cf5d9f1"}, "9b2f6a3e-0c4e-4d8e-9a57-0a6a0cf5d9f1",
-         "9b2f6a3e-0c4e-4d8e-9a57-0a6a0cf5d9f1"),
+        (
+            {"userId": "9b2f6a3e-0c4e-4d8e-9a57-0a6a0cf5d9f1"},
+            "9b2f6a3e-0c4e-4d8e-9a57-0a6a0cf5d9f1",
+            "9b2f6a3e-0c4e-4d8e-9a57-0a6a0cf5d9f1",
+        ),
         ({"userId": "USER_ID"}, "USER_ID", "USER_ID"),
         ({"user": {"id": 5, "type": "CUSTOMER"}}, 5, "5"),
         ({"user": {"id": "abc"}}, "abc", "abc"),
@@ -210,8 +214,20 @@ def test_response_classification(name: str, success: bool, redirect: bool, error
 
 
 def test_every_error_suffix_of_the_protocol_maps_to_its_type() -> None:
-    suffixes = ["error", "badRequest", "badProtocol", "unauthorized", "notFound", "forbidden",
-                "userDenied", "resourceDenied", "expired", "unprocessable", "gone", "eventNotFound"]
+    suffixes = [
+        "error",
+        "badRequest",
+        "badProtocol",
+        "unauthorized",
+        "notFound",
+        "forbidden",
+        "userDenied",
+        "resourceDenied",
+        "expired",
+        "unprocessable",
+        "gone",
+        "eventNotFound",
+    ]
     assert [EventErrorType.from_suffix(s).value for s in suffixes] == suffixes
 
 
@@ -260,7 +276,11 @@ def test_exception_codes_and_types_from_arguments_or_class_attributes() -> None:
     assert (NewStyle().code, NewStyle().type) == ("NEW_CODE", EventErrorType.EXPIRED)
     explicit = NewStyle("OTHER", {"a": 1}, type="gone", expected=True)
     assert (explicit.code, explicit.type, explicit.parameters, explicit.expected) == (
-        "OTHER", EventErrorType.GONE, {"a": 1}, True)
+        "OTHER",
+        EventErrorType.GONE,
+        {"a": 1},
+        True,
+    )
     assert EventException().code == "GENERIC_ERROR" and EventException().type is EventErrorType.GENERIC
     # the old package's EventException(parameters, expected=...)
     old_call = OldStyle({"k": "v"}, expected=True)
@@ -273,8 +293,10 @@ def test_camel_struct_uses_camel_case_on_the_wire() -> None:
 
 
 def test_null_or_missing_identity_auth_metadata_are_written_as_objects() -> None:
-    for body in (b'{"name": "x:y", "version": "2", "identity": null, "auth": null, "metadata": null}',
-                 b'{"name": "x:y", "version": 2}'):
+    for body in (
+        b'{"name": "x:y", "version": "2", "identity": null, "auth": null, "metadata": null}',
+        b'{"name": "x:y", "version": 2}',
+    ):
         out = json.loads(Event.from_json(body).to_json())
         assert (out["identity"], out["auth"], out["metadata"]) == ({}, {}, {})
         assert out["version"] == 2
@@ -293,8 +315,16 @@ def test_received_events_pickle_compare_and_convert_like_hand_built_ones() -> No
     copy = pickle.loads(pickle.dumps(received))
     assert isinstance(copy, RequestEvent) and copy == received
     assert pickle.loads(pickle.dumps(built)) == built
-    assert received.to_dict() == {"name": "a:b", "version": 1, "id": "i", "flowId": "f", "payload": {"x": 1.5},
-                                  "identity": {}, "auth": {}, "metadata": {}}
+    assert received.to_dict() == {
+        "name": "a:b",
+        "version": 1,
+        "id": "i",
+        "flowId": "f",
+        "payload": {"x": 1.5},
+        "identity": {},
+        "auth": {},
+        "metadata": {},
+    }
 
 
 HOSTILE_USER_IDS = {

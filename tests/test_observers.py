@@ -48,35 +48,83 @@ def recorder() -> Iterator[Recorder]:
 
 CASES = [
     # body, answer name, status, error type, client caused, routed
-    (f'{{"name": "get:event:example", "version": 1, {IDS}, "payload": {{"example": "x"}}}}',
-     "get:event:example:response", "response", None, False, True),
+    (
+        f'{{"name": "get:event:example", "version": 1, {IDS}, "payload": {{"example": "x"}}}}',
+        "get:event:example:response",
+        "response",
+        None,
+        False,
+        True,
+    ),
     (f'{{"name": "redirect:me", "version": 1, {IDS}}}', "redirect:me:redirect", "redirect", None, False, True),
-    (f'{{"name": "get:event:example", "version": 1, {IDS}, "payload": {{"example": 5}}}}',
-     "get:event:example:badRequest", "badRequest", EventErrorType.BAD_REQUEST, True, True),
-    (f'{{"name": "no:such", "version": 1, {IDS}}}', "eventNotFound", "eventNotFound",
-     EventErrorType.EVENT_NOT_FOUND, True, False),
+    (
+        f'{{"name": "get:event:example", "version": 1, {IDS}, "payload": {{"example": 5}}}}',
+        "get:event:example:badRequest",
+        "badRequest",
+        EventErrorType.BAD_REQUEST,
+        True,
+        True,
+    ),
+    (
+        f'{{"name": "no:such", "version": 1, {IDS}}}',
+        "eventNotFound",
+        "eventNotFound",
+        EventErrorType.EVENT_NOT_FOUND,
+        True,
+        False,
+    ),
     ('{"name": 5}', "badProtocol", "badProtocol", EventErrorType.BAD_PROTOCOL, True, False),
-    (f'{{"name": "fail:unhandled", "version": 1, {IDS}}}', "fail:unhandled:error", "error",
-     EventErrorType.GENERIC, False, True),
-    (f'{{"name": "fail:forbidden", "version": 1, {IDS}}}', "fail:forbidden:forbidden", "forbidden",
-     EventErrorType.FORBIDDEN, False, True),
-    (f'{{"name": "async:echo", "version": 1, {IDS}, "payload": [1]}}', "async:echo:response", "response",
-     None, False, True),
+    (
+        f'{{"name": "fail:unhandled", "version": 1, {IDS}}}',
+        "fail:unhandled:error",
+        "error",
+        EventErrorType.GENERIC,
+        False,
+        True,
+    ),
+    (
+        f'{{"name": "fail:forbidden", "version": 1, {IDS}}}',
+        "fail:forbidden:forbidden",
+        "forbidden",
+        EventErrorType.FORBIDDEN,
+        False,
+        True,
+    ),
+    (
+        f'{{"name": "async:echo", "version": 1, {IDS}, "payload": [1]}}',
+        "async:echo:response",
+        "response",
+        None,
+        False,
+        True,
+    ),
 ]
 
 
 @pytest.mark.parametrize("way", ["sync", "async"])
 @pytest.mark.parametrize(("body", "answer_name", "status", "error_type", "client_caused", "routed"), CASES)
 def test_observers_hear_how_every_event_ended(
-    core: ModuleType, recorder: Recorder, way: str, body: str, answer_name: str, status: str,
-    error_type: EventErrorType | None, client_caused: bool, routed: bool,
+    core: ModuleType,
+    recorder: Recorder,
+    way: str,
+    body: str,
+    answer_name: str,
+    status: str,
+    error_type: EventErrorType | None,
+    client_caused: bool,
+    routed: bool,
 ) -> None:
     processor = EventProcessor(build_fixture_router(), core=core)
     answer = processor.process_event(body) if way == "sync" else asyncio.run(processor.process_event_async(body))
     assert json.loads(answer)["name"] == answer_name
     [call] = recorder.calls
     assert (call.answer_name, call.status, call.error_type, call.client_caused, call.routed) == (
-        answer_name, status, error_type, client_caused, routed)
+        answer_name,
+        status,
+        error_type,
+        client_caused,
+        routed,
+    )
     assert call.duration >= 0
     assert recorder.states == [("state", call.name)]
     if status != "badProtocol":
@@ -119,14 +167,16 @@ class Broken(EventObserver):
 
 def test_a_failing_observer_is_logged_and_changes_no_answer(core: ModuleType, caplog: pytest.LogCaptureFixture) -> None:
     processor = EventProcessor(build_fixture_router(), core=core)
-    expected = processor.process_event(b'{"name": "get:event:example", "version": 1, "id": "a", "flowId": "b", '
-                                       b'"payload": {"example": "x"}}')
+    expected = processor.process_event(
+        b'{"name": "get:event:example", "version": 1, "id": "a", "flowId": "b", "payload": {"example": "x"}}'
+    )
     observer = Broken()
     fastevents.add_observer(observer)
     try:
         with caplog.at_level(logging.ERROR, logger="fastevents"):
-            answer = processor.process_event(b'{"name": "get:event:example", "version": 1, "id": "a", "flowId": "b", '
-                                             b'"payload": {"example": "x"}}')
+            answer = processor.process_event(
+                b'{"name": "get:event:example", "version": 1, "id": "a", "flowId": "b", "payload": {"example": "x"}}'
+            )
     finally:
         fastevents.remove_observer(observer)
     assert answer == expected
@@ -165,9 +215,11 @@ def test_client_observers_add_headers_and_metadata_and_hear_the_outcome(kind: st
                 with EventClient(url) as client:
                     response = client.send_event("remote:thing", 1, metadata={"origin": "test"}, id="i-9")
             else:
+
                 async def send() -> Any:
                     async with AsyncEventClient(url) as client:
                         return await client.send_event("remote:thing", 1, metadata={"origin": "test"}, id="i-9")
+
                 response = asyncio.run(send())
     finally:
         fastevents.remove_client_observer(observer)
@@ -175,7 +227,13 @@ def test_client_observers_add_headers_and_metadata_and_hear_the_outcome(kind: st
     assert sent.headers.get("x-probe") == "1"
     assert sent.event.metadata == {"origin": "test", "trace": {"traceparent": "00-abc-def-01"}}
     [call] = observer.ended
-    assert (call.name, call.version, call.id, call.status, call.exception) == ("remote:thing", 1, "i-9", "response", None)
+    assert (call.name, call.version, call.id, call.status, call.exception) == (
+        "remote:thing",
+        1,
+        "i-9",
+        "response",
+        None,
+    )
     assert call.response is response and call.duration >= 0
 
 

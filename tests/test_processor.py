@@ -79,9 +79,7 @@ def test_non_string_ids_answer_bad_protocol(processor: EventProcessor, key: str,
 
 @pytest.mark.parametrize("key", ["identity", "auth", "metadata"])
 @pytest.mark.parametrize("value", ['"x"', "1", "[]", "true"])
-def test_non_object_identity_auth_metadata_answer_bad_protocol(
-    processor: EventProcessor, key: str, value: str
-) -> None:
+def test_non_object_identity_auth_metadata_answer_bad_protocol(processor: EventProcessor, key: str, value: str) -> None:
     out = answer(processor, request(extra=f', "{key}": {value}'))
     assert out["name"] == "badProtocol"
     assert out["payload"]["parameters"]["propertyName"] == key
@@ -246,8 +244,9 @@ class Outer(msgspec.Struct):
 def test_typed_payload_error_names_the_field_path(core: ModuleType) -> None:
     router = EventRouter()
     router.add("nested:schema", 1, lambda event, payload: {}, schema=Outer)
-    out = answer(EventProcessor(router, core=core),
-                 request("nested:schema", payload='{"items": [{"count": 1}, {"count": "2"}]}'))
+    out = answer(
+        EventProcessor(router, core=core), request("nested:schema", payload='{"items": [{"count": 1}, {"count": "2"}]}')
+    )
     assert out["name"] == "nested:schema:badRequest"
     [field] = out["payload"]["parameters"]["fields"]
     assert field["name"] == "items[1].count"
@@ -326,8 +325,7 @@ def test_concurrent_async_handlers_each_see_their_own_context(core: ModuleType) 
 
     async def main() -> list[bytes]:
         bodies = [
-            json.dumps({"name": "ctx:slow", "version": 1, "id": f"id-{i}", "payload": 3 - i}).encode()
-            for i in range(3)
+            json.dumps({"name": "ctx:slow", "version": 1, "id": f"id-{i}", "payload": 3 - i}).encode() for i in range(3)
         ]
         return await asyncio.gather(*(processor.process_event_async(b) for b in bodies))
 
@@ -348,9 +346,16 @@ def test_context_is_set_during_the_handler_and_cleared_after(core: ModuleType) -
         ctx = EventContextHolder.get()
         seen.append((ctx.id, ctx.flow_id, ctx.event_name, ctx.event_version, ctx.user_id, ctx.user_type, ctx.origin))
 
-    body = json.dumps({"name": "ctx:read", "version": 1, "id": "i", "flowId": "f",
-                       "identity": {"user": {"id": "u-1", "type": "CUSTOMER"}},
-                       "metadata": {"origin": "app"}}).encode()
+    body = json.dumps(
+        {
+            "name": "ctx:read",
+            "version": 1,
+            "id": "i",
+            "flowId": "f",
+            "identity": {"user": {"id": "u-1", "type": "CUSTOMER"}},
+            "metadata": {"origin": "app"},
+        }
+    ).encode()
     EventProcessor(router, core=core).process_event(body)
     assert seen == [("i", "f", "ctx:read", 1, "u-1", "CUSTOMER", "app")]
     ctx = EventContextHolder.get()
@@ -507,8 +512,10 @@ def test_sync_processor_runs_each_async_handler_in_the_callers_current_context(c
         return [EventContextHolder.get().id, event.id]
 
     processor = EventProcessor(router, core=core)
-    seen = [json.loads(processor.process_event(json.dumps({"name": "ctx:async", "version": 1, "id": f"id-{i}"})))
-            for i in range(3)]
+    seen = [
+        json.loads(processor.process_event(json.dumps({"name": "ctx:async", "version": 1, "id": f"id-{i}"})))
+        for i in range(3)
+    ]
     assert [s["payload"] for s in seen] == [[f"id-{i}", f"id-{i}"] for i in range(3)]
 
 
@@ -521,8 +528,19 @@ def test_out_of_range_numbers_in_a_plain_payload_never_raise(processor: EventPro
 
 @pytest.mark.parametrize(
     "number",
-    ["7" * 5000, "-" + "7" * 5000, "0.12345678901234567890123", "-1.50", "123456789012345678901234567890", "1.7976931348623157e308", "0.1",
-     "-0.0", "1e5", "1E-7", "2.50e+3"],
+    [
+        "7" * 5000,
+        "-" + "7" * 5000,
+        "0.12345678901234567890123",
+        "-1.50",
+        "123456789012345678901234567890",
+        "1.7976931348623157e308",
+        "0.1",
+        "-0.0",
+        "1e5",
+        "1E-7",
+        "2.50e+3",
+    ],
 )
 def test_numbers_in_a_plain_payload_round_trip_exactly(processor: EventProcessor, number: str) -> None:
     out = processor.process_event(request(payload=f'{{"n": {number}}}'))
@@ -531,8 +549,11 @@ def test_numbers_in_a_plain_payload_round_trip_exactly(processor: EventProcessor
 
 def test_plain_payload_floats_are_floats_when_exact(processor: EventProcessor, core: ModuleType) -> None:
     router = EventRouter()
-    router.add("types:of", 1, lambda event, payload: [
-        "Decimal" if isinstance(v, Decimal) else type(v).__name__ for v in payload])
+    router.add(
+        "types:of",
+        1,
+        lambda event, payload: ["Decimal" if isinstance(v, Decimal) else type(v).__name__ for v in payload],
+    )
     out = answer(EventProcessor(router, core=core), request("types:of", payload="[1.5, 0.12345678901234567890123, 2]"))
     assert out["payload"] == ["float", "Decimal", "int"]
 

@@ -156,6 +156,7 @@ def test_bad_handlers_and_schemas_are_rejected_at_registration() -> None:
 
 def test_raw_schema_passes_undecoded_bytes(core: ModuleType) -> None:
     router = EventRouter()
-    router.add("raw:in", 1, lambda event, payload: [type(payload).__name__, bytes(payload).decode()],
-               schema=msgspec.Raw)
+    router.add(
+        "raw:in", 1, lambda event, payload: [type(payload).__name__, bytes(payload).decode()], schema=msgspec.Raw
+    )
     assert call(router, core, "raw:in", {"a": 1})["payload"] == ["Raw", '{"a": 1}']

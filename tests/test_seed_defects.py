@@ -38,7 +38,9 @@ def _python(code: str) -> str:
 
 
 def test_defect_1_imports_without_pydantic() -> None:
-    out = _python("import sys, fastevents, fastevents.compat; print(sorted(m for m in sys.modules if m.startswith('pydantic')))")
+    out = _python(
+        "import sys, fastevents, fastevents.compat; print(sorted(m for m in sys.modules if m.startswith('pydantic')))"
+    )
     assert out.strip() == "[]"
 
 
@@ -81,8 +83,9 @@ def test_defect_8_answers_echo_neither_identity_nor_auth_nor_metadata(
 def test_defect_9_uuid_user_ids_do_not_crash_the_async_processor(core: Any) -> None:
     router = EventRouter()
     router.add("who:am_i", 1, lambda event: [event.user_id, EventContextHolder.get().user_id])
-    body = json.dumps({"name": "who:am_i", "version": 1,
-                       "identity": {"user": {"id": "0b7e6c1a-3f3e-4a39-9e51-8e1d0f0f3a11"}}})
+    body = json.dumps(
+        {"name": "who:am_i", "version": 1, "identity": {"user": {"id": "0b7e6c1a-3f3e-4a39-9e51-8e1d0f0f3a11"}}}
+    )
     out = json.loads(asyncio.run(EventProcessor(router, core=core).process_event_async(body)))
     assert out["payload"] == ["0b7e6c1a-3f3e-4a39-9e51-8e1d0f0f3a11"] * 2
 
@@ -93,8 +96,9 @@ def test_defect_10_import_configures_no_logging_and_starts_no_thread() -> None:
         "before = (list(logging.root.handlers), logging.root.level)\n"
         "import fastevents, fastevents.compat\n"
         "print(json.dumps([before == (list(logging.root.handlers), logging.root.level),"
-        " logging.getLogger('fastevents').handlers == [], threading.active_count()]))"
-        .replace("import logging,", "import json, logging,")
+        " logging.getLogger('fastevents').handlers == [], threading.active_count()]))".replace(
+            "import logging,", "import json, logging,"
+        )
     )
     assert json.loads(out) == [True, True, 1]
 

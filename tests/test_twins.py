@@ -36,13 +36,15 @@ def test_a_normal_install_uses_the_compiled_core() -> None:
         assert EventProcessor(fastevents.EventRouter()).compiled
 
 
-def _import_in_subprocess(package_root: pathlib.Path, prelude: str = "",
-                          package: str = "fastevents") -> subprocess.CompletedProcess[str]:
+def _import_in_subprocess(
+    package_root: pathlib.Path, prelude: str = "", package: str = "fastevents"
+) -> subprocess.CompletedProcess[str]:
     code = prelude + f"\nimport warnings; warnings.simplefilter('always')\nimport {package}; print({package}.COMPILED)"
     env = {**os.environ, "PYTHONPATH": str(package_root)}
     env.pop("FASTEVENTS_NO_EXTENSIONS", None)
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=package_root,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=package_root, timeout=60
+    )
 
 
 def test_a_built_core_that_refuses_to_load_warns_and_falls_back(tmp_path: pathlib.Path) -> None:
@@ -57,23 +59,37 @@ def test_a_built_core_that_refuses_to_load_warns_and_falls_back(tmp_path: pathli
 
 
 def test_an_unbuilt_checkout_runs_on_the_twin_quietly(tmp_path: pathlib.Path) -> None:
-    shutil.copytree(ROOT / "fastevents", tmp_path / "fastevents_copy",
-                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "*.c", "__pycache__"))
+    shutil.copytree(
+        ROOT / "fastevents",
+        tmp_path / "fastevents_copy",
+        ignore=shutil.ignore_patterns("*.so", "*.pyd", "*.c", "__pycache__"),
+    )
     result = _import_in_subprocess(tmp_path, package="fastevents_copy")
     assert (result.returncode, result.stdout.strip(), result.stderr) == (0, "False", "")
 
 
 def test_other_interpreters_use_the_twin() -> None:
-    prelude = ("import sys, types; sys.implementation = types.SimpleNamespace("
-               "**{**vars(sys.implementation), 'name': 'pypy'})")
+    prelude = (
+        "import sys, types; sys.implementation = types.SimpleNamespace(**{**vars(sys.implementation), 'name': 'pypy'})"
+    )
     result = _import_in_subprocess(ROOT, prelude)
     assert (result.returncode, result.stdout.strip()) == (0, "False"), result.stderr
 
 
 @pytest.mark.parametrize(
     ("value", "disabled"),
-    [(None, False), ("", False), ("0", False), ("false", False), ("No", False), (" off ", False),
-     ("1", True), ("true", True), ("yes", True), ("anything", True)],
+    [
+        (None, False),
+        ("", False),
+        ("0", False),
+        ("false", False),
+        ("No", False),
+        (" off ", False),
+        ("1", True),
+        ("true", True),
+        ("yes", True),
+        ("anything", True),
+    ],
 )
 def test_the_switch_reads_one_way(value: str | None, disabled: bool) -> None:
     environ = {} if value is None else {"FASTEVENTS_NO_EXTENSIONS": value}
@@ -92,15 +108,31 @@ def test_both_twins_were_loaded() -> None:
 
 # --- the twins agree ----------------------------------------------------------------------
 
-json_scalars = st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats(
-    allow_nan=False, allow_infinity=False) | st.text(max_size=12)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+)
 json_values = st.recursive(
     json_scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
-NAMES = ["get:event:example", "echo:payload", "async:echo", "fail:unhandled", "fail:typed", "fail:forbidden",
-         "redirect:me", "context:read", "camel:schema", "unknown:event", ""]
+NAMES = [
+    "get:event:example",
+    "echo:payload",
+    "async:echo",
+    "fail:unhandled",
+    "fail:typed",
+    "fail:forbidden",
+    "redirect:me",
+    "context:read",
+    "camel:schema",
+    "unknown:event",
+    "",
+]
 MISSING = object()
 
 
@@ -111,8 +143,9 @@ def envelopes(draw: st.DrawFn) -> dict[str, Any]:
         "version": st.sampled_from([1, 2, 9, "1", "2", "x", 1.0, None, True, -1]),
         "id": st.uuids().map(str) | st.none() | json_scalars,
         "flowId": st.uuids().map(str) | st.none() | json_scalars,
-        "payload": st.fixed_dictionaries({"example": st.text(max_size=5)}) | st.fixed_dictionaries(
-            {"firstName": st.text(max_size=3), "lastName": st.text(max_size=3)}) | json_values,
+        "payload": st.fixed_dictionaries({"example": st.text(max_size=5)})
+        | st.fixed_dictionaries({"firstName": st.text(max_size=3), "lastName": st.text(max_size=3)})
+        | json_values,
         "identity": st.fixed_dictionaries({"userId": json_scalars}) | st.none() | json_values,
         "auth": st.none() | st.dictionaries(st.text(max_size=5), json_scalars, max_size=2) | json_scalars,
         "metadata": st.fixed_dictionaries({"origin": st.text(max_size=5)}) | st.none() | json_values,
