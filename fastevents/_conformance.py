@@ -159,10 +159,17 @@ async def _read_reply(reader: asyncio.StreamReader, *, interim: bool = False) ->
 # --- checking one case ------------------------------------------------------------------------
 
 
-def _matches(actual: Any, expected: Any, path: str = "$") -> list[str]:
-    """Differences between ``actual`` and the marked-up ``expected``; empty when it matches."""
+def matches(actual: Any, expected: Any, path: str = "$") -> list[str]:
+    """Differences between ``actual`` and the marked-up ``expected``; empty when it matches.
+
+    Markers: ``"$any"``, ``"$uuid"``, ``"$nonempty"`` (a non-empty list), ``{"$has": {...}}``
+    (at least these keys), ``{"$not": ...}``. The kit's cases and the project's own
+    conformance tests (tests/conformance/) read them here, and only here.
+    """
     if expected == "$any":
         return []
+    if expected == "$nonempty":
+        return [] if isinstance(actual, list) and actual else [f"{path} is {_short(actual)}, not a non-empty list"]
     if expected == "$uuid":
         try:
             uuid.UUID(actual)
@@ -170,7 +177,7 @@ def _matches(actual: Any, expected: Any, path: str = "$") -> list[str]:
             return [f"{path} is {actual!r}, not a UUID"]
         return []
     if isinstance(expected, dict) and set(expected) == {"$not"}:
-        return [f"{path} is {_short(actual)}"] if not _matches(actual, expected["$not"], path) else []
+        return [f"{path} is {_short(actual)}"] if not matches(actual, expected["$not"], path) else []
     if isinstance(expected, dict) and set(expected) == {"$has"}:
         if not isinstance(actual, dict):
             return [f"{path} is {actual!r}, not an object"]
@@ -179,7 +186,7 @@ def _matches(actual: Any, expected: Any, path: str = "$") -> list[str]:
             if key not in actual:
                 problems.append(f"{path}.{key} is missing")
             else:
-                problems += _matches(actual[key], value, f"{path}.{key}")
+                problems += matches(actual[key], value, f"{path}.{key}")
         return problems
     if isinstance(expected, dict):
         if not isinstance(actual, dict):
@@ -191,8 +198,12 @@ def _matches(actual: Any, expected: Any, path: str = "$") -> list[str]:
             problems.append(f"{path} keys: missing {missing}, unexpected {extra}")
         for key, value in expected.items():
             if key in actual:
-                problems += _matches(actual[key], value, f"{path}.{key}")
+                problems += matches(actual[key], value, f"{path}.{key}")
         return problems
+    if isinstance(expected, list):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            return [f"{path} is {_short(actual)}, expected {_short(expected)}"]
+        return [p for i, (a, e) in enumerate(zip(actual, expected, strict=True)) for p in matches(a, e, f"{path}[{i}]")]
     if type(actual) is not type(expected) or actual != expected:
         return [f"{path} is {_short(actual)}, expected {_short(expected)}"]
     return []
@@ -250,7 +261,7 @@ def _check(expect: dict[str, Any], reply: Reply) -> tuple[list[str], Any]:
         return problems, None
     if expect.get("key_order") and isinstance(value, dict) and list(value) != ENVELOPE_KEYS:
         problems.append(f"key order is {list(value)}")
-    problems += _matches(value, expect["json"])
+    problems += matches(value, expect["json"])
     if "mentions" in expect and not any(expect["mentions"] in text for text in _strings(value)):
         problems.append(f"no text in the answer names {expect['mentions']!r}: {_short(value)}")
     if isinstance(value, dict):

@@ -14,9 +14,9 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from fastevents import EventProcessor, EventRouter, asgi_app
+from fastevents._conformance import matches
 
 from .conftest import assert_envelope, load_cases
-from .matchers import matches
 
 CASES = load_cases()
 ECHO = {"name": "echo:payload", "version": 1, "payload": {"text": "héllo €"}}

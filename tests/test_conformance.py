@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from fastevents import EventProcessor
+from fastevents._conformance import matches
 
 from .conftest import ENVELOPE_KEYS, load_cases
-from .matchers import matches
 
 CASES = load_cases()
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fastevents._conformance import _matches, format_table, load_cases, run_cases
+from fastevents._conformance import format_table, load_cases, matches, run_cases
 
 from .helpers_http import PYTHON, ROOT, Server, free_port, serve_fastevents
 from .test_interop_seed import seed_python, seed_server  # noqa: F401 - fixtures used below
@@ -124,7 +124,7 @@ def test_usage_errors_exit_2(args: list[str]) -> None:
     ],
 )
 def test_matcher_can_fail(actual: Any, expected: Any, ok: bool) -> None:
-    assert (_matches(actual, expected) == []) is ok
+    assert (matches(actual, expected) == []) is ok
 
 
 def test_runner_reports_each_problem_of_a_wrong_server(served: Server) -> None:
