@@ -12,7 +12,8 @@ What is recorded (the RPC semantic conventions, ``rpc.system.name="events"``):
 - a SERVER span per answered event, a CLIENT span per sent event, named ``<name>:V<version>``
   like ``rpc.method``. An event no route answers, or a body that is no envelope, has
   ``rpc.method="_OTHER"`` (unknown names cannot blow up cardinality), ``rpc.method_original``
-  with what was sent, and the span name ``events`` (the conventions' ``{rpc.system.name}``);
+  with what was sent, and the span name ``_OTHER`` too (as the package's API promises; the
+  conventions would name it ``events``, their ``{rpc.system.name}``);
 - ``rpc.status_code``: the answer's suffix (``response``, ``redirect``, ``badRequest``,
   ``eventNotFound``, ``badProtocol``, ``error``, ``notFound``, ...);
 - ``error.type``, only when the event failed: the suffix of every error answer; on a client
@@ -211,7 +212,7 @@ class _ServerObserver(EventObserver):
             method = span_name = f"{name}:V{call.version}"
             attributes: dict[str, Any] = {RPC_SYSTEM_NAME: SYSTEM, RPC_METHOD: method}
         else:
-            method, span_name = OTHER, SYSTEM
+            method = span_name = OTHER
             attributes = {RPC_SYSTEM_NAME: SYSTEM, RPC_METHOD: OTHER}
             if name is not None:
                 attributes[RPC_METHOD_ORIGINAL] = name if call.version is None else f"{name}:V{call.version}"
