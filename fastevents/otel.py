@@ -79,8 +79,8 @@ from ._observe import (
 __all__ = ["DatadogPropagator", "FastEventsInstrumentor"]
 
 # The RPC conventions' names, spelled here: the specification renamed the status attribute
-# `rpc.response.status_code` to `rpc.status_code` after its release 1.44.0 (semantic-conventions
-# #3921), and the Python semantic-conventions package (0.66b2, release 1.44) has the old name.
+# `rpc.response.status_code` to `rpc.status_code` after its release 1.44.0, and the Python
+# semantic-conventions package (0.66b2, release 1.44) still has the old name.
 RPC_SYSTEM_NAME = "rpc.system.name"
 RPC_METHOD = "rpc.method"
 RPC_METHOD_ORIGINAL = "rpc.method_original"
