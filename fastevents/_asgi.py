@@ -157,6 +157,13 @@ def _resume_watching(coro: Any, pending: Any, receive: Receive) -> Generator[Any
         watch.stop()
 
 
+def _normal_path(path: str) -> str:
+    """A configured path as requests spell it: a leading ``/``, no trailing one (``""``
+    for the root)."""
+    stripped = path.rstrip("/")
+    return "/" + stripped if stripped and not stripped.startswith("/") else stripped
+
+
 def _plain(status: int, text: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> tuple[Message, Message]:
     headers = [
         (b"content-type", b"text/plain; charset=utf-8"),
@@ -196,9 +203,7 @@ class EventsApp:
     ) -> None:
         self.processor = router if isinstance(router, EventProcessor) else EventProcessor(router)
         self._process = self.processor.process_event_async
-        stripped = path.rstrip("/")
-        if stripped and not stripped.startswith("/"):
-            stripped = "/" + stripped
+        stripped = _normal_path(path)
         self.path = stripped or "/"
         self._allowed_paths = frozenset({stripped, stripped + "/"})
         self.max_body = int(max_body)
@@ -208,7 +213,7 @@ class EventsApp:
         self._content_types: dict[bytes, Any] = {}
         # Answers paths other than the events path (the catalogue pages), else 404.
         self._other_paths: Callable[[Scope, str, Send], Awaitable[None]] | None = None
-        self.health_path = health_path
+        self.health_path = _normal_path(health_path) if health_path else None
         #: "serving", or "starting"/"stopping" while the lifespan runs its startup or the
         #: server stops (the health probe answers 503 then); "serving" when no server runs
         #: the lifespan protocol at all.
@@ -239,7 +244,7 @@ class EventsApp:
         if root_path and path.startswith(root_path):  # mounted (Starlette Mount, --root-path)
             path = path[len(root_path) :]
         if path not in self._allowed_paths:
-            if path == self.health_path:
+            if self.health_path is not None and path.rstrip("/") == self.health_path:
                 return await self._health(scope, send)
             if self._other_paths is not None:
                 return await self._other_paths(scope, path, send)

@@ -107,8 +107,9 @@ def _timeout_error(seconds: float) -> EventException:
     return EventException(TIMEOUT_CODE, {"seconds": seconds})
 
 
-async def _within(awaitable: Any, seconds: float) -> Any:
-    timer = asyncio.timeout(seconds)
+async def _within(awaitable: Any, left: float, seconds: float) -> Any:
+    # ``left`` of the route's ``seconds`` remain: the sync part of the chain ran already.
+    timer = asyncio.timeout(left)
     try:
         async with timer:
             return await awaitable
@@ -148,7 +149,7 @@ def compose(
             started = perf_counter()
             result = inner_run(event, base)
             if isawaitable(result):
-                return _within(result, seconds - (perf_counter() - started))
+                return _within(result, seconds - (perf_counter() - started), seconds)
             if perf_counter() - started > seconds:  # a sync handler cannot be interrupted
                 raise _timeout_error(seconds)
             return result

@@ -386,7 +386,7 @@ cdef class Dispatcher:
         if type(event) is tuple:
             answer = _bad_protocol(body, (<tuple>event)[0], (<tuple>event)[1])
             if hooks is not None:
-                hooks.end(hooks.begin(None, None), answer, None)
+                hooks.begin(None, None).end(answer, None)
             return answer
         id_raw = slot_get(event, _ID)
         flow_raw = slot_get(event, _FLOW_ID)
@@ -396,7 +396,7 @@ cdef class Dispatcher:
         if found is None:
             answer = _not_found(name, version, id_raw, flow_raw)
             if hooks is not None:
-                hooks.end(hooks.begin(event, None), answer, None)
+                hooks.begin(event, None).end(answer, None)
             return answer
         route = <Route?>found  # checked: a table of the other core's routes raises, not crashes
 
@@ -423,7 +423,7 @@ cdef class Dispatcher:
         if problem is not None:
             answer = _bad_request(route.name, version, id_raw, flow_raw, problem)
             if hooks is not None:
-                hooks.end(hooks.begin(event, route), answer, problem)
+                hooks.begin(event, route).end(answer, problem)
             return answer
 
         token = PyContextVar_Set(_current, event)
@@ -440,14 +440,14 @@ cdef class Dispatcher:
                 result = _run_awaitable(result)
         except BaseException as exc:  # whatever a handler raises is its answer; see EventProcessor
             answer = _error(route.name, version, id_raw, flow_raw, exc)
-            if hooks is not None:
-                hooks.end(hook_token, answer, exc)
+            if hook_token is not None:
+                hook_token.end(answer, exc)
             return answer
         finally:
             PyContextVar_Reset(_current, token)
         answer = _finish(route, event, id_raw, flow_raw, result)
-        if hooks is not None:
-            hooks.end(hook_token, answer, None)
+        if hook_token is not None:
+            hook_token.end(answer, None)
         return answer
 
     def finish(self, Pending pending not None, result):
@@ -455,8 +455,8 @@ cdef class Dispatcher:
         if pending.route is None:
             raise TypeError("expected a Pending made by a Dispatcher")
         answer = _finish(pending.route, pending.event, pending.id_raw, pending.flow_raw, result)
-        if self.hooks is not None:
-            self.hooks.end(pending.token, answer, None)
+        if pending.token is not None:  # it began with observers: it ends with the same ones
+            pending.token.end(answer, None)
         return answer
 
     def fail(self, Pending pending not None, exc):
@@ -464,8 +464,8 @@ cdef class Dispatcher:
         if pending.route is None:
             raise TypeError("expected a Pending made by a Dispatcher")
         answer = _error(pending.route.name, slot_get(pending.event, _VERSION), pending.id_raw, pending.flow_raw, exc)
-        if self.hooks is not None:
-            self.hooks.end(pending.token, answer, exc)
+        if pending.token is not None:
+            pending.token.end(answer, exc)
         return answer
 
 

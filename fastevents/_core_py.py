@@ -214,7 +214,7 @@ class Dispatcher:
     ``hooks`` is ``None`` (nothing is observed, nothing is paid) or an object whose
     ``begin(event, route)`` is called once the envelope is read and routed (``None`` for
     what is unknown), in the handler's context right before the handler, and returns a
-    token; ``end(token, answer, exc)`` is called once the answer is built.
+    token; ``token.end(answer, exc)`` is called once the answer is built.
     """
 
     __slots__ = ("__weakref__", "decode", "hooks", "table")
@@ -241,7 +241,7 @@ class Dispatcher:
         if type(event) is tuple:
             answer = _answers.bad_protocol(body, event[0], event[1])
             if hooks is not None:
-                hooks.end(hooks.begin(None, None), answer, None)
+                hooks.begin(None, None).end(answer, None)
             return answer
         id_raw = _get_id(event)
         flow_raw = _get_flow(event)
@@ -251,7 +251,7 @@ class Dispatcher:
         if route is None:
             answer = _answers.not_found(event.name, version, id_raw, flow_raw)
             if hooks is not None:
-                hooks.end(hooks.begin(event, None), answer, None)
+                hooks.begin(event, None).end(answer, None)
             return answer
         if type(route) is not Route:
             raise TypeError(f"the routing table holds a {type(route).__name__}, not a Route")
@@ -279,7 +279,7 @@ class Dispatcher:
         if problem is not None:
             answer = _answers.bad_request(route.name, version, id_raw, flow_raw, problem)
             if hooks is not None:
-                hooks.end(hooks.begin(event, route), answer, problem)
+                hooks.begin(event, route).end(answer, problem)
             return answer
 
         token = _set_current(event)
@@ -294,30 +294,30 @@ class Dispatcher:
                 result = run_awaitable(result)
         except BaseException as exc:  # whatever a handler raises is its answer; see EventProcessor
             answer = _answers.error(route.name, version, id_raw, flow_raw, exc)
-            if hooks is not None:
-                hooks.end(hook_token, answer, exc)
+            if hook_token is not None:
+                hook_token.end(answer, exc)
             return answer
         finally:
             _reset_current(token)
         answer = _finish(route, event, id_raw, flow_raw, result)
-        if hooks is not None:
-            hooks.end(hook_token, answer, None)
+        if hook_token is not None:
+            hook_token.end(answer, None)
         return answer
 
     def finish(self, pending: Pending, result: Any) -> bytes:
         """The answer to ``result``, what the pending handler returned."""
         _check_pending(pending)
         answer = _finish(pending.route, pending.event, pending.id_raw, pending.flow_raw, result)
-        if self.hooks is not None:
-            self.hooks.end(pending.token, answer, None)
+        if pending.token is not None:  # it began with observers: it ends with the same ones
+            pending.token.end(answer, None)
         return answer
 
     def fail(self, pending: Pending, exc: BaseException) -> bytes:
         """The answer to a pending handler that raised ``exc``."""
         _check_pending(pending)
         answer = _answers.error(pending.route.name, pending.event.version, pending.id_raw, pending.flow_raw, exc)
-        if self.hooks is not None:
-            self.hooks.end(pending.token, answer, exc)
+        if pending.token is not None:
+            pending.token.end(answer, exc)
         return answer
 
 

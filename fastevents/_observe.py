@@ -46,6 +46,8 @@ logger = logging.getLogger("fastevents")
 request_headers: ContextVar[Mapping[str, str] | None] = ContextVar("fastevents.request_headers", default=None)
 
 _CLIENT_CAUSED = frozenset({"badProtocol", "eventNotFound"})
+#: The status of an event cancelled before it was answered.
+CANCELLED = "cancelled"
 _SUCCESS = frozenset({"response", "redirect"})
 
 
@@ -109,6 +111,29 @@ class EventCall:
     def flow_id(self) -> str | None:
         return self.event.flow_id if self.event is not None else None
 
+    def end(self, answer: bytes | None, exc: BaseException | None) -> None:
+        """The event was answered (``answer``; ``exc`` if the handler raised), or cancelled
+        before it could be (``answer`` is ``None``, status ``cancelled``: its client went
+        away, or the server stopped): tell the observers that saw it start, once."""
+        self.duration = perf_counter() - self.start
+        if answer is None:
+            self.answer_name, status = "", CANCELLED
+        else:
+            try:
+                self.answer_name = _answer_name(answer)
+            except Exception:  # pragma: no cover - every answer is an envelope
+                self.answer_name = ""
+            status = self.answer_name.rpartition(":")[2]
+        self.status = status
+        self.exception = exc
+        self.expected = isinstance(exc, EventException) and exc.expected
+        if status not in _SUCCESS:
+            self.error_type = EventErrorType.from_suffix(status)
+        self.client_caused = status in _CLIENT_CAUSED or (
+            status == EventErrorType.BAD_REQUEST and isinstance(exc, (ValidationError, PayloadValidationError))
+        )
+        _ended(self.observers, self.states, "event_ended", self)
+
     def __repr__(self) -> str:
         return f"<EventCall {self.name!r} v{self.version} {self.status or 'running'}>"
 
@@ -148,8 +173,31 @@ def _answer_name(answer: bytes) -> str:
     return _decode_answer_name(answer).name
 
 
+def _started(observers: tuple[Any, ...], method: str, call: Any) -> list[Any]:
+    """Each observer's ``method(call)``, in order: their states (``None`` for one that failed)."""
+    states = []
+    for observer in observers:
+        try:
+            states.append(getattr(observer, method)(call))
+        except Exception:
+            logger.exception("fastevents: observer %r failed in %s", observer, method)
+            states.append(None)
+    return states
+
+
+def _ended(observers: tuple[Any, ...], states: list[Any], method: str, call: Any) -> None:
+    """Each observer's ``method(call, state)``, in reverse order, failures logged and ignored."""
+    for observer, state in zip(reversed(observers), reversed(states), strict=True):
+        try:
+            getattr(observer, method)(call, state)
+        except Exception:
+            logger.exception("fastevents: observer %r failed in %s", observer, method)
+
+
 class Hooks:
-    """The dispatch cores' ``hooks``: fans one event's start and end out to the observers."""
+    """The dispatch cores' ``hooks``: ``begin`` starts an :class:`EventCall` with the
+    observers registered now; the call's own ``end`` finishes it with the same observers,
+    even if the registered ones changed while it was in flight."""
 
     __slots__ = ("observers",)
 
@@ -159,37 +207,8 @@ class Hooks:
     def begin(self, event: Event | None, route: Any) -> EventCall:
         call = EventCall(event, route is not None)
         call.observers = self.observers
-        for observer in self.observers:
-            try:
-                state = observer.event_started(call)
-            except Exception:
-                logger.exception("fastevents: observer %r failed in event_started", observer)
-                state = None
-            call.states.append(state)
+        call.states = _started(self.observers, "event_started", call)
         return call
-
-    def end(self, call: EventCall | None, answer: bytes, exc: BaseException | None) -> None:
-        if call is None:  # observers were registered while this event was in flight
-            return
-        call.duration = perf_counter() - call.start
-        try:
-            call.answer_name = _answer_name(answer)
-        except Exception:  # pragma: no cover - every answer is an envelope
-            call.answer_name = ""
-        status = call.answer_name.rpartition(":")[2]
-        call.status = status
-        call.exception = exc
-        call.expected = isinstance(exc, EventException) and exc.expected
-        if status not in _SUCCESS:
-            call.error_type = EventErrorType.from_suffix(status)
-        call.client_caused = status in _CLIENT_CAUSED or (
-            status == EventErrorType.BAD_REQUEST and isinstance(exc, (ValidationError, PayloadValidationError))
-        )
-        for observer, state in zip(reversed(call.observers), reversed(call.states), strict=True):
-            try:
-                observer.event_ended(call, state)
-            except Exception:
-                logger.exception("fastevents: observer %r failed in event_ended", observer)
 
 
 _observers: list[EventObserver] = []
@@ -311,13 +330,7 @@ def remove_client_observer(observer: ClientObserver) -> None:
 
 
 def client_started(call: ClientCall) -> None:
-    for observer in call.observers:
-        try:
-            state = observer.request_started(call)
-        except Exception:
-            logger.exception("fastevents: client observer %r failed in request_started", observer)
-            state = None
-        call.states.append(state)
+    call.states = _started(call.observers, "request_started", call)
 
 
 def client_ended(call: ClientCall, response: ResponseEvent | None, exc: BaseException | None) -> None:
@@ -325,8 +338,4 @@ def client_ended(call: ClientCall, response: ResponseEvent | None, exc: BaseExce
     call.response = response
     call.exception = exc
     call.status = response.name.rpartition(":")[2] if response is not None else None
-    for observer, state in zip(reversed(call.observers), reversed(call.states), strict=True):
-        try:
-            observer.request_ended(call, state)
-        except Exception:
-            logger.exception("fastevents: client observer %r failed in request_ended", observer)
+    _ended(call.observers, call.states, "request_ended", call)

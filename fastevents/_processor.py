@@ -67,6 +67,8 @@ class EventProcessor:
         except asyncio.CancelledError as exc:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
+                if outcome.token is not None:  # observers hear that it ended, unanswered
+                    outcome.token.end(None, exc)
                 raise  # we are being cancelled: let it through
             # the handler's own doing (an inner task it awaited was cancelled): an error answer
             return dispatcher.fail(outcome, exc)

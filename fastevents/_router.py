@@ -169,7 +169,7 @@ class EventRouter:
         self._tables: dict[type[Route], dict[tuple[str, int], Route]] = {}
         self._interceptors: list[Interceptor] = []
         self._exception_handlers: dict[type[BaseException], ExceptionHandler] = {}
-        self.default_timeout = _check_timeout(default_timeout)
+        self._default_timeout = _check_timeout(default_timeout)
         self.lifespan = lifespan
         self._included: list[EventRouter] = []
         for interceptor in interceptors:
@@ -222,19 +222,31 @@ class EventRouter:
         clashes = sorted(set(self._specs) & set(other._specs))
         if clashes:
             raise DuplicateEventError(f"already registered: {clashes}")
+        for spec in other._specs.values():  # all checked first: a refused include adds nothing
+            self._check_name(spec.name)
         layer = other._layer()
         for spec in other._specs.values():
-            self._check_name(spec.name)
             self._put(spec.included(layer, other.default_timeout))
         self._included.append(other)
 
     # --- extending -------------------------------------------------------------------------
 
+    @property
+    def default_timeout(self) -> float | None:
+        """Seconds for every handler without a ``timeout`` of its own (``None``: no limit)."""
+        return self._default_timeout
+
+    @default_timeout.setter
+    def default_timeout(self, seconds: float | None) -> None:
+        self._default_timeout = _check_timeout(seconds)
+        self._refresh()  # live routing tables, and processors built already, see it
+
     def interceptor(self, fn: IT) -> IT:
         """Decorator: wrap every handler this router serves in ``fn(event, call_next)``.
 
         ``call_next(event)`` runs the rest of the chain and gives the handler's result (an
-        awaitable under an async interceptor: ``await call_next(event)``). An interceptor can
+        awaitable under an async interceptor: ``await call_next(event)``). The event passed
+        on reaches the handler; its payload argument stays the one decoded from the request. An interceptor can
         raise (an ``EventException`` answers with its type), return a result of its own
         without calling ``call_next``, or inspect and replace the result. Interceptors run
         in registration order, the first registered outermost.

@@ -347,3 +347,40 @@ def test_lifespans_nest_included_routers_inside_the_includer() -> None:
         "stop first",
         "stop parent",
     ]
+
+
+def test_the_timeout_answer_names_the_configured_seconds(core: ModuleType) -> None:
+    router = EventRouter()
+
+    @router.event("slow", 1, timeout=0.05)
+    async def slow(event: Event) -> Any:
+        await asyncio.sleep(5)
+
+    assert call(EventProcessor(router, core=core), "slow")["payload"] == {
+        "code": "TIMEOUT",
+        "parameters": {"seconds": 0.05},
+    }
+
+
+def test_a_refused_include_adds_nothing() -> None:
+    child = EventRouter()
+    child.add("get:user", 1, lambda event: {})
+    child.add("BadName", 1, lambda event: {})
+    parent = EventRouter(validate_names=True)
+    with pytest.raises(ValueError, match="BadName"):
+        parent.include(child)
+    assert parent.routes == []
+
+
+def test_changing_the_default_timeout_reaches_built_processors(core: ModuleType) -> None:
+    router = EventRouter()
+
+    @router.event("slow", 1)
+    async def slow(event: Event) -> Any:
+        await asyncio.sleep(5)
+
+    processor = EventProcessor(router, core=core)
+    router.default_timeout = 0.05
+    assert call(processor, "slow")["payload"]["code"] == "TIMEOUT"
+    with pytest.raises(ValueError):
+        router.default_timeout = -1

@@ -136,3 +136,13 @@ def test_serve_stops_with_a_clear_message_when_startup_fails(tmp_path: Any) -> N
     )
     assert result.returncode != 0
     assert "database at db:5432 refused" in result.stderr
+
+
+def test_health_paths_are_read_as_the_events_path_is() -> None:
+    async def main() -> None:
+        for configured in ("health", "/health/", "/health"):
+            harness = Harness(asgi_app(EventRouter(), health_path=configured))
+            assert (await harness.get("/health"))[0] == 200, configured
+            assert (await harness.get("/health/"))[0] == 200, configured
+
+    asyncio.run(main())

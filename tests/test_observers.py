@@ -249,3 +249,51 @@ def test_client_observers_hear_failures() -> None:
         fastevents.remove_client_observer(observer)
     [call] = observer.ended
     assert isinstance(call.exception, EventConnectionError) and call.response is None and call.status is None
+
+
+# --- events that end without an answer, or while observers change --------------------------
+
+
+def test_a_cancelled_async_event_still_ends_for_its_observers(core: ModuleType, recorder: Recorder) -> None:
+    router = fastevents.EventRouter()
+
+    @router.event("hang", 1)
+    async def hang(event: fastevents.Event) -> Any:
+        await asyncio.sleep(10)
+
+    processor = EventProcessor(router, core=core)
+
+    async def main() -> None:
+        task = asyncio.ensure_future(processor.process_event_async(b'{"name": "hang", "version": 1}'))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    [call] = recorder.calls
+    assert (call.status, call.answer_name) == ("cancelled", "")
+    assert isinstance(call.exception, asyncio.CancelledError)
+
+
+def test_an_event_in_flight_ends_with_the_observers_that_saw_it_start(core: ModuleType) -> None:
+    router = fastevents.EventRouter()
+
+    @router.event("slow", 1)
+    async def slow(event: fastevents.Event) -> Any:
+        await asyncio.sleep(0.05)
+        return {}
+
+    processor = EventProcessor(router, core=core)
+    observer = Recorder()
+
+    async def main() -> bytes:
+        fastevents.add_observer(observer)
+        task = asyncio.ensure_future(processor.process_event_async(b'{"name": "slow", "version": 1}'))
+        await asyncio.sleep(0.01)
+        fastevents.remove_observer(observer)  # the last one: dispatch stops paying for observers
+        return await task
+
+    answer = asyncio.run(main())
+    assert b"slow:response" in answer
+    assert [c.status for c in observer.calls] == ["response"]
