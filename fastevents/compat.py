@@ -189,11 +189,8 @@ class EventContextHolder(_context.EventContextHolder):
     ) -> Iterator[EventContext]:
         """Make ``event`` (or an event with the old arguments' values) current in a ``with`` block."""
         current = _context_event(event, flow_id, event_name, event_version, user_id, user_type)
-        token = _context.current_event.set(current)
-        try:
-            yield EventContext(current)
-        finally:
-            _context.current_event.reset(token)
+        with _context.EventContextHolder.with_context(current) as context:
+            yield context
 
     @staticmethod
     @contextlib.asynccontextmanager
@@ -207,11 +204,8 @@ class EventContextHolder(_context.EventContextHolder):
     ) -> AsyncIterator[EventContext]:
         """``with_context`` for ``async with``."""
         current = _context_event(event, flow_id, event_name, event_version, user_id, user_type)
-        token = _context.current_event.set(current)
-        try:
-            yield EventContext(current)
-        finally:
-            _context.current_event.reset(token)
+        async with _context.EventContextHolder.with_async_context(current) as context:
+            yield context
 
 
 def _context_event(
