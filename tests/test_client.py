@@ -6,7 +6,6 @@ import asyncio
 import gc
 import json
 import socket
-import threading
 import time
 import uuid
 import warnings
@@ -33,7 +32,7 @@ from fastevents import (
 )
 from fastevents._client import AiohttpTransport, HttpxTransport
 
-from .helpers_http import Server, free_port
+from .helpers_http import RawServer, Server, free_port
 
 ENVELOPE_KEYS = ["name", "version", "id", "flowId", "payload", "identity", "auth", "metadata"]
 
@@ -427,59 +426,25 @@ def test_aiohttp_transport_one_loop_per_test_style(server: Server, caplog: pytes
 # --- timeouts are a total deadline (docs/protocol.md §3, §4) ------------------------------------
 
 
-class TricklingServer:
-    """A raw loopback server: answers the status line and headers at once, then one body byte
-    every 0.1 s (30 in all, so a client that waits for all of them is done in about 3 s)."""
+TRICKLED_BYTES = 30
 
-    BYTES = 30
 
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/events"
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
-
-    def _trickle(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(5)
-            try:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    data += conn.recv(65536)
-                conn.sendall(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % self.BYTES
-                )
-                for _ in range(self.BYTES):
-                    if self.stop.wait(0.1):
-                        return
-                    conn.sendall(b" ")
-            except OSError:  # the client gave up: what we want
-                return
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(5)
-        self.sock.close()
+def trickle_body(conn: socket.socket, request: bytes) -> None:
+    """The status line and headers at once, then one body byte every 0.1 s (30 in all, so a
+    client that waits for all of them is done in about 3 s)."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % TRICKLED_BYTES)
+    for _ in range(TRICKLED_BYTES):
+        time.sleep(0.1)
+        conn.sendall(b" ")
 
 
 @pytest.fixture
 def trickling() -> Any:
-    srv = TricklingServer()
-    yield srv
-    srv.close()
+    with RawServer(trickle_body) as srv:
+        yield srv
 
 
-def test_timeout_is_a_total_deadline_against_a_trickling_server(trickling: TricklingServer, send: Any) -> None:
+def test_timeout_is_a_total_deadline_against_a_trickling_server(trickling: RawServer, send: Any) -> None:
     # Each byte arrives well within any per-read timeout; only a total deadline stops this.
     start = time.monotonic()
     with pytest.raises(TimeoutException):
@@ -488,7 +453,7 @@ def test_timeout_is_a_total_deadline_against_a_trickling_server(trickling: Trick
     assert 0.9 < elapsed < 1.6, elapsed
 
 
-def test_sync_client_default_timeout_is_a_total_deadline(trickling: TricklingServer) -> None:
+def test_sync_client_default_timeout_is_a_total_deadline(trickling: RawServer) -> None:
     with EventClient(trickling.url, timeout=0.5) as client:
         start = time.monotonic()
         with pytest.raises(TimeoutException):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,73 +23,11 @@ from fastevents import (
 )
 from fastevents._client import DEFAULT_MAX_ANSWER, _Slots
 
-from .helpers_http import Server, serve_fastevents
+from .helpers_http import RawServer, Server, serve_fastevents
 
 OK_ANSWER = (
     b'{"name":"n:response","version":1,"id":"i","flowId":"f","payload":{},"identity":{},"auth":{},"metadata":{}}'
 )
-
-
-class RawServer:
-    """A loopback HTTP/1.1 server on a raw socket: ``answer(conn, request)`` writes the reply.
-
-    Each connection runs in a daemon thread; ``requests`` records every request received.
-    """
-
-    def __init__(self, answer: Callable[[socket.socket, bytes], None]) -> None:
-        self.answer = answer
-        self.requests: list[bytes] = []
-        self.stop = threading.Event()
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/events"
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(5)
-            try:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = next(
-                    (
-                        int(line.split(b":")[1])
-                        for line in head.split(b"\r\n")
-                        if line.lower().startswith(b"content-length:")
-                    ),
-                    0,
-                )
-                while len(body) < length:
-                    body += conn.recv(65536)
-                self.requests.append(head + b"\r\n\r\n" + body)
-                self.answer(conn, data)
-            except OSError:  # the client gave up
-                return
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(5)
-        self.sock.close()
-
-    def __enter__(self) -> RawServer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def answer_ok(conn: socket.socket, request: bytes) -> None:
