@@ -79,6 +79,10 @@ def serve(args: argparse.Namespace) -> int:
     except (UsageError, ValueError) as exc:
         _fail(str(exc), EXIT_USAGE)
     path = "/" + args.path.strip("/")
+    also_serve, nats_line = _nats_serving(args, limits)
+    if args.no_http:
+        print(f"fastevents: {nats_line} (pid {os.getpid()})", flush=True)
+        return _server.run(args.target, path, limits, args.workers, args.log_level, None, also_serve=also_serve)
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -100,6 +104,8 @@ def serve(args: argparse.Namespace) -> int:
         f"http://{host}:{port}{path} ({workers}, {_backends()}, pid {os.getpid()})",
         flush=True,
     )
+    if nats_line:
+        print(f"fastevents: {nats_line}", flush=True)
     if args.catalogue:
         print(f"fastevents: docs page http://{host}:{port}{path.rstrip('/')}/docs", flush=True)
     return _server.run(
@@ -111,7 +117,42 @@ def serve(args: argparse.Namespace) -> int:
         sock,
         catalogue=args.catalogue,
         health_path=args.health_path,
+        also_serve=also_serve,
     )
+
+
+def _nats_serving(args: argparse.Namespace, limits: Any) -> tuple[tuple[Any, ...], str]:
+    """The NATS lifespan ``--nats`` asks for (none without it) and the line that announces it."""
+    if args.nats is None:
+        if args.no_http:
+            _fail("serve: --no-http needs --nats (nothing else would be served)", EXIT_USAGE)
+        return (), ""
+    import functools
+
+    from . import _nats_serve
+
+    if args.nats_subject is None:
+        _fail("serve: --nats needs --nats-subject SUBJECT", EXIT_USAGE)
+    try:
+        import nats  # noqa: F401 - checked here, so a missing extra is a usage error, not a worker crash
+    except ImportError:
+        _fail("serving over NATS needs nats-py: pip install 'fastevents-protocol[nats]'", EXIT_USAGE)
+    try:
+        settings = _nats_serve.NatsSettings(
+            args.nats,
+            args.nats_subject,
+            queue=args.nats_queue,
+            concurrency=args.nats_concurrency,
+            max_body=limits.max_body,
+            shutdown_timeout=limits.shutdown_timeout,
+        )
+    except ValueError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    line = (
+        f"serving on NATS subject {settings.subject} at {settings.url} (queue group {settings.queue}, "
+        f"up to {settings.concurrency} events at once per worker)"
+    )
+    return (functools.partial(_nats_serve.lifespan, settings),), line
 
 
 # --- send -------------------------------------------------------------------------------
@@ -140,6 +181,36 @@ def _check_url(url: str) -> None:
         raise UsageError(f"invalid URL {url!r}: expected http://HOST[:PORT]/PATH")
 
 
+def _is_nats_url(url: str) -> bool:
+    return url.partition("://")[0].lower() in ("nats", "tls")
+
+
+class _NatsOnce:
+    """``fastevents send nats://HOST:PORT/SUBJECT``: one event over a NatsEventClient."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        from .nats import NatsEventClient
+
+        self._client = NatsEventClient(url, timeout)
+
+    def send_event(self, *args: Any, **kwargs: Any) -> Any:
+        import asyncio
+
+        async def once() -> Any:
+            try:
+                return await self._client.send_event(*args, **kwargs)
+            finally:
+                await self._client.aclose()
+
+        return asyncio.run(once())
+
+    def __enter__(self) -> _NatsOnce:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
 def send(args: argparse.Namespace) -> int:
     from ._client import EventClient, EventConnectionError
     from ._errors import BadProtocolException, FailedDependencyException, TimeoutException
@@ -149,9 +220,12 @@ def send(args: argparse.Namespace) -> int:
         identity = _json_arg("identity", args.identity, must_be_object=True)
         auth = _json_arg("auth", args.auth, must_be_object=True)
         metadata = _json_arg("metadata", args.metadata, must_be_object=True)
-        _check_url(args.url)
-        client = EventClient(args.url, timeout=args.timeout)
-    except (UsageError, ValueError) as exc:
+        if _is_nats_url(args.url):
+            client: Any = _NatsOnce(args.url, args.timeout)
+        else:
+            _check_url(args.url)
+            client = EventClient(args.url, timeout=args.timeout)
+    except (UsageError, ValueError, ImportError) as exc:
         _fail(str(exc), EXIT_USAGE)
 
     with client:
@@ -357,6 +431,27 @@ def _parser() -> argparse.ArgumentParser:
         help='answer GET PATH with 200 {"status":"ok"} while serving, 503 while starting '
         "or stopping (default: no health probe)",
     )
+    n = p.add_argument_group("NATS (the nats extra; see docs/nats.md)")
+    n.add_argument(
+        "--nats",
+        metavar="URL",
+        help="also serve over NATS: nats://HOST:PORT (a comma-separated list for a cluster's servers)",
+    )
+    n.add_argument("--nats-subject", metavar="SUBJECT", help="the subject events are sent to, e.g. users.events")
+    n.add_argument(
+        "--nats-queue",
+        metavar="Q",
+        default="fastevents",
+        help="queue group: NATS gives each event to one member (default fastevents)",
+    )
+    n.add_argument(
+        "--nats-concurrency",
+        metavar="N",
+        type=_count,
+        default=256,
+        help="events handled at once per worker over NATS (default 256)",
+    )
+    n.add_argument("--no-http", action="store_true", help="serve over NATS only (the lifespan still runs)")
     p.set_defaults(run=serve)
 
     s = commands.add_parser(
@@ -366,7 +461,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_SEND_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    s.add_argument("url", metavar="URL", help="e.g. http://127.0.0.1:8000/events")
+    s.add_argument("url", metavar="URL", help="e.g. http://127.0.0.1:8000/events or nats://127.0.0.1:4222/SUBJECT")
     s.add_argument("name", metavar="NAME", help="event name")
     s.add_argument("version", metavar="VERSION", type=int, help="event version (integer)")
     s.add_argument("--payload", metavar="JSON", help="payload (any JSON value; default {})")

@@ -688,7 +688,7 @@ class AsyncEventClient:
     ) -> None:
         if client is not None and transport is not None:
             raise ValueError("pass either client or transport, not both")
-        _check_url(url)
+        self._check_url(url)
         _check_limits(timeout, max_answer, max_connections, pool_timeout)
         self.url = url
         self.timeout = timeout
@@ -706,6 +706,9 @@ class AsyncEventClient:
         self._queues: dict[asyncio.AbstractEventLoop, _Slots] = {}
         # The last loop used and its slots, read as one value (loops may run in threads).
         self._current: tuple[asyncio.AbstractEventLoop | None, _Slots] = (None, _Slots(0))
+
+    #: Refuses a URL the transport cannot reach (the NATS client accepts nats:// instead).
+    _check_url = staticmethod(_check_url)
 
     def _slots(self, loop: asyncio.AbstractEventLoop) -> _Slots:
         """The running loop's connection slots (waiting futures belong to one loop)."""

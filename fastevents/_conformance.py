@@ -39,6 +39,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._errors import EventClientError
+
 __all__ = ["CaseResult", "add_command", "load_cases", "run_cases"]
 
 ENVELOPE_KEYS = ["name", "version", "id", "flowId", "payload", "identity", "auth", "metadata"]
@@ -271,7 +273,46 @@ def _check(expect: dict[str, Any], reply: Reply) -> tuple[list[str], Any]:
     return problems, value
 
 
-async def _run_case(url: str, case: dict[str, Any], timeout: float) -> CaseResult:
+def applies_over_nats(case: dict[str, Any]) -> bool:
+    """Whether a case means something over NATS: no HTTP method, path, header or status of its own."""
+    request, expect = case["request"], case["expect"]
+    return (
+        expect.get("status") == 200
+        and request.get("method", "POST") == "POST"
+        and not {"path", "headers", "oversize"} & request.keys()
+    )
+
+
+def _nats_exchange(nc: Any, url: str, subject: str, timeout: float) -> Any:
+    """``_exchange`` over NATS request/reply: the reply is the answer body; NATS carries no
+    content type, so a plain reply counts as HTTP 200 ``application/json``."""
+    from . import _nats
+
+    async def exchange(target: str, method: str, headers: dict[str, str], body: bytes, oversize: int = 0) -> Reply:
+        try:
+            status, answer = await _nats.request(nc, url, subject, body, None, timeout)
+        except EventClientError as exc:
+            raise ConnectionError(str(exc)) from None
+        return Reply(status, {"content-type": "application/json"} if status == 200 else {}, answer)
+
+    return exchange
+
+
+async def _run_nats(url: str, cases: list[dict[str, Any]], timeout: float) -> list[CaseResult]:
+    from . import _nats
+
+    servers, subject = _nats.parse_url(url)
+    if subject is None:
+        raise ValueError(f"no subject in {url!r}: expected nats://HOST:PORT/SUBJECT")
+    nc = await _nats.connect(servers, "fastevents-conformance", max_reconnect_attempts=0)
+    try:
+        exchange = _nats_exchange(nc, url, subject, timeout)
+        return [await _run_case(url, case, timeout, exchange) for case in cases if applies_over_nats(case)]
+    finally:
+        await nc.close()
+
+
+async def _run_case(url: str, case: dict[str, Any], timeout: float, exchange: Any = _exchange) -> CaseResult:
     request, expect = case["request"], case["expect"]
     target = url.rstrip("/") + request["path"] if "path" in request else url
     headers = request.get("headers", {"content-type": "application/json"})
@@ -282,7 +323,7 @@ async def _run_case(url: str, case: dict[str, Any], timeout: float) -> CaseResul
     try:
         for _ in range(int(request.get("repeat", 1))):
             reply = await asyncio.wait_for(
-                _exchange(target, request.get("method", "POST"), headers, body, int(request.get("oversize", 0))),
+                exchange(target, request.get("method", "POST"), headers, body, int(request.get("oversize", 0))),
                 timeout,
             )
             problems, value = _check(expect, reply)
@@ -301,8 +342,15 @@ async def _run_case(url: str, case: dict[str, Any], timeout: float) -> CaseResul
 
 
 async def run_cases(url: str, cases: list[dict[str, Any]] | None = None, timeout: float = 10.0) -> list[CaseResult]:
-    """Run ``cases`` (all shipped cases by default) against the events endpoint ``url``, one by one."""
-    return [await _run_case(url, case, timeout) for case in (cases if cases is not None else load_cases())]
+    """Run ``cases`` (all shipped cases by default) against the events endpoint ``url``, one by one.
+
+    ``nats://HOST:PORT/SUBJECT`` runs, over NATS request/reply, the cases that need no HTTP
+    (:func:`applies_over_nats`: all but those of content types, methods, paths and 413).
+    """
+    cases = cases if cases is not None else load_cases()
+    if urlsplit(url).scheme in ("nats", "tls"):
+        return await _run_nats(url, cases, timeout)
+    return [await _run_case(url, case, timeout) for case in cases]
 
 
 # --- reporting and the command ------------------------------------------------------------------
@@ -336,7 +384,12 @@ def add_command(commands: Any) -> None:
         "the events endpoint URL and print one row per case. Exit status: 0 when every case "
         "passes, 1 when any fails, 2 for a usage error.",
     )
-    parser.add_argument("url", metavar="URL", help="the events endpoint, e.g. http://127.0.0.1:8000/events")
+    parser.add_argument(
+        "url",
+        metavar="URL",
+        help="the events endpoint, e.g. http://127.0.0.1:8000/events, or nats://HOST:PORT/SUBJECT "
+        "(the cases that need no HTTP)",
+    )
     parser.add_argument("--timeout", metavar="S", type=float, default=10.0, help="seconds per request (default 10)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -345,13 +398,21 @@ def add_command(commands: Any) -> None:
 
 def _run_command(args: argparse.Namespace) -> int:
     parts = urlsplit(args.url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        print(f"fastevents: not an http(s) URL: {args.url!r}", file=sys.stderr)
+    nats = parts.scheme in ("nats", "tls")
+    if (parts.scheme not in ("http", "https") and not nats) or not parts.hostname:
+        print(f"fastevents: not an http(s) or nats URL: {args.url!r}", file=sys.stderr)
+        return 2
+    if nats and not parts.path.strip("/"):
+        print(f"fastevents: no subject in {args.url!r}: expected nats://HOST:PORT/SUBJECT", file=sys.stderr)
         return 2
     if args.timeout <= 0:
         print("fastevents: --timeout must be positive (seconds)", file=sys.stderr)
         return 2
-    results = asyncio.run(run_cases(args.url, timeout=args.timeout))
+    try:
+        results = asyncio.run(run_cases(args.url, timeout=args.timeout))
+    except (EventClientError, ImportError) as exc:  # NATS unreachable, or nats-py missing
+        print(f"fastevents: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         out = [
             {

@@ -32,7 +32,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from http import HTTPStatus
 from typing import Any
 
@@ -44,6 +44,7 @@ from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 from ._asgi import asgi_app
 from ._limits import Limits
+from ._router import EventRouter
 from ._target import UsageError, load_router
 
 __all__ = ["Limits", "HardenedHttpToolsProtocol", "Manager", "Server", "ServeConfig", "run"]
@@ -426,13 +427,22 @@ class AppFactory:
     """Builds the events app in each worker (picklable, unlike the app itself)."""
 
     def __init__(
-        self, target: str, path: str, max_body: int, catalogue: bool = False, health_path: str | None = None
+        self,
+        target: str,
+        path: str,
+        max_body: int,
+        catalogue: bool = False,
+        health_path: str | None = None,
+        also_serve: tuple[Callable[[Any], Any], ...] = (),
     ) -> None:
         self.target = target
         self.path = path
         self.max_body = max_body
         self.catalogue = catalogue
         self.health_path = health_path
+        #: Other transports (``fastevents._nats_serve.lifespan``): each, given the app's
+        #: processor, a lifespan that serves it, run inside the router's own lifespan.
+        self.also_serve = also_serve
         self.app: Any = None  # this process's app, once built
 
     def __call__(self) -> Any:
@@ -451,6 +461,8 @@ class AppFactory:
             catalogue=self.catalogue,
             health_path=self.health_path,
         )
+        for serve in self.also_serve:
+            router.include(EventRouter(lifespan=serve(app.processor)))
         # What is loaded now lives as long as the process: frozen out of the collector's
         # scans, it no longer slows every full collection (as gunicorn and Instagram do).
         gc.collect()
@@ -591,10 +603,12 @@ def run(
     *,
     catalogue: bool = False,
     health_path: str | None = None,
+    also_serve: tuple[Callable[[Any], Any], ...] = (),
 ) -> int:
-    """Serve ``target`` on the listening socket ``sock``; the exit status."""
+    """Serve ``target`` on the listening socket ``sock`` (``None``: no HTTP, only the
+    lifespans of ``also_serve``); the exit status."""
     config = ServeConfig(
-        AppFactory(target, path, limits.max_body, catalogue, health_path),
+        AppFactory(target, path, limits.max_body, catalogue, health_path, also_serve),
         limits=limits,
         manager_pid=os.getpid() if workers > 1 else None,
         factory=True,
@@ -612,11 +626,12 @@ def run(
     )
     # After the Config, which set up logging: the warning, if any, goes through it.
     config.limits = dataclasses.replace(limits, max_connections=raise_open_file_limit(limits.max_connections))
+    sockets = [] if sock is None else [sock]
     if workers == 1:
         server = Server(config)
-        server.run(sockets=[sock])
+        server.run(sockets=sockets)
         return 0 if server.started else 1
-    manager = Manager(config, sockets=[sock])
+    manager = Manager(config, sockets=sockets)
     manager.run()
     return manager.exit_code
 

@@ -23,9 +23,9 @@ LAYERS: list[set[str]] = [
     {"_catalogue", "_compose", "_observe"},
     {"_builder", "_router"},
     {"_processor"},
-    {"_client_transport"},
-    {"_asgi", "_client", "_conformance", "_loadgen", "_target"},
-    {"_server"},
+    {"_client_transport", "_nats"},
+    {"_asgi", "_client", "_conformance", "_loadgen", "_target", "_nats_serve"},
+    {"_server", "nats"},
     {"_cli", "compat", "testing", "otel"},
     {"__init__", "__main__", "_pytest_plugin"},
 ]
