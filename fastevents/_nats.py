@@ -71,7 +71,9 @@ def _nats() -> Any:
 
 
 async def connect(servers: list[str], name: str, **options: Any) -> Any:
-    """A nats-py connection that reconnects for ever, across the servers of a cluster."""
+    """A nats-py connection that fails at once when no server can be reached (each is tried
+    twice), and once connected reconnects for ever across the servers of a cluster
+    (``max_reconnect_attempts`` in ``options`` changes that)."""
     nats = _nats()
 
     async def error_cb(exc: Exception) -> None:
@@ -81,15 +83,19 @@ async def connect(servers: list[str], name: str, **options: Any) -> Any:
         "name": name,
         "connect_timeout": 2,
         "allow_reconnect": True,
-        "max_reconnect_attempts": -1,  # a service outlives any one NATS server
         "reconnect_time_wait": 0.5,
         "error_cb": error_cb,
     }
     settings.update(options)
+    # nats-py applies max_reconnect_attempts to the first connection too, where -1 would
+    # retry for ever: one retry per server first, then the long-run setting.
+    reconnects = settings.pop("max_reconnect_attempts", -1)  # a service outlives any one NATS server
     try:
-        return await nats.connect(servers=servers, **settings)
+        nc = await nats.connect(servers=servers, max_reconnect_attempts=1, **settings)
     except (OSError, TimeoutError, nats.errors.Error) as exc:
         raise EventConnectionError(f"cannot reach NATS at {', '.join(servers)}: {exc!r}") from exc
+    nc.options["max_reconnect_attempts"] = reconnects
+    return nc
 
 
 def status_of(headers: Mapping[str, str] | None) -> int:
