@@ -82,6 +82,20 @@ def router() -> EventRouter:
     return build_nats_router()
 
 
+def test_missing_nats_server_fails_in_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    from . import helpers_nats
+
+    monkeypatch.delenv("NATS_SERVER", raising=False)
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setattr(helpers_nats, "DEBIAN_PATH", "/nonexistent/nats-server")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="nats-server is missing"):
+        helpers_nats.nats_server_binary()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        helpers_nats.nats_server_binary()
+
+
 # --- serving: the same bytes as over HTTP -------------------------------------------------------
 
 SAME_BYTES = [
