@@ -111,12 +111,16 @@ class NatsServer:
         except ImportError:  # pragma: no cover - nats-py before the services API
             logger.warning("nats-py has no services API (nats.micro): not registered with $SRV")
             return None
-        from . import __version__
+        import importlib.metadata
 
+        try:
+            __version__ = importlib.metadata.version("fastevents-protocol")
+        except importlib.metadata.PackageNotFoundError:  # a checkout on sys.path, not installed
+            __version__ = "0.0.0"
         server = self
         events = json.dumps([f"{name}:V{version}" for name, version in self.processor.router.routes])
 
-        class EventsService(Service):  # type: ignore[misc]
+        class EventsService(Service):
             """nats.micro's service, describing the one subscription this server reads."""
 
             def info(self) -> Any:
@@ -263,7 +267,12 @@ class NatsServer:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[NatsServer]:
         """Serve while inside: the shape of a router's lifespan."""
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            if self.nc is not None:
+                await self.nc.close()
+            raise
         self._chain_signals()
         try:
             yield self

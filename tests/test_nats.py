@@ -37,6 +37,7 @@ from .helpers_http import PYTHON, ROOT
 from .helpers_nats import NatsProcess, NatsServing, build_nats_router, nats_cluster, wait_for_services
 
 LIMIT = 60.0  # seconds any one test may take
+SERVE = [PYTHON, "-m", "fastevents", "serve"]
 
 
 @pytest.fixture(scope="module")
@@ -436,6 +437,22 @@ def test_serve_refuses_incomplete_nats_options(argv: list[str]) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.startswith("fastevents: ") and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_serve_fails_to_start_when_nats_is_unreachable() -> None:
+    from .helpers_http import free_port
+
+    unreachable = f"nats://127.0.0.1:{free_port()}"
+    done = subprocess.run(
+        [*SERVE, "tests.helpers_nats:router", "--no-http", "--nats", unreachable, "--nats-subject", "x"],
+        capture_output=True,
+        text=True,
+        timeout=LIMIT,
+        cwd=ROOT,
+    )
+    assert done.returncode != 0
+    assert "cannot reach NATS at nats://127.0.0.1:" in done.stderr
 
 
 # --- processes: a queue group, workers, draining -------------------------------------------------
