@@ -427,4 +427,6 @@ def _run_command(args: argparse.Namespace) -> int:
         print(json.dumps({"url": args.url, "results": out}, indent=2, ensure_ascii=False))
     else:
         print(format_table(results, markdown=args.markdown))
+        if nats:
+            print(f"({len(load_cases()) - len(results)} cases of HTTP itself not run over NATS)")
     return 0 if all(r.passed for r in results) else 1

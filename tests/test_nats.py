@@ -667,17 +667,25 @@ def test_one_trace_across_an_http_hop_and_a_nats_hop(nats_server: NatsProcess, o
 
 
 @pytest.mark.slow
-def test_nats_server_reads_trace_context_from_metadata_without_headers(nats_server: NatsProcess, otel: Any) -> None:
+@pytest.mark.parametrize("carrier", ["headers", "metadata"])
+def test_nats_server_reads_trace_context_from_headers_else_metadata(
+    nats_server: NatsProcess, otel: Any, carrier: str
+) -> None:
     trace_id, span_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
-    body = json.dumps(
-        {"name": "server:pid", "version": 1, "metadata": {"trace": {"traceparent": f"00-{trace_id}-{span_id}-01"}}}
-    ).encode()
+    traceparent = f"00-{trace_id}-{span_id}-01"
+    envelope: dict[str, Any] = {"name": "server:pid", "version": 1}
+    headers = None
+    if carrier == "headers":
+        headers = {"traceparent": traceparent}
+        envelope["metadata"] = {"trace": {"traceparent": f"00-{'1' * 32}-{'2' * 16}-01"}}  # headers win
+    else:
+        envelope["metadata"] = {"trace": {"traceparent": traceparent}}
 
     async def main() -> None:
-        async with serving(build_nats_router(), nats_server.url, "trace.meta"):
+        async with serving(build_nats_router(), nats_server.url, f"trace.{carrier}"):
             nc = await nats.connect(nats_server.url)
             try:
-                await nc.request("trace.meta", body, timeout=10)
+                await nc.request(f"trace.{carrier}", json.dumps(envelope).encode(), timeout=10, headers=headers)
             finally:
                 await nc.close()
 
