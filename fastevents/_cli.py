@@ -189,8 +189,10 @@ class _NatsOnce:
     """``fastevents send nats://HOST:PORT/SUBJECT``: one event over a NatsEventClient."""
 
     def __init__(self, url: str, timeout: float) -> None:
+        from . import _nats
         from .nats import NatsEventClient
 
+        _nats.nats_py()  # an ImportError saying how to install it, before anything is sent
         self._client = NatsEventClient(url, timeout)
 
     def send_event(self, *args: Any, **kwargs: Any) -> Any:

@@ -62,7 +62,8 @@ def parse_url(url: str | Sequence[str], subject: str | None = None) -> tuple[lis
     return servers, subject
 
 
-def _nats() -> Any:
+def nats_py() -> Any:
+    """The ``nats`` package (nats-py); an ImportError that says how to install it."""
     try:
         import nats
     except ImportError:
@@ -74,7 +75,7 @@ async def connect(servers: list[str], name: str, **options: Any) -> Any:
     """A nats-py connection that fails at once when no server can be reached (each is tried
     twice), and once connected reconnects for ever across the servers of a cluster
     (``max_reconnect_attempts`` in ``options`` changes that)."""
-    nats = _nats()
+    nats = nats_py()
 
     async def error_cb(exc: Exception) -> None:
         logger.debug("NATS: %s: %r", name, exc)
@@ -114,7 +115,7 @@ async def request(
     nc: Any, url: str, subject: str, body: bytes, headers: Mapping[str, str] | None, timeout: float
 ) -> tuple[int, bytes]:
     """One request/reply: ``(status, answer)``; client-side failures as over HTTP."""
-    errors = _nats().errors
+    errors = nats_py().errors
     try:
         reply = await nc.request(subject, body, timeout=timeout, headers=dict(headers) if headers else None)
     except errors.NoRespondersError:

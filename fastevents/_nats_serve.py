@@ -156,7 +156,7 @@ class NatsServer:
             name=_service_name(self.subject),
             version=__version__ if re.fullmatch(r"\d+\.\d+\.\d+.*", __version__) else "0.0.0",
             description=f"fastevents: {len(self.processor.router)} events on {self.subject}",
-            metadata={"fastevents": __version__, "events": events},
+            metadata={"fastevents": __version__, "events": events, "pid": str(os.getpid())},
         )
         try:
             service = EventsService(self.nc, config)
@@ -220,16 +220,21 @@ class NatsServer:
         loop = asyncio.get_running_loop()
         nc = self.nc
         try:
+            draining = None
             if self._sub is not None and nc.is_connected:
-                # Unsubscribe first; the flush inside makes sure NATS has seen it, then the
-                # messages already delivered here go through the callback (one slot each).
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout_at(deadline):
-                        await self._sub.drain()
-            if self.service is not None:
+                # Unsubscribe first: the drain's first step writes the UNSUB, its flush makes
+                # sure NATS has seen it, then the messages already delivered here go through
+                # the callback (one slot each).
+                draining = loop.create_task(self._sub.drain())
+                await asyncio.sleep(0)  # the UNSUB is written before anything else
+            if self.service is not None:  # then leave $SRV: once gone there, gone for events too
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout_at(deadline):
                         await self.service.stop()
+            if draining is not None:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout_at(deadline):
+                        await draining
             if self._tasks:
                 _, pending = await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - loop.time()))
                 if pending:

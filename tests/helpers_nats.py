@@ -149,16 +149,18 @@ class NatsServing(Server):
             super()._wait_connectable()
 
 
-async def wait_for_services(nc: Any, subject: str, count: int, timeout: float = 30.0) -> set[str]:
-    """Poll ``$SRV.PING.<name>`` until ``count`` service instances answer (all subscribed)."""
+async def wait_for_services(nc: Any, subject: str, count: int, timeout: float = 30.0) -> dict[int, str]:
+    """Poll ``$SRV.PING.<name>`` until ``count`` service instances answer (all subscribed);
+    their services API ids by pid."""
     from fastevents._nats_serve import _service_name
 
     name = _service_name(subject)
     inbox = nc.new_inbox()
-    found: set[str] = set()
+    found: dict[int, str] = {}
 
     async def answer(msg: Any) -> None:
-        found.add(json.loads(msg.data)["id"])
+        ping = json.loads(msg.data)
+        found[int(ping["metadata"]["pid"])] = ping["id"]
 
     sub = await nc.subscribe(inbox, cb=answer)
     try:
@@ -170,3 +172,17 @@ async def wait_for_services(nc: Any, subject: str, count: int, timeout: float = 
     finally:
         await sub.unsubscribe()
     return found
+
+
+async def wait_until_gone(nc: Any, subject: str, service_id: str, timeout: float = 30.0) -> None:
+    """Poll ``$SRV.PING.<name>.<id>`` until nobody answers: that process has unsubscribed."""
+    from fastevents._nats_serve import _service_name
+
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                await nc.request(f"$SRV.PING.{_service_name(subject)}.{service_id}", b"", timeout=1)
+            except Exception as exc:  # NoRespondersError: gone
+                if type(exc).__name__ == "NoRespondersError":
+                    return
+            await asyncio.sleep(0.01)

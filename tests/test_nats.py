@@ -34,7 +34,14 @@ from fastevents.nats import NatsEventClient, NatsServer, NatsSettings
 from fastevents.testing import MockEvents
 
 from .helpers_http import PYTHON, ROOT
-from .helpers_nats import NatsProcess, NatsServing, build_nats_router, nats_cluster, wait_for_services
+from .helpers_nats import (
+    NatsProcess,
+    NatsServing,
+    build_nats_router,
+    nats_cluster,
+    wait_for_services,
+    wait_until_gone,
+)
 
 LIMIT = 60.0  # seconds any one test may take
 SERVE = [PYTHON, "-m", "fastevents", "serve"]
@@ -515,20 +522,25 @@ def test_sigterm_drains_without_losing_an_event(nats_server: NatsProcess) -> Non
 
         async def main() -> tuple[list[Any], list[Any], float]:
             nc = await nats.connect(nats_server.url)
-            try:
-                await wait_for_services(nc, "drain.events", 2)
-            finally:
-                await nc.close()
+            ids = await wait_for_services(nc, "drain.events", 2)
             async with (
                 NatsEventClient(nats_server.url, subject="drain.events", timeout=40) as client,
                 AsyncEventClient(victim.url, timeout=10) as http,
             ):
-                slow = [asyncio.ensure_future(client.send_event("slow:sleep", 1, {"seconds": 1.0})) for _ in range(200)]
-                while (await http.send_event("server:sleeping", 1)).payload["sleeping"] == 0:  # victim took some
+                # An HTTP request in flight too: the victim must not wait for it to unsubscribe.
+                over_http = asyncio.ensure_future(http.send_event("slow:sleep", 1, {"seconds": 4.0}))
+                while (await http.send_event("server:sleeping", 1)).payload["sleeping"] == 0:
                     await asyncio.sleep(0.01)
-                taken = (await http.send_event("server:sleeping", 1)).payload["sleeping"]
+                slow = [asyncio.ensure_future(client.send_event("slow:sleep", 1, {"seconds": 1.0})) for _ in range(200)]
+                while (await http.send_event("server:sleeping", 1)).payload["sleeping"] < 2:  # victim took some
+                    await asyncio.sleep(0.01)
+                taken = (await http.send_event("server:sleeping", 1)).payload["sleeping"] - 1
                 victim.process.send_signal(signal.SIGTERM)
                 stopped = time.monotonic()
+                await wait_until_gone(nc, "drain.events", ids[victim.pid])  # it unsubscribed...
+                assert not over_http.done()  # ...before its HTTP side had drained
+                await nc.close()
+                assert (await over_http).is_success
                 later = [asyncio.ensure_future(client.send_event("server:pid", 1)) for _ in range(50)]
                 answers = await asyncio.gather(*slow)
                 after = await asyncio.gather(*later)
@@ -541,7 +553,8 @@ def test_sigterm_drains_without_losing_an_event(nats_server: NatsProcess) -> Non
         victim_code, other_code = victim.stop(), other.stop()
     assert [a.name for a in answers] == ["slow:sleep:response"] * 200
     assert all(a.is_success for a in after)
-    # Events sent once the victim had begun draining all went to the other process.
+    # Events sent once the victim had unsubscribed (while it still answered the slow ones)
+    # all went to the other process.
     assert {a.payload["pid"] for a in after} == {other.pid}
     assert victim_code == 0 and other_code == 0
     assert exited_after < 20  # --shutdown-timeout
