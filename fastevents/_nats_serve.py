@@ -253,11 +253,13 @@ class NatsServer:
             with contextlib.suppress(Exception):
                 await nc.close()
 
-    def _chain_signals(self) -> None:
-        """Begin draining at SIGTERM/SIGINT, then call the handler the server installed."""
+    def _chain_signals(self) -> dict[int, tuple[Any, Any]]:
+        """Begin draining at SIGTERM/SIGINT, then call the handler the server installed;
+        ``{signal: (ours, previous)}``, for :meth:`_unchain_signals`."""
         loop = self._loop
+        chained: dict[int, tuple[Any, Any]] = {}
         if loop is None or threading.current_thread() is not threading.main_thread():
-            return
+            return chained
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous = signal.getsignal(sig)
             if not callable(previous):
@@ -268,6 +270,14 @@ class NatsServer:
                 previous(signum, frame)
 
             signal.signal(sig, handler)
+            chained[sig] = (handler, previous)
+        return chained
+
+    @staticmethod
+    def _unchain_signals(chained: dict[int, tuple[Any, Any]]) -> None:
+        for sig, (ours, previous) in chained.items():
+            if signal.getsignal(sig) is ours:  # not replaced since (uvicorn restores its own)
+                signal.signal(sig, previous)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[NatsServer]:
@@ -278,11 +288,14 @@ class NatsServer:
             if self.nc is not None:
                 await self.nc.close()
             raise
-        self._chain_signals()
+        chained = self._chain_signals()
         try:
             yield self
         finally:
-            await self.stop()
+            try:
+                await self.stop()
+            finally:
+                self._unchain_signals(chained)
 
 
 def lifespan(settings: NatsSettings, processor: EventProcessor) -> Any:

@@ -249,6 +249,21 @@ def test_services_api_lists_the_events(nats_server: NatsProcess, router: EventRo
     assert stats["endpoints"][0]["num_requests"] == 1
 
 
+@pytest.mark.slow
+def test_running_serves_in_your_own_loop_and_restores_signal_handlers(nats_server: NatsProcess) -> None:
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+
+    async def main() -> Any:
+        server = NatsServer(EventProcessor(build_nats_router()), NatsSettings(nats_server.url, "running.events"))
+        async with server.running():
+            assert signal.getsignal(signal.SIGINT) is not before[1]  # chained: SIGINT drains first
+            async with NatsEventClient(nats_server.url, subject="running.events", timeout=10) as client:
+                return await client.send_event("server:pid", 1)
+
+    assert run(main()).is_success
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
 # --- sending ------------------------------------------------------------------------------------
 
 
