@@ -135,6 +135,19 @@ def test_nats_answers_the_same_bytes_as_the_processor(
 
 
 @pytest.mark.slow
+def test_a_wildcard_subject_serves_every_matching_subject(nats_server: NatsProcess, router: EventRouter) -> None:
+    async def main() -> list[Any]:
+        async with serving(router, nats_server.url, "wild.*"):
+            answers = []
+            for subject in ("wild.a", "wild.b"):
+                async with NatsEventClient(nats_server.url, subject=subject, timeout=10) as client:
+                    answers.append(await client.send_event("get:event:example", 1, {"example": subject}))
+            return answers
+
+    assert [a.payload for a in run(main())] == [{"MyEventPayload": "wild.a"}, {"MyEventPayload": "wild.b"}]
+
+
+@pytest.mark.slow
 def test_body_over_the_cap_is_refused_with_413(nats_server: NatsProcess, router: EventRouter) -> None:
     async def main() -> None:
         async with (
