@@ -43,6 +43,9 @@ from .helpers_nats import (
     wait_until_gone,
 )
 
+# nats-py's services API calls datetime.utcnow(), deprecated since Python 3.12: its business.
+pytestmark = pytest.mark.filterwarnings("ignore:datetime.datetime.utcnow:DeprecationWarning")
+
 LIMIT = 60.0  # seconds any one test may take
 SERVE = [PYTHON, "-m", "fastevents", "serve"]
 
