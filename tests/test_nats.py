@@ -359,6 +359,13 @@ def test_ids_and_flow_ids_propagate_as_over_http(nats_server: NatsProcess) -> No
     assert nested.payload == {"id": "call-id", "flowId": "call-flow"}  # reused inside the handler
 
 
+@pytest.mark.parametrize("module", ["fastevents", "fastevents.nats"])
+def test_importing_loads_no_nats_client_library(module: str) -> None:
+    code = f"import sys, {module}; print(sorted(m for m in sys.modules if m == 'nats' or m.startswith('nats.')))"
+    done = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=LIMIT, cwd=ROOT)
+    assert done.stdout.strip() == "[]", done.stderr
+
+
 def test_mock_events_answers_the_nats_client() -> None:
     async def main() -> Any:
         with MockEvents() as mock:
