@@ -264,7 +264,8 @@ class EventRouter:
     def exception_handler(self, exc_type: type[BaseException]) -> Callable[[H], H]:
         """Decorator: answer ``exc_type`` raised by a handler or an interceptor with
         ``fn(event, exc)``: it returns what a handler may return, or raises an
-        ``EventException``. The most specific registered type (by MRO) wins. What an
+        ``EventException``. The most specific registered type (by MRO) wins; an
+        ``EventException`` reaches only a handler for it or a subclass, never ``Exception``'s. What an
         exception handler raises otherwise is an ordinary unhandled error: logged, and
         answered ``<name>:error`` with nothing of it on the wire."""
 
