@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, binding=False, auto_pickle=False
 """The dispatch core, compiled: the twin of ``_core_py.py`` (read that file first).
 
 Same routes, same answers, same calls into ``_answers`` off the hot path, same layers: it
@@ -9,7 +9,10 @@ the current event is set through the C context-variable API, and the answer is a
 with one allocation and a few ``memcpy``. Each trick that reads another library's memory
 layout is checked at import and measured to pay at least 3% of a dispatch (BENCHMARKS.md).
 Every Python-visible entry point checks its arguments' types: junk raises TypeError, never
-reads memory it should not.
+reads memory it should not. ``binding=False`` makes the methods CPython method descriptors,
+which check ``self`` (Cython's binding functions do not: ``Dispatcher.dispatch(None, b"")``
+read ``None`` as a dispatcher); ``auto_pickle=False`` drops the generated ``__setstate__``,
+which indexed its state unchecked. Dispatch time is unchanged (measured, interleaved).
 """
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
