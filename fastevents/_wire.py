@@ -36,9 +36,13 @@ class JsonNumber(Decimal):
 def exact_number(text: str) -> float | Decimal:
     """A JSON number with a fraction or exponent: a float when the float writes back as
     the same text (almost always), else a :class:`JsonNumber`, so that numbers survive a
-    handler that passes them through byte for byte (docs/protocol.md §1)."""
+    handler that passes them through byte for byte (docs/protocol.md §1).
+
+    "Writes back" as the package's encoder writes a float, not as ``repr`` does: ``1e-05``
+    and ``1e+16`` are ``repr``'s text, but the encoder writes ``0.00001`` and ``1e16``.
+    """
     value = float(text)
-    if repr(value) == text:
+    if _float_text(value) == text:
         return value
     number = JsonNumber(text)
     number.text = text
@@ -50,6 +54,12 @@ def _encode_extra(value: Any) -> Any:
         return Raw(value.text.encode())
     raise NotImplementedError  # msgspec's own "unsupported type" error
 
+
+def _float_text(value: float) -> str:
+    return _plain_encode(value).decode()  # inf (from 1e400) is "null": never the text sent
+
+
+_plain_encode = msgspec.json.Encoder().encode
 
 #: Plain JSON values (payloads without a schema, identity, auth, metadata): exact numbers.
 decode_plain = msgspec.json.Decoder(float_hook=exact_number).decode

@@ -112,3 +112,12 @@ def test_exact_numbers_stay_exact_objects(core: ModuleType) -> None:
     assert type(value["price"]) is JsonNumber and value["price"].text == "2.50"
     assert type(value["rate"]) is float
     assert encode(value) == b'{"price":2.50,"rate":0.5,"big":1E400}'
+
+
+@pytest.mark.parametrize("text", ["1e-05", "1e+16", "1.5e+300", "-2.5E-07", "1e16", "0.00001", "1e400"])
+def test_numbers_in_repr_s_exponent_form_are_written_back_as_sent(core: ModuleType, text: str) -> None:
+    # repr() writes 1e-05 and 1e+16, the encoder 0.00001 and 1e16: exactness is the encoder's.
+    answer = processor_with_plain_payload(core).process_event(
+        b'{"name":"echo","version":1,"payload":[%s]}' % text.encode()
+    )
+    assert b'"payload":[%s]' % text.encode() in answer, answer
