@@ -365,7 +365,8 @@ class EventsApp:
                     try:
                         await stack.enter_async_context(self.processor.router.lifespan_context())
                     except Exception as exc:
-                        logger.exception("fastevents: the lifespan's startup failed")
+                        # The server reports the reason (one line); the traceback at DEBUG.
+                        logger.debug("fastevents: the lifespan's startup failed", exc_info=True)
                         await send(
                             {
                                 "type": "lifespan.startup.failed",

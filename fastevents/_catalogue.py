@@ -31,7 +31,7 @@ from ._wire import MODE_EVENT, MODE_RAW, MODE_TYPED
 if TYPE_CHECKING:
     from ._router import EventRouter, _Spec
 
-__all__ = ["REF_PREFIX", "CataloguePages", "catalogue", "docs_page", "example_value"]
+__all__ = ["REF_PREFIX", "CataloguePages", "catalogue", "catalogue_json", "docs_page", "example_value"]
 
 REF_PREFIX = "#/components/schemas/"
 _MAX_DEPTH = 8  # recursive types: the example stops here with null
@@ -69,6 +69,30 @@ def catalogue(router: EventRouter) -> dict[str, Any]:
             }
         )
     return {"events": events, "components": {"schemas": components}}
+
+
+def catalogue_json(router: EventRouter) -> bytes:
+    """The catalogue as UTF-8 JSON, whatever text the handlers' docstrings and types hold.
+
+    A lone surrogate (``"\\ud800"`` in a docstring) has no UTF-8 form: such text is written
+    with U+FFFD in its place (a surrogate pair is joined), rather than failing the whole page.
+    """
+    described = catalogue(router)
+    try:
+        return msgspec.json.encode(described)
+    except UnicodeEncodeError:
+        return msgspec.json.encode(_valid_text(described))
+
+
+def _valid_text(value: Any) -> Any:
+    """``value`` with every string (keys too) made encodable as UTF-8."""
+    if isinstance(value, str):
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if isinstance(value, dict):
+        return {_valid_text(k): _valid_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_valid_text(item) for item in value]
+    return value
 
 
 def _payload_kind(mode: int, schema: Any) -> str:
@@ -239,7 +263,7 @@ class CataloguePages:
 
     def _catalogue_json(self) -> bytes:
         if self._json_routes != len(self.router):
-            self._json = msgspec.json.encode(catalogue(self.router))
+            self._json = catalogue_json(self.router)
             self._json_routes = len(self.router)
         return self._json
 

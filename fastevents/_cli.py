@@ -270,13 +270,13 @@ def send(args: argparse.Namespace) -> int:
 
 
 def print_catalogue(args: argparse.Namespace) -> int:
-    from ._catalogue import catalogue
+    from ._catalogue import catalogue_json
 
     try:
         router = load_router(args.target)
     except UsageError as exc:
         _fail(str(exc), EXIT_USAGE)
-    sys.stdout.write(msgspec.json.format(msgspec.json.encode(catalogue(router)), indent=2).decode() + "\n")
+    sys.stdout.write(msgspec.json.format(catalogue_json(router), indent=2).decode() + "\n")
     return 0
 
 

@@ -8,7 +8,10 @@ Promises both clients keep (README, "Sending events"):
 - no redirect is ever followed: a 3xx is a :class:`FailedDependencyException`, so the
   envelope (``auth`` included) only ever goes to the URL the client was given;
 - answers over ``max_answer`` bytes are refused (:class:`BadProtocolException`) without
-  being read whole;
+  being read whole, and without decompressing more than that: a ``gzip`` or ``deflate``
+  answer is inflated as it arrives, a bounded piece at a time (:class:`_Body`), and a stack
+  of encodings (``gzip, gzip``: a few KB that inflate to GBs) or an encoding the client did
+  not ask for is refused;
 - idle pooled connections expire after :data:`KEEPALIVE_EXPIRY` seconds, below the idle
   timeout of common servers, so a call is never sent on a connection the server is closing;
 - payloads are written by the package's one encoder, so numbers keep their exact text.
@@ -20,8 +23,10 @@ Transport errors of every library are translated in one place, :class:`_Transpor
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 import threading
+import zlib
 from collections import deque
 from collections.abc import AsyncGenerator, Mapping
 from time import monotonic
@@ -66,6 +71,9 @@ DEFAULT_MAX_CONNECTIONS = 100
 KEEPALIVE_EXPIRY = 1.0
 _KEPT = 64 * 1024  # how much of a refused answer a BadProtocolException keeps as .body
 _JSON = "application/json"
+#: What every client asks for, whatever its library would: the codings :class:`_Body` inflates.
+ACCEPT_ENCODING = "gzip, deflate"
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
 class _Outgoing(msgspec.Struct, rename="camel", gc=False):
@@ -157,6 +165,79 @@ def _too_big(url: str, cap: int, what: str, head: bytes = b"") -> BadProtocolExc
     return BadProtocolException(
         f"{url} answered {what}, over max_answer={cap} bytes: refused, not read", body=head[:_KEPT]
     )
+
+
+class _Body:
+    """An answer's body as it arrives: decoded (``Content-Encoding``), never past the cap.
+
+    Each piece is inflated with ``max_length`` set to what the cap has left, so a
+    decompression bomb costs at most ``max_answer`` bytes (plus the piece) before it is
+    refused. One coding at most: nobody asked for a stack of them (the clients send
+    ``Accept-Encoding: gzip, deflate``), and a stack only amplifies.
+    """
+
+    __slots__ = ("cap", "chunks", "coding", "inflate", "size", "url")
+
+    def __init__(self, url: str, cap: int, encoding: str | None) -> None:
+        self.url = url
+        self.cap = cap
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.inflate: Any = None
+        self.coding = ""
+        if encoding:
+            codings = [c for c in (part.strip().lower() for part in encoding.split(",")) if c and c != "identity"]
+            if len(codings) > 1:
+                raise BadProtocolException(
+                    f"{url} answered Content-Encoding: {encoding[:100]}: stacked encodings are refused"
+                )
+            if codings:
+                self.coding = codings[0]
+                wbits = _WBITS.get(self.coding)
+                if wbits is None:
+                    raise BadProtocolException(
+                        f"{url} answered Content-Encoding: {encoding[:100]}, which was not asked for"
+                    )
+                self.inflate = zlib.decompressobj(wbits)
+
+    def feed(self, data: bytes) -> None:
+        """Add one piece as received; raise once the decoded body passes the cap."""
+        if self.inflate is None:
+            self._add(data)
+            return
+        try:
+            out = self.inflate.decompress(data, self.cap + 1 - self.size)
+        except zlib.error as exc:
+            if self.coding == "deflate" and not self.chunks and self.size == 0:
+                # "deflate" is often sent raw, without the zlib wrapper (httpx and aiohttp
+                # accept both): one more try that way, from the start.
+                self.inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+                self.coding = "raw deflate"
+                self.feed(data)
+                return
+            raise self._unreadable(exc) from None
+        self._add(out)  # max_length was what the cap has left: a full output is past it
+
+    def finish(self) -> bytes:
+        """The whole decoded body."""
+        if self.inflate is not None:
+            try:
+                self._add(self.inflate.flush())  # what zlib still holds: less than a window
+            except zlib.error as exc:
+                raise self._unreadable(exc) from None
+        chunks = self.chunks
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _add(self, data: bytes) -> None:
+        if not data:
+            return
+        self.chunks.append(data)
+        self.size += len(data)
+        if self.size > self.cap:
+            raise _too_big(self.url, self.cap, f"more than {self.cap} bytes", b"".join(self.chunks)[:_KEPT])
+
+    def _unreadable(self, exc: Exception) -> BadProtocolException:
+        return BadProtocolException(f"{self.url} answered a body that is not valid {self.coding}: {exc}")
 
 
 def _declared(length: str | None) -> int | None:
@@ -292,6 +373,12 @@ def _base_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     return merged
 
 
+def _decoding_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """:func:`_base_headers` for a transport that decodes with :class:`_Body`: it asks for
+    what :class:`_Body` decodes (unless the caller's headers say otherwise)."""
+    return {"accept-encoding": ACCEPT_ENCODING, **_base_headers(headers)}
+
+
 def _with(base: dict[str, str] | None, extra: Mapping[str, str]) -> dict[str, str]:
     merged = dict(base) if base else {}
     merged.update({k.lower(): v for k, v in extra.items()})
@@ -348,12 +435,12 @@ class EventClient:
         self._owns_client = client is None
         if client is None:
             transport = DeadlineTransport(max_connections=max_connections, keepalive_expiry=KEEPALIVE_EXPIRY)
-            self._client = httpx.Client(timeout=timeout, headers=_base_headers(headers), transport=transport)
+            self._client = httpx.Client(timeout=timeout, headers=_decoding_headers(headers), transport=transport)
             self._headers: dict[str, str] | None = None
             self._timeout: Any = httpx.USE_CLIENT_DEFAULT
         else:
             self._client = client
-            self._headers = _base_headers(headers)
+            self._headers = _decoding_headers(headers)
             self._timeout = timeout
 
     def send_event(
@@ -441,21 +528,23 @@ class EventClient:
                     # each read may only take the time left (the total, give or take 1 ms).
                     request.extensions["timeout"] = {"connect": left, "read": left, "write": left, "pool": left}
             cap = self.max_answer
-            declared = _declared(response.headers.get("content-length"))
+            headers = response.headers
+            declared = _declared(headers.get("content-length"))
             if declared is not None and declared > cap:
                 raise _too_big(self.url, cap, f"Content-Length: {declared}")
-            chunks = []
-            size = 0
-            for chunk in response.iter_bytes():
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > cap:
-                    raise _too_big(self.url, cap, f"more than {cap} bytes", b"".join(chunks))
-                if monotonic() > deadline:
-                    raise TimeoutError("the call's total timeout ran out")
+            if response.is_stream_consumed:  # read already, and decoded (httpx.MockTransport)
+                body = _Body(self.url, cap, None)
+                body.feed(response.content)
+            else:
+                body = _Body(self.url, cap, headers.get("content-encoding"))
+                for chunk in response.iter_raw():  # decoded here, within the cap (not by httpx)
+                    body.feed(chunk)
+                    if monotonic() > deadline:
+                        raise TimeoutError("the call's total timeout ran out")
+            answer = body.finish()
         finally:
             response.close()
-        return response.status_code, chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return response.status_code, answer
 
     def close(self) -> None:
         """Close the connection pool (unless the ``httpx.Client`` was given to us)."""
@@ -542,7 +631,10 @@ class AiohttpTransport:
         if entry is None:
             aiohttp = self._aiohttp
             connector = aiohttp.TCPConnector(limit=self._limit, keepalive_timeout=self._keepalive)
-            session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+            # Decoded by _Body within max_answer: aiohttp would inflate a bomb whole.
+            session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=False, headers={"Accept-Encoding": ACCEPT_ENCODING}
+            )
             guard = _closed_with_loop(session)
             await anext(guard)
             entry = self._sessions[loop] = (session, guard)
@@ -556,7 +648,9 @@ class AiohttpTransport:
             session = await self._open(loop)
         client_timeout = self._timeouts.get(timeout)
         if client_timeout is None:
-            client_timeout = self._aiohttp.ClientTimeout(total=timeout)
+            # ceil_threshold: aiohttp rounds a timeout of 5 s or more up to a whole second of
+            # the loop's clock (up to 1 s late); the documented total is exact.
+            client_timeout = self._aiohttp.ClientTimeout(total=timeout, ceil_threshold=math.inf)
             if len(self._timeouts) < 16:
                 self._timeouts[timeout] = client_timeout
         with _TransportErrors(url, timeout):
@@ -568,19 +662,16 @@ class AiohttpTransport:
     async def _read(self, response: Any, url: str) -> bytes:
         cap = self._max_answer
         length = response.content_length
+        encoding = response.headers.get("Content-Encoding")
         if length is not None:
             if length > cap:
                 raise _too_big(url, cap, f"Content-Length: {length}")
-            if "Content-Encoding" not in response.headers:
+            if encoding is None:
                 return bytes(await response.read())
-        chunks = []
-        size = 0
+        body = _Body(url, cap, encoding)
         async for chunk in response.content.iter_any():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > cap:
-                raise _too_big(url, cap, f"more than {cap} bytes", b"".join(chunks))
-        return b"".join(chunks)
+            body.feed(chunk)
+        return body.finish()
 
     async def aclose(self) -> None:
         """Close the running loop's session; ask other live loops to close theirs."""
@@ -629,22 +720,26 @@ class HttpxTransport:
         with _TransportErrors(url, timeout):
             # httpx times each connect/write/read on its own; the protocol's timeout is a total.
             async with asyncio.timeout(timeout):
+                if "accept-encoding" not in headers:  # what _Body decodes, whatever the client's default
+                    headers = {**headers, "accept-encoding": ACCEPT_ENCODING}
                 request = client.build_request("POST", url, content=body, headers=headers, timeout=timeout)
                 response = await client.send(request, stream=True, follow_redirects=False)
                 try:
-                    declared = _declared(response.headers.get("content-length"))
+                    headers = response.headers
+                    declared = _declared(headers.get("content-length"))
                     if declared is not None and declared > cap:
                         raise _too_big(url, cap, f"Content-Length: {declared}")
-                    chunks = []
-                    size = 0
-                    async for chunk in response.aiter_bytes():
-                        chunks.append(chunk)
-                        size += len(chunk)
-                        if size > cap:
-                            raise _too_big(url, cap, f"more than {cap} bytes", b"".join(chunks))
+                    if response.is_stream_consumed:  # read already, and decoded (httpx.MockTransport)
+                        decoded = _Body(url, cap, None)
+                        decoded.feed(response.content)
+                    else:
+                        decoded = _Body(url, cap, headers.get("content-encoding"))
+                        async for chunk in response.aiter_raw():  # decoded here, within the cap
+                            decoded.feed(chunk)
+                    answer = decoded.finish()
                 finally:
                     await response.aclose()
-        return response.status_code, b"".join(chunks)
+        return response.status_code, answer
 
     async def aclose(self) -> None:
         if self._owns_client:

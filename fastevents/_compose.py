@@ -73,7 +73,13 @@ def _interceptor_step(interceptor: Interceptor, inner: Step) -> Step:
 
 def _handlers_step(handlers: dict[type[BaseException], ExceptionHandler], inner: Step) -> Step:
     def handler_for(exc: Exception) -> ExceptionHandler | None:
-        for cls in type(exc).__mro__:  # the most specific registered type wins
+        # The most specific registered type wins. An EventException is the protocol's own
+        # answer: only a handler for EventException or a subclass sees it, never a catch-all
+        # (as a Starlette catch-all does not catch HTTPException).
+        protocol = isinstance(exc, EventException)
+        for cls in type(exc).__mro__:
+            if protocol and not issubclass(cls, EventException):
+                continue  # Exception, or another base of a class that mixes one in
             found = handlers.get(cls)
             if found is not None:
                 return found

@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, binding=False, auto_pickle=False
 """The dispatch core, compiled: the twin of ``_core_py.py`` (read that file first).
 
 Same routes, same answers, same calls into ``_answers`` off the hot path, same layers: it
@@ -9,7 +9,10 @@ the current event is set through the C context-variable API, and the answer is a
 with one allocation and a few ``memcpy``. Each trick that reads another library's memory
 layout is checked at import and measured to pay at least 3% of a dispatch (BENCHMARKS.md).
 Every Python-visible entry point checks its arguments' types: junk raises TypeError, never
-reads memory it should not.
+reads memory it should not. ``binding=False`` makes the methods CPython method descriptors,
+which check ``self`` (Cython's binding functions do not: ``Dispatcher.dispatch(None, b"")``
+read ``None`` as a dispatcher); ``auto_pickle=False`` drops the generated ``__setstate__``,
+which indexed its state unchecked. Dispatch time is unchanged (measured, interleaved).
 """
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
@@ -31,12 +34,13 @@ from ._sync import run_awaitable
 from ._wire import (
     AUTH_SLOT, EMPTY_OBJECT_RAW, FLOW_ID_SLOT, ID_SLOT, IDENTITY_SLOT, METADATA_SLOT, NAME_SLOT, NOT_BYTES,
     NOT_UTF8, NULL_BYTE, OBJECT_BYTE, PAYLOAD_SLOT, QUOTE_BYTE, RULES_BY_NUMBER, VERSION_SLOT, EventFields, Rule,
-    decode_plain, decode_plain_slow, diagnose_envelope, encode, fresh_id_raw, is_numeric_version,
-    MODE_EVENT, MODE_PLAIN, MODE_RAW, MODE_TYPED,
+    decode_plain_slow, diagnose_envelope, encode, fresh_id_raw, is_numeric_version,
+    MODE_EVENT, MODE_PLAIN, MODE_RAW, MODE_TYPED, MAX_EXACT_NUMBERS, decode_native, too_many_exact_numbers,
 )
 
 __all__ = [
-    "MODE_EVENT", "MODE_PLAIN", "MODE_RAW", "MODE_TYPED", "Dispatcher", "Pending", "Route", "read_envelope",
+    "MODE_EVENT", "MODE_PLAIN", "MODE_RAW", "MODE_TYPED", "Dispatcher", "Pending", "Route",
+    "decode_plain_payload", "read_envelope", "scan_numbers",
 ]
 
 cdef extern from "Python.h":
@@ -105,8 +109,10 @@ del _probe
 
 # --- everything else the hot path calls, bound once ----------------------------------------
 
-cdef object _decode_plain = decode_plain
 cdef object _decode_plain_slow = decode_plain_slow
+cdef object _decode_native = decode_native
+cdef object _too_many_exact_numbers = too_many_exact_numbers
+cdef Py_ssize_t _MAX_EXACT_NUMBERS = MAX_EXACT_NUMBERS
 cdef object _encode = encode
 cdef object _current = current_event
 cdef object _Raw = Raw
@@ -319,6 +325,96 @@ cdef inline bint _is_ascii(const unsigned char *p, Py_ssize_t n) noexcept nogil:
 cdef tuple _UNREADABLE = (None, None)
 
 
+# --- plain payloads: exact numbers at a bounded cost (see _core_py.scan_numbers) -------------
+
+cdef inline bint _is_digit(unsigned char c) noexcept nogil:
+    return 48 <= c <= 57
+
+
+cdef Py_ssize_t _scan(const unsigned char *p, Py_ssize_t n, Py_ssize_t *exact) noexcept nogil:
+    # The numbers of a JSON document, and (in exact) how many need exact decoding: the rules
+    # of _core_py.scan_numbers, in one pass and no Python object.
+    cdef Py_ssize_t i = 0, numbers = 0, whole, start, fraction
+    cdef unsigned char c
+    cdef bint needs
+    exact[0] = 0
+    while i < n:
+        c = p[i]
+        if c == 34:  # a string: skipped, escapes included
+            i += 1
+            while i < n and p[i] != 34:
+                i += 2 if p[i] == 92 else 1
+            i += 1
+            continue
+        if c != 45 and not _is_digit(c):
+            i += 1
+            continue
+        if c == 45:
+            i += 1
+        start = i
+        while i < n and _is_digit(p[i]):
+            i += 1
+        whole = i - start
+        if whole == 0:
+            continue  # a lone minus sign: not a number
+        numbers += 1
+        needs = whole > 4300
+        if i < n and p[i] == 46:  # a fraction
+            i += 1
+            start = i
+            while i < n and _is_digit(p[i]):
+                i += 1
+            fraction = i - start
+            if whole + fraction > 15 or (fraction > 1 and p[i - 1] == 48):
+                needs = True
+            elif whole == 1 and p[start - 2] == 48 and fraction >= 4 and p[start] == 48 and p[start + 1] == 48 \
+                    and p[start + 2] == 48 and p[start + 3] == 48:
+                needs = True  # below 1e-4: a float writes it with an exponent
+        if i < n and (p[i] == 101 or p[i] == 69):  # an exponent
+            needs = True
+            i += 1
+            if i < n and (p[i] == 43 or p[i] == 45):
+                i += 1
+            while i < n and _is_digit(p[i]):
+                i += 1
+        if needs:
+            exact[0] += 1
+    return numbers
+
+
+def scan_numbers(data):
+    """``(numbers, exact)`` in a JSON document (see ``_core_py.scan_numbers``)."""
+    cdef Py_buffer view
+    cdef Py_ssize_t numbers, exact
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        numbers = _scan(<const unsigned char*>view.buf, view.len, &exact)
+    finally:
+        PyBuffer_Release(&view)
+    return numbers, exact
+
+
+cdef object _plain_payload(object raw):
+    # What decode_plain_payload does, for a Raw slice read in place.
+    cdef Py_ssize_t size, numbers, exact
+    cdef const unsigned char *data
+    if type(raw) is _Raw:
+        data = _raw_data(raw, &size)
+        numbers = _scan(data, size, &exact)
+    else:
+        numbers, exact = scan_numbers(raw)
+    if exact == 0:
+        return _decode_native(raw)
+    if numbers > _MAX_EXACT_NUMBERS:
+        raise _too_many_exact_numbers(numbers)
+    return _decode_plain_slow(raw)
+
+
+def decode_plain_payload(data):
+    """A plain payload's value, exact numbers at a bounded cost (see ``_core_py``)."""
+    return _plain_payload(data)
+
+
 cdef object _read(object body, object decode):
     # The checked event, or (reason, ids) saying why there is none (see _core_py._read).
     cdef int problem
@@ -408,12 +504,9 @@ cdef class Dispatcher:
                 problem = exc
         elif mode == _MODE_PLAIN:
             try:
-                arg = _decode_plain(slot_get(event, _PAYLOAD))
-            except Exception:
-                try:  # integers too long for int, kept exact; else a bad request
-                    arg = _decode_plain_slow(slot_get(event, _PAYLOAD))
-                except Exception as exc:
-                    problem = exc
+                arg = _plain_payload(slot_get(event, _PAYLOAD))
+            except Exception as exc:
+                problem = exc
             if problem is None:
                 slot_set(event, _PAYLOAD, arg)
                 if not PyObject_GC_IsTracked(event):  # it now holds a container: see _model._lazy

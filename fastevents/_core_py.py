@@ -14,6 +14,7 @@ lands in the other in the same commit.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from inspect import isawaitable
 from typing import Any
@@ -31,6 +32,7 @@ from ._wire import (
     FLOW_ID_SLOT,
     ID_SLOT,
     IDENTITY_SLOT,
+    MAX_EXACT_NUMBERS,
     METADATA_SLOT,
     MODE_EVENT,
     MODE_PLAIN,
@@ -45,12 +47,14 @@ from ._wire import (
     RULES_BY_NUMBER,
     EventFields,
     Rule,
+    decode_native,
     decode_plain,
     decode_plain_slow,
     diagnose_envelope,
     encode,
     fresh_id_raw,
     is_numeric_version,
+    too_many_exact_numbers,
 )
 
 __all__ = [
@@ -61,11 +65,74 @@ __all__ = [
     "Dispatcher",
     "Pending",
     "Route",
+    "decode_plain_payload",
     "read_envelope",
+    "scan_numbers",
 ]
 
 _decode_plain = decode_plain
 _encode = encode
+
+
+# --- plain payloads: exact numbers at a bounded cost --------------------------------------
+
+# A JSON string, or a number (an integer part, maybe a fraction, maybe an exponent).
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*+"|-?([0-9]++)(?:\.([0-9]++))?+([eE][+-]?[0-9]++)?+')
+_BIG_INTEGER_DIGITS = 4300  # past this, msgspec (like int()) refuses an integer
+
+
+def scan_numbers(data: Any) -> tuple[int, int]:
+    """``(numbers, exact)`` in a JSON document: how many numbers it holds, and how many of
+    them a float might not write back as sent, so that they need exact decoding.
+
+    A number with a fraction writes back as sent when it has no exponent, at most 15 digits
+    (fewer than a double holds), a value of at least 1e-4 unless zero, and no trailing zero
+    after its first decimal (``2.5``, ``0.001``, ``10.0``, not ``2.50``); every other one is
+    counted in ``exact``, and so are integers too long for ``int``. Strings are skipped.
+    (The compiled core runs the same rules in one pass in C.)
+    """
+    numbers = exact = 0
+    for match in _TOKEN.finditer(bytes(data)):
+        whole, fraction, exponent = match.groups()
+        if whole is None:
+            continue  # a string
+        numbers += 1
+        if fraction is None:
+            if exponent is not None or len(whole) > _BIG_INTEGER_DIGITS:
+                exact += 1
+        elif (
+            exponent is not None
+            or len(whole) + len(fraction) > 15
+            or (len(fraction) > 1 and fraction.endswith(b"0"))
+            or (whole == b"0" and fraction.startswith(b"0000"))
+        ):
+            exact += 1
+    return numbers, exact
+
+
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+
+
+def decode_plain_payload(data: Any) -> Any:
+    """A plain payload's value, numbers exact (``_wire.decode_plain_slow``), at a bounded cost:
+    msgspec's own decode when no number needs more, else at most ``MAX_EXACT_NUMBERS``
+    numbers decoded exactly (``ValueError`` past that)."""
+    digits = bytes(data).translate(_DIGITS_AS_ZERO)
+    if b"0." not in digits and b"0e" not in digits and b"0E" not in digits:
+        # No fraction or exponent anywhere (strings included): only an integer too long
+        # for msgspec could need more, and msgspec refuses those.
+        try:
+            return decode_native(data)
+        except msgspec.ValidationError:
+            pass
+    numbers, exact = scan_numbers(data)
+    if not exact:
+        return decode_native(data)
+    if numbers > MAX_EXACT_NUMBERS:
+        raise too_many_exact_numbers(numbers)
+    return decode_plain_slow(data)
+
+
 _get_id = ID_SLOT.__get__
 _set_id = ID_SLOT.__set__
 _get_flow = FLOW_ID_SLOT.__get__
@@ -266,12 +333,9 @@ class Dispatcher:
                 problem = exc
         elif mode == MODE_PLAIN:
             try:
-                arg = _decode_plain(_get_payload(event))
-            except Exception:
-                try:  # integers too long for int, kept exact; else a bad request
-                    arg = decode_plain_slow(_get_payload(event))
-                except Exception as exc:
-                    problem = exc
+                arg = decode_plain_payload(_get_payload(event))
+            except Exception as exc:
+                problem = exc
             if problem is None:
                 event.payload = arg  # the attribute protocol: msgspec starts GC-tracking the event
         elif mode == MODE_RAW:

@@ -89,7 +89,44 @@ class _Spec:
         return route_type(self.name, self.version, handler, self.mode, decoder, is_async)
 
 
+def _qualname(fn: Any) -> str:
+    """How an error names a registered callable: its qualified name, else its repr."""
+    name = getattr(fn, "__qualname__", None)
+    return name if isinstance(name, str) else repr(fn)
+
+
+def _is_generator(fn: Any) -> bool:
+    """A (sync or async) generator function, or an object whose ``__call__`` is one."""
+    call = fn if inspect.isroutine(fn) else getattr(fn, "__call__", None)  # noqa: B004
+    return inspect.isgeneratorfunction(call) or inspect.isasyncgenfunction(call)
+
+
+def _check_callable_with(fn: Any, count: int, what: str, shape: str) -> inspect.Signature | None:
+    """Refuse, when it is registered, a callable that cannot be called with ``count``
+    positional arguments (and nothing else); its signature, if it has one."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # some builtins have none: trusted
+        return None
+    try:
+        signature.bind(*([None] * count))
+    except TypeError as exc:
+        raise TypeError(f"{what} {_qualname(fn)} must be callable as {shape}: {exc}") from None
+    return signature
+
+
+def check_interceptor(fn: Any) -> None:
+    """An interceptor is called ``fn(event, call_next)``: refuse any other shape at once."""
+    if not callable(fn):
+        raise TypeError(f"an interceptor must be callable, got {fn!r}")
+    _check_callable_with(fn, 2, "interceptor", "fn(event, call_next)")
+
+
 def _call_mode(handler: Callable[..., Any], schema: Any) -> tuple[int, Any]:
+    if _is_generator(handler):
+        raise TypeError(
+            f"handler {_qualname(handler)} is a generator function: a handler returns its answer (return, not yield)"
+        )
     try:
         signature = inspect.signature(handler)
     except (TypeError, ValueError):  # some builtins: assume (event, payload)
@@ -104,6 +141,12 @@ def _call_mode(handler: Callable[..., Any], schema: Any) -> tuple[int, Any]:
         if not params:
             raise TypeError(f"{handler!r} must accept the event as its first argument")
         takes_payload = len(params) > 1 or params[0].kind is inspect.Parameter.VAR_POSITIONAL
+        # Called handler(event) or handler(event, payload), nothing else: a third required
+        # parameter or a required keyword-only one would fail on every request.
+        if takes_payload:
+            _check_callable_with(handler, 2, "handler", "handler(event, payload)")
+        else:
+            _check_callable_with(handler, 1, "handler", "handler(event)")
     if not takes_payload:
         if schema is not None:
             raise TypeError(f"{handler!r} takes no payload argument, but a schema was given")
@@ -256,15 +299,15 @@ class EventRouter:
 
     def add_interceptor(self, fn: Interceptor) -> None:
         """:meth:`interceptor` without the decorator."""
-        if not callable(fn):
-            raise TypeError(f"an interceptor must be callable, got {fn!r}")
+        check_interceptor(fn)
         self._interceptors.append(fn)
         self._refresh()
 
     def exception_handler(self, exc_type: type[BaseException]) -> Callable[[H], H]:
         """Decorator: answer ``exc_type`` raised by a handler or an interceptor with
         ``fn(event, exc)``: it returns what a handler may return, or raises an
-        ``EventException``. The most specific registered type (by MRO) wins. What an
+        ``EventException``. The most specific registered type (by MRO) wins; an
+        ``EventException`` reaches only a handler for it or a subclass, never ``Exception``'s. What an
         exception handler raises otherwise is an ordinary unhandled error: logged, and
         answered ``<name>:error`` with nothing of it on the wire."""
 
@@ -280,6 +323,7 @@ class EventRouter:
             raise TypeError(f"exception handlers take Exception subclasses, got {exc_type!r}")
         if not callable(fn):
             raise TypeError(f"an exception handler must be callable, got {fn!r}")
+        _check_callable_with(fn, 2, "exception handler", "fn(event, exc)")
         self._exception_handlers[exc_type] = fn
         self._refresh()
 

@@ -27,6 +27,7 @@ import dataclasses
 import gc
 import logging
 import math
+import multiprocessing
 import os
 import signal
 import sys
@@ -385,16 +386,57 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         self._linger(LINGER_MAX_BYTES_OTHER)
 
 
+class _StartupFailure(logging.Filter):
+    """Reports a failed lifespan startup in one line, in place of uvicorn's lines about it.
+
+    uvicorn logs the reason, then "Application startup failed. Exiting.", in every worker.
+    This filter keeps the reason and, at the second line, logs one line of its own: in the
+    first worker to fail only, with ``--workers N`` (``shared``, a flag the manager reads).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reason = ""
+        self.shared: Any = None  # ServeConfig.startup_failed, in each process
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith("lifespan startup failed: "):
+            self.reason = message.removeprefix("lifespan startup failed: ")
+            return False
+        if message != "Application startup failed. Exiting.":
+            return True
+        first = True
+        if self.shared is not None:
+            with self.shared.get_lock():
+                first, self.shared.value = not self.shared.value, True
+        if first:
+            logger.error("the lifespan's startup failed: %s", self.reason or "see the log above")
+        return False
+
+
+_startup_failure = _StartupFailure()
+
+
 class ServeConfig(uvicorn.Config):
-    """uvicorn's ``Config`` plus :class:`Limits` and the manager's pid (workers die with it)."""
+    """uvicorn's ``Config`` plus :class:`Limits` and the manager's pid (workers die with it).
+
+    ``startup_failed`` (with ``--workers N``) is shared by the workers and the manager: set by
+    the first worker whose lifespan startup fails, which alone reports it.
+    """
 
     def __init__(self, app: Any, *, limits: Limits, manager_pid: int | None = None, **kwargs: Any) -> None:
         self.limits = limits
         self.manager_pid = manager_pid
+        self.startup_failed: Any = None
         super().__init__(app, **kwargs)
 
     def configure_logging(self) -> None:
         super().configure_logging()
+        error_log = logging.getLogger("uvicorn.error")
+        if _startup_failure not in error_log.filters:
+            error_log.addFilter(_startup_failure)
+        _startup_failure.shared = getattr(self, "startup_failed", None)
         level = logging.getLogger("uvicorn.error").level
         package_logger = logging.getLogger("fastevents")
         package_logger.setLevel(level)
@@ -519,8 +561,16 @@ class Manager(Multiprocess):
         self.processes[idx] = process
         self._started[idx] = time.monotonic()
 
+    def _startup_failed(self) -> bool:
+        """A worker's lifespan startup failed (it said why): stop, exit status 1, no restart."""
+        if not self.config.startup_failed.value:
+            return False
+        self.exit_code = 1
+        self.should_exit.set()
+        return True
+
     def keep_subprocess_alive(self) -> None:
-        if self.should_exit.is_set():
+        if self.should_exit.is_set() or self._startup_failed():
             return
         for idx, process in enumerate(self.processes):
             due = self._restart_at.get(idx)
@@ -533,7 +583,7 @@ class Manager(Multiprocess):
                 continue
             process.kill()  # hung or dead: make sure it is gone
             process.join()
-            if self.should_exit.is_set():
+            if self.should_exit.is_set() or self._startup_failed():
                 return
             lived = time.monotonic() - self._started[idx]
             if lived >= STARTUP_WINDOW:  # it had been serving: replace it at once
@@ -629,8 +679,13 @@ def run(
     sockets = [] if sock is None else [sock]
     if workers == 1:
         server = Server(config)
-        server.run(sockets=sockets)
+        try:
+            server.run(sockets=sockets)
+        except SystemExit as exc:
+            if exc.code != uvicorn.config.STARTUP_FAILURE:
+                raise
         return 0 if server.started else 1
+    config.startup_failed = multiprocessing.get_context("spawn").Value("b", False)
     manager = Manager(config, sockets=sockets)
     manager.run()
     return manager.exit_code

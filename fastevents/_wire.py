@@ -36,9 +36,13 @@ class JsonNumber(Decimal):
 def exact_number(text: str) -> float | Decimal:
     """A JSON number with a fraction or exponent: a float when the float writes back as
     the same text (almost always), else a :class:`JsonNumber`, so that numbers survive a
-    handler that passes them through byte for byte (docs/protocol.md §1)."""
+    handler that passes them through byte for byte (docs/protocol.md §1).
+
+    "Writes back" as the package's encoder writes a float, not as ``repr`` does: ``1e-05``
+    and ``1e+16`` are ``repr``'s text, but the encoder writes ``0.00001`` and ``1e16``.
+    """
     value = float(text)
-    if repr(value) == text:
+    if _float_text(value) == text:
         return value
     number = JsonNumber(text)
     number.text = text
@@ -50,6 +54,12 @@ def _encode_extra(value: Any) -> Any:
         return Raw(value.text.encode())
     raise NotImplementedError  # msgspec's own "unsupported type" error
 
+
+def _float_text(value: float) -> str:
+    return _plain_encode(value).decode()  # inf (from 1e400) is "null": never the text sent
+
+
+_plain_encode = msgspec.json.Encoder().encode
 
 #: Plain JSON values (payloads without a schema, identity, auth, metadata): exact numbers.
 decode_plain = msgspec.json.Decoder(float_hook=exact_number).decode
@@ -80,6 +90,28 @@ def decode_plain_slow(data: Any) -> Any:
             return _stdlib_json.loads(bytes(data), parse_int=_big_integer, parse_float=exact_number)
         except Exception:
             raise exc from None
+
+
+#: Plain JSON values with numbers as msgspec reads them: what :func:`decode_plain` gives for a
+#: document in which every number with a fraction writes back as sent (the cores check that
+#: first, in one pass over the bytes: ``scan_numbers``).
+decode_native = msgspec.json.Decoder().decode
+
+#: Numbers in one plain payload that may be decoded exactly. Exactness costs a call per number
+#: (40 to 100 times msgspec's own decode of a body of numbers), so a payload that needs it
+#: (a ``2.50``, a ``1E5``, a 16-digit fraction, an integer past 4300 digits) and holds more
+#: numbers than this is answered ``badRequest``; declared payload types are not concerned.
+MAX_EXACT_NUMBERS = 4096
+
+
+def too_many_exact_numbers(count: int) -> msgspec.ValidationError:
+    """Why a plain payload was refused (see :data:`MAX_EXACT_NUMBERS`), as the ``badRequest``
+    answer says it."""
+    return msgspec.ValidationError(
+        f"the payload holds {count} numbers, some of which must keep their exact text (2.50, 1E5, "
+        f"long digits); at most {MAX_EXACT_NUMBERS} are decoded so: declare the payload's type, "
+        "or send such numbers as strings"
+    )
 
 
 #: Every encode of fastevents: exact numbers as sent, other Decimals as JSON numbers.

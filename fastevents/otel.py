@@ -96,6 +96,18 @@ CLIENT_DURATION = "rpc.client.call.duration"
 #: The advisory bucket boundaries of the RPC duration histograms, in seconds.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 RECORD_USER_ID_ENV = "OTEL_PYTHON_FASTEVENTS_RECORD_USER_ID"
+#: Longest text an attribute taken from the wire keeps (characters): a span held by a slow
+#: exporter must not hold a client's 500 KB id with it.
+MAX_WIRE_ATTRIBUTE = 256
+
+
+def _bounded(text: str) -> str:
+    """Text from the wire (ids, names, origin, user id, answer suffixes), cut to size.
+
+    The slice is a copy: the span never keeps the received string (nor what holds it) alive.
+    """
+    return text if len(text) <= MAX_WIRE_ATTRIBUTE else text[:MAX_WIRE_ATTRIBUTE]
+
 
 _SUCCESS = frozenset(("response", "redirect"))
 _SERVER = SpanKind.SERVER
@@ -172,7 +184,7 @@ def _error_class(exc: BaseException) -> str:
 def _fail(span: Span, exc: BaseException | None) -> None:
     if exc is not None:
         span.record_exception(exc)
-        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        span.set_status(Status(StatusCode.ERROR, _bounded(f"{type(exc).__name__}: {exc}")))
     else:
         span.set_status(Status(StatusCode.ERROR))
 
@@ -215,11 +227,11 @@ class _ServerObserver(EventObserver):
             method = span_name = OTHER
             attributes = {RPC_SYSTEM_NAME: SYSTEM, RPC_METHOD: OTHER}
             if name is not None:
-                attributes[RPC_METHOD_ORIGINAL] = name if call.version is None else f"{name}:V{call.version}"
+                attributes[RPC_METHOD_ORIGINAL] = _bounded(name if call.version is None else f"{name}:V{call.version}")
         if call.id is not None:
-            attributes[EVENTS_ID] = call.id
+            attributes[EVENTS_ID] = _bounded(call.id)
         if call.flow_id is not None:
-            attributes[EVENTS_FLOW_ID] = call.flow_id
+            attributes[EVENTS_FLOW_ID] = _bounded(call.flow_id)
         event = call.event
         if event is not None:
             try:
@@ -228,9 +240,9 @@ class _ServerObserver(EventObserver):
             except Exception:  # metadata or identity that is no object: nothing to tag
                 origin = user_id = None
             if isinstance(origin, str):
-                attributes[EVENTS_ORIGIN] = origin
+                attributes[EVENTS_ORIGIN] = _bounded(origin)
             if user_id is not None:
-                attributes[ENDUSER_ID] = user_id
+                attributes[ENDUSER_ID] = _bounded(user_id)
         parent = _parent(call)
         start = _start_ns(call.start)
         span = self._start_span(span_name, parent, _SERVER, attributes, start_time=start)
@@ -240,7 +252,7 @@ class _ServerObserver(EventObserver):
     def event_ended(self, call: EventCall, state: Any) -> None:
         span, token, method, start = state
         try:
-            status = call.status
+            status = _bounded(call.status)  # a handler may answer any name (a ResponseEvent)
             error_type = None
             span.set_attribute(RPC_STATUS_CODE, status)
             if status not in _SUCCESS:
@@ -281,16 +293,16 @@ class _ClientObserver(ClientObserver):
         return found
 
     def request_started(self, call: ClientCall) -> Any:
-        method = f"{call.name}:V{call.version}"
+        method = _bounded(f"{call.name}:V{call.version}")  # a name forwarded from a request
         attributes: dict[str, Any] = {RPC_SYSTEM_NAME: SYSTEM, RPC_METHOD: method, **self._server(call.url)}
         if call.id is not None:
-            attributes[EVENTS_ID] = call.id
+            attributes[EVENTS_ID] = _bounded(call.id)
         if call.flow_id is not None:
-            attributes[EVENTS_FLOW_ID] = call.flow_id
+            attributes[EVENTS_FLOW_ID] = _bounded(call.flow_id)
         metadata = call.metadata
         origin = metadata.get("origin")
         if isinstance(origin, str):
-            attributes[EVENTS_ORIGIN] = origin
+            attributes[EVENTS_ORIGIN] = _bounded(origin)
         start = _start_ns(call.start)
         span = self._start_span(method, None, _CLIENT, attributes, start_time=start)
         ctx = _set_span_in_context(span)
@@ -309,6 +321,7 @@ class _ClientObserver(ClientObserver):
             exc = call.exception
             error_type = None
             if status is not None:
+                status = _bounded(status)  # the answer's suffix, as the server sent it
                 span.set_attribute(RPC_STATUS_CODE, status)
                 if status not in _SUCCESS:
                     error_type = status

@@ -318,3 +318,26 @@ def test_serve_catalogue_flag_works_with_workers() -> None:
     with serve_fastevents("--catalogue", "--workers", "2") as server:
         for _ in range(6):
             assert httpx.get(server.url + "/catalogue", timeout=10).status_code == 200
+
+
+def _odd(event: Event) -> Any:
+    return {}
+
+
+_odd.__doc__ = "Broken \ud800 summary\n\nPair \ud83d\ude00 kept, lone \udfff replaced."
+odd_docs_router = EventRouter()
+odd_docs_router.add("odd:doc", 1, _odd)
+
+
+@pytest.mark.parametrize("way", ["served", "command"])
+def test_a_lone_surrogate_in_a_docstring_is_answered_not_a_500(way: str, capsys: pytest.CaptureFixture[str]) -> None:
+    if way == "served":
+        answer = get(asgi_app(odd_docs_router, catalogue=True), "/events/catalogue")
+        assert answer.status == 200, answer.body
+        text = answer.body.decode()
+    else:
+        assert _cli.main(["catalogue", "tests.test_catalogue:odd_docs_router"]) == 0
+        text = capsys.readouterr().out
+    entry = json.loads(text)["events"][0]
+    assert entry["summary"] == "Broken \ufffd summary"
+    assert entry["description"] == "Pair \U0001f600 kept, lone \ufffd replaced."

@@ -384,3 +384,77 @@ def test_changing_the_default_timeout_reaches_built_processors(core: ModuleType)
     assert call(processor, "slow")["payload"]["code"] == "TIMEOUT"
     with pytest.raises(ValueError):
         router.default_timeout = -1
+
+
+# --- the protocol's own answers pass a catch-all ----------------------------------------------
+
+
+class Unauthorized(EventException):
+    code = "NO_TOKEN"
+    type = EventErrorType.UNAUTHORIZED
+
+
+class MixedIn(EventException, ValueError):
+    code = "MIXED"
+    type = EventErrorType.BAD_REQUEST
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("raiser", ["handler", "interceptor", "included router's handler"])
+def test_a_catch_all_does_not_swallow_an_event_exception(core: ModuleType, way: str, raiser: str) -> None:
+    router = EventRouter()
+    seen: list[str] = []
+
+    @router.exception_handler(Exception)
+    def catch_all(event: Event, exc: Exception) -> Any:
+        seen.append(type(exc).__name__)
+        raise EventException("CATCH_ALL")
+
+    router.add_exception_handler(ValueError, lambda event, exc: seen.append("value") or {"value": True})
+
+    def denied(event: Event) -> Any:
+        raise Unauthorized()
+
+    if raiser == "interceptor":
+
+        @router.interceptor
+        async def check(event: Event, call_next: Any) -> Any:
+            raise Unauthorized()
+
+        router.add("x", 1, lambda event: {})
+    elif raiser == "handler":
+        router.add("x", 1, denied)
+    else:
+        inner = EventRouter()
+        inner.add_exception_handler(Exception, catch_all)
+        inner.add("x", 1, denied)
+        router.include(inner)
+    router.add("mixed", 1, lambda event: (_ for _ in ()).throw(MixedIn()))
+    processor = EventProcessor(router, core=core)
+    answer = call(processor, "x", way=way)
+    assert (answer["name"], answer["payload"]["code"]) == ("x:unauthorized", "NO_TOKEN")
+    if raiser != "interceptor":  # an interceptor answers every event of the router
+        mixed = call(processor, "mixed", way=way)  # an EventException that is a ValueError too
+        assert (mixed["name"], mixed["payload"]["code"]) == ("mixed:badRequest", "MIXED")
+    assert seen == []
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("registered", [EventException, Unauthorized])
+def test_a_handler_for_event_exception_or_a_subclass_sees_it(
+    core: ModuleType, way: str, registered: type[EventException]
+) -> None:
+    router = EventRouter()
+    router.add_exception_handler(Exception, lambda event, exc: {"by": "catch-all"})
+    router.add_exception_handler(registered, lambda event, exc: {"by": registered.__name__})
+
+    @router.interceptor
+    def check(event: Event, call_next: Any) -> Any:
+        raise Unauthorized()
+
+    router.add("x", 1, lambda event: {})
+    assert call(EventProcessor(router, core=core), "x", way=way)["payload"] == {"by": registered.__name__}
+    router2 = EventRouter()
+    router2.add_exception_handler(Exception, lambda event, exc: {"by": "catch-all"})
+    router2.add("y", 1, lambda event: 1 / 0)
+    assert call(EventProcessor(router2, core=core), "y", way=way)["payload"] == {"by": "catch-all"}

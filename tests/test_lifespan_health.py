@@ -9,6 +9,8 @@ import subprocess
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+
 from fastevents import EventRouter, asgi_app
 
 from .helpers_http import PYTHON, ROOT
@@ -124,18 +126,24 @@ router = EventRouter(lifespan=lifespan)
 """
 
 
-def test_serve_stops_with_a_clear_message_when_startup_fails(tmp_path: Any) -> None:
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_stops_with_one_line_and_status_1_when_startup_fails(tmp_path: Any, workers: int) -> None:
     (tmp_path / "failing_app.py").write_text(FAILING_APP)
     result = subprocess.run(
-        [PYTHON, "-m", "fastevents", "serve", "failing_app:router", "--port", "0"],
+        [PYTHON, "-m", "fastevents", "serve", "failing_app:router", "--port", "0", "--workers", str(workers)],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
     )
-    assert result.returncode != 0
-    assert "database at db:5432 refused" in result.stderr
+    assert result.returncode == 1, result.stderr  # "1 if the server could not start" (serve --help)
+    assert result.stdout.startswith("fastevents: serving") and result.stdout.count("\n") == 1  # the banner
+    assert result.stderr.splitlines() == [
+        "ERROR:     fastevents.serve: the lifespan's startup failed: "
+        "ConnectionRefusedError: database at db:5432 refused"
+    ]
 
 
 def test_health_paths_are_read_as_the_events_path_is() -> None:

@@ -240,6 +240,52 @@ def test_user_id_is_recorded_only_when_asked(core: ModuleType) -> None:
             telemetry.close()
 
 
+HUGE = 500_000  # characters: what held 2.5 GB behind a stuck exporter
+
+
+def _longest_text(span: ReadableSpan) -> int:
+    texts = [v for v in (span.attributes or {}).values() if isinstance(v, str)]
+    return max(len(span.name), len(span.status.description or ""), *map(len, texts))
+
+
+@pytest.mark.parametrize("routed", [True, False], ids=["routed", "unknown-name"])
+def test_server_span_attributes_from_the_wire_are_bounded(core: ModuleType, routed: bool) -> None:
+    telemetry = Telemetry(record_user_id=True)
+    try:
+        name = "echo:payload" if routed else "n" * HUGE
+        body = envelope(
+            name, identity={"userId": "u" * HUGE}, metadata={"origin": "o" * HUGE}, id="i" * HUGE, flowId="f" * HUGE
+        )
+        EventProcessor(outcome_router(), core=core).process_event(body)
+        (span,) = telemetry.spans()
+        attributes = dict(span.attributes or {})
+        for key in ("events.id", "events.flow_id", "events.origin", "enduser.id"):
+            assert 0 < len(attributes[key]) <= 256, key
+        assert attributes["events.id"] == "i" * 256
+        if not routed:
+            assert attributes["rpc.method_original"] == "n" * 256
+        assert _longest_text(span) <= 256
+    finally:
+        telemetry.close()
+
+
+def test_client_span_attributes_from_the_wire_are_bounded(otel: Telemetry) -> None:
+    from .helpers_http import RawServer
+
+    answer = json.dumps({"name": "n:" + "s" * HUGE, "version": 1, "payload": {}}).encode()
+
+    def long_suffix(conn: socket.socket, request: bytes) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(answer), answer))
+
+    with RawServer(long_suffix) as server, EventClient(server.url, timeout=5) as client:
+        client.send_event("m" * HUGE, 1, id="i" * HUGE, flow_id="f" * HUGE, metadata={"origin": "o" * HUGE})
+    (span,) = otel.spans(1)
+    attributes = dict(span.attributes or {})
+    assert attributes["rpc.status_code"] == attributes["error.type"] == "s" * 256
+    assert attributes["events.id"] == "i" * 256 and attributes["events.origin"] == "o" * 256
+    assert _longest_text(span) <= 256
+
+
 def test_uninstrument_stops_spans_and_metrics(core: ModuleType) -> None:
     telemetry = Telemetry()
     processor = EventProcessor(outcome_router(), core=core)  # built while instrumented

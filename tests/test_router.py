@@ -160,3 +160,78 @@ def test_raw_schema_passes_undecoded_bytes(core: ModuleType) -> None:
         "raw:in", 1, lambda event, payload: [type(payload).__name__, bytes(payload).decode()], schema=msgspec.Raw
     )
     assert call(router, core, "raw:in", {"a": 1})["payload"] == ["Raw", '{"a": 1}']
+
+
+def _three_required(event: Any, payload: Any, extra: Any) -> Any:
+    return None
+
+
+def _keyword_only_payload(event: Any, *, payload: Any) -> Any:
+    return None
+
+
+def _sync_generator(event: Any) -> Any:
+    yield {}
+
+
+async def _async_generator(event: Any, payload: Any) -> Any:
+    yield {}
+
+
+class _GeneratorObject:
+    def __call__(self, event: Any) -> Any:
+        yield {}
+
+
+class _GeneratorHandler(EventHandler):
+    def handle(self, event: Any, *args: Any, **kwargs: Any) -> Any:
+        yield {}
+
+
+@pytest.mark.parametrize(
+    ("handler", "named"),
+    [
+        (_three_required, "_three_required"),
+        (_keyword_only_payload, "_keyword_only_payload"),
+        (_sync_generator, "_sync_generator"),
+        (_async_generator, "_async_generator"),
+        (_GeneratorObject(), "_GeneratorObject"),
+        (_GeneratorHandler(), "_GeneratorHandler.handle"),
+    ],
+    ids=["three-required", "keyword-only-payload", "sync-generator", "async-generator", "generator-object", "class"],
+)
+def test_a_handler_that_cannot_answer_is_refused_at_registration(handler: Any, named: str) -> None:
+    with pytest.raises(TypeError, match=named):
+        EventRouter().add("a:b", 1, handler)
+
+
+def _one_argument(event: Any) -> Any:
+    return None
+
+
+def _three_arguments(event: Any, call_next: Any, extra: Any) -> Any:
+    return None
+
+
+@pytest.mark.parametrize("interceptor", [_one_argument, _three_arguments])
+def test_an_interceptor_that_cannot_take_event_and_call_next_is_refused_at_registration(interceptor: Any) -> None:
+    with pytest.raises(TypeError, match=interceptor.__name__):
+        EventRouter().add_interceptor(interceptor)
+    with pytest.raises(TypeError, match=interceptor.__name__):
+        EventRouter(interceptors=[interceptor])
+    with pytest.raises(TypeError, match=interceptor.__name__):
+        EventRouter().add_exception_handler(ValueError, interceptor)
+
+
+@pytest.mark.parametrize(
+    "handler",
+    [
+        lambda event: None,
+        lambda event, payload: None,
+        lambda event, payload=None, *rest, extra=1, **kw: None,
+        lambda *args: None,
+        print,  # a builtin without a signature is trusted
+    ],
+)
+def test_handlers_of_every_accepted_shape_still_register(handler: Any) -> None:
+    EventRouter().add("a:b", 1, handler)
