@@ -303,6 +303,7 @@ def test_catalogue_command_with_a_bad_target_is_a_usage_error(capsys: pytest.Cap
     assert "has no attribute" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_serve_catalogue_flag_turns_the_pages_on() -> None:
     with serve_fastevents("--catalogue") as on, serve_fastevents() as off:
         assert httpx.get(on.url + "/catalogue", timeout=10).json() == served_router.catalogue()
@@ -314,6 +315,7 @@ def test_serve_catalogue_flag_turns_the_pages_on() -> None:
         assert not any("docs page" in line for line in off.stdout_lines)
 
 
+@pytest.mark.slow
 def test_serve_catalogue_flag_works_with_workers() -> None:
     with serve_fastevents("--catalogue", "--workers", "2") as server:
         for _ in range(6):

@@ -17,6 +17,8 @@ from fastevents import _cli
 
 from .helpers_http import PYTHON, ROOT, Server, free_port, serve_fastevents
 
+pytestmark = pytest.mark.slow
+
 
 def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     try:

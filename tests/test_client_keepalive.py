@@ -14,10 +14,14 @@ import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
+import pytest
+
 from fastevents import AsyncEventClient, EventClient
 from fastevents._client import KEEPALIVE_EXPIRY
 
 from .helpers_http import serve_fastevents
+
+pytestmark = pytest.mark.slow
 
 # Fill each client's pool, then send bursts of calls at once this many seconds after it was
 # filled: around uvicorn's 5 s keep-alive. Big bursts keep the server busy just as its idle

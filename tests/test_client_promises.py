@@ -25,6 +25,8 @@ from fastevents._client import DEFAULT_MAX_ANSWER, _Slots
 
 from .helpers_http import RawServer, Server, serve_fastevents
 
+pytestmark = pytest.mark.slow
+
 OK_ANSWER = (
     b'{"name":"n:response","version":1,"id":"i","flowId":"f","payload":{},"identity":{},"auth":{},"metadata":{}}'
 )

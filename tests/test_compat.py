@@ -72,6 +72,7 @@ OLD_README_EXAMPLE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_the_old_readme_example_runs_with_changed_imports() -> None:
     out = subprocess.run([sys.executable, "-c", OLD_README_EXAMPLE], capture_output=True, text=True, check=True)
     ok, bad, unknown, async_ok, duplicate, kind = json.loads(out.stdout)
@@ -86,6 +87,7 @@ def test_the_old_readme_example_runs_with_changed_imports() -> None:
     assert duplicate == "DuplicateEventError"
 
 
+@pytest.mark.slow
 def test_compat_registration_checks_the_old_naming_standard() -> None:
     code = textwrap.dedent(
         """
@@ -118,6 +120,7 @@ def test_compat_discovery_get_raises_not_found_for_unknown_events() -> None:
     assert asyncio.iscoroutinefunction(__import__("fastevents.compat").compat.AsyncEventProcessor.process_event)
 
 
+@pytest.mark.slow
 def test_compat_client_timeouts_are_milliseconds_like_the_old_package(server: Any) -> None:
     # The old EventClient.send_event(..., timeout=1000) meant one second; fastevents.EventClient
     # takes seconds, so migrated code would wait 1000 s. The compat client converts.

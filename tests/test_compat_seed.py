@@ -21,6 +21,8 @@ import pytest
 
 from .test_interop_seed import _seed_python
 
+pytestmark = [pytest.mark.slow, pytest.mark.seed]
+
 SEED_IMPORTS = """
 from events_protocol.client.event_client import EventClient
 from events_protocol.core.builder import EventBuilder

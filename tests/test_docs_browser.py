@@ -21,6 +21,8 @@ from .cdp import Page, chromium_page
 from .helpers_http import ROOT, Server, serve_fastevents
 from .helpers_http import router as served_router
 
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
 SCREENSHOT = ROOT / "build" / "docs-page.png"
 
 VISIBLE_NAMES = """[...document.querySelectorAll('#events li')]

@@ -23,7 +23,7 @@ import pytest
 
 from .helpers_http import PYTHON, ROOT, Server, load, rss_kib, serve_fastevents
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")]
 
 SHORT = (
     "--header-timeout",

@@ -31,6 +31,8 @@ from fastevents._seedenv import ensure_seed_python
 
 from .helpers_http import Server
 
+pytestmark = [pytest.mark.slow, pytest.mark.seed]
+
 
 def _seed_python() -> str:
     return str(ensure_seed_python())  # creates the venv when missing: never skipped

@@ -9,6 +9,8 @@ import subprocess
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+
 from fastevents import EventRouter, asgi_app
 
 from .helpers_http import PYTHON, ROOT
@@ -124,6 +126,7 @@ router = EventRouter(lifespan=lifespan)
 """
 
 
+@pytest.mark.slow
 def test_serve_stops_with_a_clear_message_when_startup_fails(tmp_path: Any) -> None:
     (tmp_path / "failing_app.py").write_text(FAILING_APP)
     result = subprocess.run(

@@ -24,6 +24,7 @@ def server() -> Iterator[Server]:
         yield srv
 
 
+@pytest.mark.slow
 def test_64_connections_without_errors_or_memory_growth(server: Server) -> None:
     warmup = load(server.url, connections=64, seconds=1.0)  # fills caches, pools, allocator arenas
     assert warmup["errors"] == 0, warmup["first_errors"]
@@ -42,6 +43,7 @@ def test_64_connections_without_errors_or_memory_growth(server: Server) -> None:
     assert after - before < 2048, (before, after)
 
 
+@pytest.mark.slow
 def test_an_answer_that_is_not_a_response_event_counts_as_an_error(server: Server) -> None:
     unknown = b'{"name": "no:such:event", "version": 1, "payload": {}}'
     result = load(server.url, connections=4, seconds=0.3, body=unknown)
@@ -50,6 +52,7 @@ def test_an_answer_that_is_not_a_response_event_counts_as_an_error(server: Serve
     assert "eventNotFound" in result["first_errors"][0]
 
 
+@pytest.mark.slow
 def test_importing_fastevents_does_not_load_the_load_generator() -> None:
     probe = "import sys, fastevents; print('fastevents._loadgen' in sys.modules)"
     out = subprocess.run([PYTHON, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
