@@ -21,7 +21,8 @@ import pytest
 
 from .test_interop_seed import _seed_python
 
-pytestmark = [pytest.mark.slow, pytest.mark.seed]
+# The first use provisions the old package's venv (pip, from PyPI): minutes on a cold machine.
+pytestmark = [pytest.mark.slow, pytest.mark.seed, pytest.mark.timeout(600)]
 
 SEED_IMPORTS = """
 from events_protocol.client.event_client import EventClient

@@ -65,6 +65,7 @@ def test_fastevents_serve_passes_every_case(served: Server) -> None:
 
 @pytest.mark.slow
 @pytest.mark.seed
+@pytest.mark.timeout(600)  # provisions the old package's venv on first use
 def test_events_protocol_0_2_4_fails_cases(seed_server: Server, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     result = conformance(seed_server.url, "--markdown")
     with capsys.disabled():  # shown in every test run's log: the table the README quotes

@@ -25,6 +25,7 @@ def test_there_are_typing_programs() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # mypy with a cold cache, on a busy machine
 def test_users_programs_pass_mypy_strict_from_outside_the_checkout(tmp_path: Path) -> None:
     # Copied out of the checkout: mypy would otherwise find fastevents' source next to them
     # (tests/ is a package) and never look at the install.
