@@ -17,6 +17,7 @@ from fastevents import EventProcessor, EventRouter, asgi_app
 from fastevents._conformance import matches
 
 from .conftest import assert_envelope, load_cases
+from .waiting import wait_until_async
 
 CASES = load_cases()
 ECHO = {"name": "echo:payload", "version": 1, "payload": {"text": "héllo €"}}
@@ -404,7 +405,7 @@ def test_client_disconnect_cancels_a_waiting_async_handler() -> None:
     async def receive() -> dict[str, Any]:
         if messages:
             return messages.pop()
-        await asyncio.sleep(0.1)  # the client leaves while the handler waits
+        await wait_until_async(lambda: "started" in events)  # the client leaves while the handler waits
         return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:

@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from .helpers_http import PYTHON, ROOT, Server, load, rss_kib, serve_fastevents
+from .helpers_http import PYTHON, ROOT, Server, load, open_sockets, refused, rss_kib, serve_fastevents, sleeping
+from .waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")]
 
@@ -200,15 +201,16 @@ def test_silent_and_idle_keep_alive_connections_are_closed_on_time(server: Serve
 
 def test_connections_over_the_cap_are_refused_with_503_and_logged() -> None:
     with serve_fastevents("--max-connections", "10", "--log-level", "warning") as srv:
+        idle = open_sockets(srv.pid)
         held = [connect(srv) for _ in range(10)]
-        time.sleep(0.2)
+        wait_until(lambda: open_sockets(srv.pid) >= idle + 10, what="the server holds the 10 connections")
         extra = connect(srv)
         extra.sendall(post(EXAMPLE))
         answer, end = read_until_closed(extra, 4.0)
         extra.close()
         for sock in held:
             sock.close()
-        time.sleep(0.2)
+        wait_until(lambda: open_sockets(srv.pid) <= idle, what="the server closed the 10 connections")
         served = httpx.post(srv.url, content=EXAMPLE, timeout=5)
         assert answer.startswith(b"HTTP/1.1 503 ") and end == "eof", (answer, end)
         assert served.status_code == 200
@@ -244,7 +246,8 @@ def test_a_client_that_stops_reading_is_cut_off_after_the_write_timeout(server: 
     sock.connect(address(server))
     body = json.dumps({"name": "big:answer", "version": 1, "payload": {"size": 30_000_000}}).encode()
     sock.sendall(post(body))
-    time.sleep(3.0)  # read nothing: the answer piles up in the server, then the write timeout (1 s) hits
+    # read nothing: the answer piles up in the server, then the write timeout (1 s) hits
+    assert log_lines(server, "--write-timeout", wait=10)
     data, end = read_until_closed(sock, 5.0)
     sock.close()
     assert len(data) < 30_000_000 and end in ("reset", "eof")
@@ -415,11 +418,10 @@ def test_sigterm_exits_0_and_new_connections_are_refused_while_stopping(workers:
             results.append(httpx.post(srv.url, json=body, timeout=10).json()["payload"])
 
         thread = in_background(slow)
-        time.sleep(0.4)
+        wait_until(lambda: sleeping(srv.url), what="the slow request is in its handler")
         srv.process.send_signal(signal.SIGTERM)
-        time.sleep(0.8)  # stopping, the slow request still in flight
-        with pytest.raises(ConnectionRefusedError):
-            socket.create_connection((host, port), timeout=2).close()
+        wait_until(lambda: refused(host, port), what="new connections are refused")
+        assert results == []  # while the slow request is still in flight
         code = srv.process.wait(10)
         thread.join(5)
     finally:

@@ -17,6 +17,7 @@ import fastevents
 from fastevents import EventCall, EventErrorType, EventException, EventObserver, EventProcessor
 
 from .conftest import build_fixture_router
+from .waiting import wait_until_async
 
 IDS = '"id": "i-1", "flowId": "f-1"'
 seen_in_handler: contextvars.ContextVar[str | None] = contextvars.ContextVar("seen_in_handler", default=None)
@@ -257,15 +258,18 @@ def test_client_observers_hear_failures() -> None:
 def test_a_cancelled_async_event_still_ends_for_its_observers(core: ModuleType, recorder: Recorder) -> None:
     router = fastevents.EventRouter()
 
+    started: list[bool] = []
+
     @router.event("hang", 1)
     async def hang(event: fastevents.Event) -> Any:
+        started.append(True)
         await asyncio.sleep(10)
 
     processor = EventProcessor(router, core=core)
 
     async def main() -> None:
         task = asyncio.ensure_future(processor.process_event_async(b'{"name": "hang", "version": 1}'))
-        await asyncio.sleep(0.05)
+        await wait_until_async(lambda: started, what="the handler runs")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -279,8 +283,11 @@ def test_a_cancelled_async_event_still_ends_for_its_observers(core: ModuleType, 
 def test_an_event_in_flight_ends_with_the_observers_that_saw_it_start(core: ModuleType) -> None:
     router = fastevents.EventRouter()
 
+    started: list[bool] = []
+
     @router.event("slow", 1)
     async def slow(event: fastevents.Event) -> Any:
+        started.append(True)
         await asyncio.sleep(0.05)
         return {}
 
@@ -290,7 +297,7 @@ def test_an_event_in_flight_ends_with_the_observers_that_saw_it_start(core: Modu
     async def main() -> bytes:
         fastevents.add_observer(observer)
         task = asyncio.ensure_future(processor.process_event_async(b'{"name": "slow", "version": 1}'))
-        await asyncio.sleep(0.01)
+        await wait_until_async(lambda: started)  # in flight
         fastevents.remove_observer(observer)  # the last one: dispatch stops paying for observers
         return await task
 
