@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .helpers_http import PYTHON, ROOT, Server, load, open_sockets, refused, rss_kib, serve_fastevents, sleeping
+from .helpers_http import PYTHON, ROOT, Server, load, open_sockets, refused, serve_fastevents, sleeping
 from .waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")]
@@ -102,7 +102,6 @@ def log_lines(srv: Server, word: str, wait: float = 2.0) -> list[str]:
 
 
 def test_header_bomb_is_cut_off_with_431_and_others_are_served(server: Server) -> None:
-    before = rss_kib(server.pid)
     outcome: dict[str, Any] = {}
 
     def bomb() -> None:
@@ -124,8 +123,7 @@ def test_header_bomb_is_cut_off_with_431_and_others_are_served(server: Server) -
     thread.join(10)
     assert outcome["answer"].startswith(b"HTTP/1.1 431 "), outcome
     assert outcome["sent"] < 20_000_000  # cut off, not read on
-    assert result["errors"] == 0 and result["p99_ms"] < 500, result
-    assert rss_kib(server.pid) - before < 50 * 1024
+    assert result["errors"] == 0, result  # how fast, how much memory: python -m benchmarks.http_attacks
     assert log_lines(server, "--max-header-size")
 
 
@@ -153,7 +151,7 @@ def test_slowloris_headers_get_408_on_time_while_others_are_served(server: Serve
         sock.close()
     assert all(data.startswith(b"HTTP/1.1 408 ") for data, _ in answers), answers[:2]
     assert elapsed < 3.5  # the 1 s header timeout, not the 3 s the trickle would take
-    assert result["errors"] == 0 and result["p99_ms"] < 500, result
+    assert result["errors"] == 0, result  # how fast: python -m benchmarks.http_attacks
 
 
 def test_slow_body_gets_408_on_time(server: Server) -> None:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import ast
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .helpers_http import PYTHON, ROOT, Server, load, rss_kib, serve_fastevents
+from .helpers_http import PYTHON, ROOT, Server, load, serve_fastevents
 
 
 @pytest.fixture
@@ -25,22 +24,12 @@ def server() -> Iterator[Server]:
 
 
 @pytest.mark.slow
-def test_64_connections_without_errors_or_memory_growth(server: Server) -> None:
-    warmup = load(server.url, connections=64, seconds=1.0)  # fills caches, pools, allocator arenas
-    assert warmup["errors"] == 0, warmup["first_errors"]
-    before = rss_kib(server.pid)
-    started = time.monotonic()
-    result = load(server.url, connections=64, seconds=3.0)
-    after = rss_kib(server.pid)
-    print(
-        f"\n64 connections, {time.monotonic() - started:.1f} s: {result['requests']} requests, "
-        f"{result['rate']:.0f}/s, p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
-        f"max {result['max_ms']:.1f} ms; server RSS {before} -> {after} KiB"
-    )
+def test_64_connections_are_all_answered_correctly(server: Server) -> None:
+    # How many requests and how much memory: `python -m benchmarks.http_load` measures and
+    # checks them (--min-requests, --max-rss-growth-kib); here, only that every answer is right.
+    result = load(server.url, connections=64, seconds=1.0)
+    assert result["requests"] > 0
     assert result["errors"] == 0, result["first_errors"]
-    assert result["requests"] > 1000
-    # A leak of even 100 bytes per request would show as several MiB here.
-    assert after - before < 2048, (before, after)
 
 
 @pytest.mark.slow
