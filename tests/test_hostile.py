@@ -208,10 +208,11 @@ def test_connections_over_the_cap_are_refused_with_503_and_logged() -> None:
         extra.close()
         for sock in held:
             sock.close()
-        wait_until(lambda: open_sockets(srv.pid) <= idle, what="the server closed the 10 connections")
-        served = httpx.post(srv.url, content=EXAMPLE, timeout=5)
+        wait_until(
+            lambda: httpx.post(srv.url, content=EXAMPLE, timeout=5).status_code == 200,
+            what="once the server has seen them close, new clients are served again",
+        )
         assert answer.startswith(b"HTTP/1.1 503 ") and end == "eof", (answer, end)
-        assert served.status_code == 200
         assert log_lines(srv, "refused connections: 10 open (--max-connections)")
 
 
