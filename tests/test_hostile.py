@@ -219,10 +219,11 @@ def test_connections_over_the_cap_are_refused_with_503_and_logged() -> None:
 def test_at_the_open_file_limit_new_clients_are_served_or_refused_cleanly() -> None:
     with serve_fastevents("--log-level", "warning", max_files=128) as srv:
         assert log_lines(srv, "--max-connections lowered from 1000 to 64")
+        idle = open_sockets(srv.pid)
         held = []
         for _ in range(70):
             held.append(connect(srv))
-        time.sleep(0.3)
+        wait_until(lambda: open_sockets(srv.pid) >= idle + 64, what="the server holds its 64 connections")
         outcomes = []
         for _ in range(5):
             sock = connect(srv)
@@ -231,10 +232,11 @@ def test_at_the_open_file_limit_new_clients_are_served_or_refused_cleanly() -> N
             sock.close()
         for sock in held:
             sock.close()
-        time.sleep(0.3)
-        after = httpx.post(srv.url, content=EXAMPLE, timeout=5)
         assert all(data.startswith(b"HTTP/1.1 503 ") and end == "eof" for data, end in outcomes), outcomes
-        assert after.status_code == 200
+        wait_until(
+            lambda: httpx.post(srv.url, content=EXAMPLE, timeout=5).status_code == 200,
+            what="once the held connections close, new clients are served again",
+        )
         assert log_lines(srv, "refused connections")
         assert "Traceback" not in srv.output()
 
