@@ -428,8 +428,7 @@ def test_request_cancelled_by_the_server_answers_503_without_raising() -> None:
 
     async def main() -> None:
         task = asyncio.create_task(call.app(call.scope, call._receive, call._send))
-        while not events:
-            await asyncio.sleep(0.01)
+        await wait_until_async(lambda: events)  # the handler started
         app.stopping()  # fastevents serve's signal handler, when it is told to stop
         task.cancel()  # what uvicorn does to requests left after the shutdown grace period
         await task  # ends normally: no traceback per request in the server's log
@@ -446,8 +445,7 @@ def test_a_cancellation_while_serving_propagates() -> None:
 
     async def main() -> None:
         task = asyncio.create_task(call.app(call.scope, call._receive, call._send))
-        while not events:
-            await asyncio.sleep(0.01)
+        await wait_until_async(lambda: events)  # the handler started
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
