@@ -171,3 +171,16 @@ def test_compat_events_are_fastevents_events() -> None:
     assert isinstance(response, fastevents.ResponseEvent) and isinstance(response, compat.ResponseEvent)
     assert request.user.user_id is None and request.user == (None, None)
     assert isinstance(response.to_json(), str) and json.loads(response.to_json())["payload"] == {"a": 1}
+
+
+@pytest.mark.slow
+def test_fastevents_serve_serves_old_style_registrations() -> None:
+    import httpx
+
+    from .helpers_http import serve_fastevents
+
+    with serve_fastevents(target="tests.compat_served:default_router") as srv:
+        ok = httpx.post(srv.url, json={"name": "get:event:example", "version": 1, "payload": {"example": "x"}})
+        bad = httpx.post(srv.url, json={"name": "get:event:example", "version": 1, "payload": {"example": ""}})
+    assert (ok.json()["name"], ok.json()["payload"]) == ("get:event:example:response", {"MyEventPayload": "X"})
+    assert (bad.json()["name"], bad.json()["payload"]["code"]) == ("get:event:example:badRequest", "MISSING_FIELDS")
