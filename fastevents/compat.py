@@ -859,8 +859,15 @@ class EventHandler:
 
     @classmethod
     def parse_event(cls, event: _model.Event) -> Any:
-        """The payload decoded into ``_SCHEMA``; a ``badRequest`` answer when it does not match."""
-        return event.payload_as(cls._SCHEMA) if cls._SCHEMA is not None else event.payload
+        """The payload decoded into ``_SCHEMA``; when it does not match, a
+        :class:`MissingEventInformationException` (a ``badRequest`` answer) naming the fields,
+        as in 0.2.4."""
+        if cls._SCHEMA is None:
+            return event.payload
+        try:
+            return event.payload_as(cls._SCHEMA)
+        except PayloadValidationError as exc:
+            raise MissingEventInformationException(parameters=exc.parameters, expected=True) from None
 
 
 class AsyncEventHandler(EventHandler):

@@ -38,6 +38,7 @@ from events_protocol.core.builder import EventBuilder
 from events_protocol.server.handler.event_handler import EventHandler
 from events_protocol.server.handler.event_handler_registry import EventRegister
 from events_protocol.server.parser.event_processor import EventProcessor
+from events_protocol.core.exception import MissingEventInformationException
 
 def error_fields(exc):
     return [field["name"] for field in exc.to_dict()["fields"]]
@@ -47,7 +48,7 @@ COMPAT_IMPORTS = """
 __name__ = "snippets"
 from fastevents.compat import (
     CamelPydanticMixin, EventBuilder, EventHandler, EventProcessor, EventRegister, Field,
-    RequestEvent, ValidationError, validator,
+    MissingEventInformationException, RequestEvent, ValidationError, validator,
 )
 
 def error_fields(exc):
@@ -161,6 +162,13 @@ SAME: dict[str, str] = {
         "result = [process({'firstName': 'ada', 'nick': ' A '}), process({'firstName': 'a'}), process({'age': 3})]"
     ),
     "validator_is_still_a_classmethod": "result = Person.capitalised('eve')",
+    "parse_event_raises_missing_event_information": (
+        "try:\n"
+        '    Validated.parse_event(RequestEvent.from_json(\'{"name": "a:b", "version": 1, "payload": {"age": 3}}\'))\n'
+        "    result = 'accepted'\n"
+        "except MissingEventInformationException as exc:\n"
+        "    result = [exc.code, str(exc.event_error_type), [f['name'] for f in exc.parameters['fields']]]"
+    ),
     # .dict() / .json()
     "dict_by_attribute_name_and_by_alias": (
         "p = Person(firstName='ada', inner={'innerId': 1})\nresult = [p.dict(), p.dict(by_alias=True)]"
