@@ -35,6 +35,11 @@ class Checked(CamelPydanticMixin):  # pydantic-v1 style, as 0.2.4's schemas were
         return value.strip()
 
 
+class Reordered(CamelPydanticMixin, kw_only=True):  # a required field after a default, as pydantic allowed
+    count: int = 1
+    name: str
+
+
 class MyHandler(EventHandler):
     _SCHEMA = MyEventSchema
 
@@ -77,3 +82,4 @@ def check(event: RequestEvent) -> None:
         Checked(count=0)
     except ValidationError as exc:
         assert_type(exc.to_dict(), dict[str, Any])
+    assert_type(Reordered(name="x").count, int)
