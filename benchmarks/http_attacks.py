@@ -20,6 +20,11 @@ is sampled every 0.5 s; the table gives the largest growth over the RSS before t
 
 ``--rounds`` interleaved wrk rounds (64 connections, 5 s) first measure each stack's
 requests/s against the bare msgspec app and FastAPI on stock uvicorn, as in the server suite.
+The command exits 1 when, under an attack, ``fastevents serve`` answers fewer than all
+the other clients' requests, their p99 passes ``--max-p99-ms`` (default 500 ms) or its RSS
+grows by more than ``--max-rss-growth-mib`` (default 50 MiB): checks that were in
+tests/test_hostile.py's header bomb and slowloris tests before they moved here.
+
 Writes ``benchmarks/attacks.json`` (everything) and ``benchmarks/attacks.md`` (the section
 that ``python -m benchmarks`` appends to BENCHMARKS.md); ``--from-json`` re-renders the latter.
 """
@@ -301,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (0: skip)")
     parser.add_argument("--attacks", default=",".join(ATTACKS), help="attacks to run (empty: none)")
     parser.add_argument("--round-seconds", type=float, default=5.0)
+    parser.add_argument("--max-p99-ms", type=float, default=500.0, help="fastevents serve's most p99 under attack")
+    parser.add_argument("--max-rss-growth-mib", type=float, default=50.0, help="its most RSS growth under attack")
     parser.add_argument("--json", type=Path, default=HERE / "attacks.json", help="results file")
     parser.add_argument("--markdown", type=Path, default=HERE / "attacks.md", help="BENCHMARKS.md section")
     parser.add_argument("--from-json", type=Path, help="re-render the section from saved results")
@@ -384,6 +391,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.markdown.write_text(markdown(report) + "\n")
     print(markdown(report))
     print(f"wrote {args.json}, {args.markdown}", file=sys.stderr)
+    for kind, result in report["attacks"].get("fastevents", {}).items():
+        p99, growth = result["p99_ms"], result["rss_growth_mib"]
+        if result["success_rate"] < 1 or p99 is None or p99 > args.max_p99_ms or growth > args.max_rss_growth_mib:
+            raise SystemExit(
+                f"fastevents serve under {kind}: {result['success_rate']:.1%} answered, p99 {p99} ms, RSS +{growth} MiB"
+                f" (--max-p99-ms {args.max_p99_ms:g}, --max-rss-growth-mib {args.max_rss_growth_mib:g})"
+            )
 
 
 def _ms(value: float | None) -> str:

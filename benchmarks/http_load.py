@@ -4,6 +4,13 @@ The library of the HTTP suites (``suite_server.py``, ``suite_clients.py``) and a
 
     python -m benchmarks.http_load [--server fastevents|bare|fastapi] [--seconds 8]
                                    [--connections 64] [--generator auto|wrk|aiohttp]
+                                   [--min-requests N] [--max-rss-growth-kib KIB]
+
+The command exits 1 when any answer is wrong, when fewer than ``--min-requests`` requests
+were answered in the measured window (default 1000), or when the server's resident memory
+grew by more than ``--max-rss-growth-kib`` across it (default 2048 KiB, after a warm-up
+that fills caches, pools and allocator arenas: a leak of even 100 bytes per request shows
+as several MiB). These figures were asserted by tests/test_load.py before they moved here.
 
 The servers (:data:`SERVERS`) answer the README example at ``POST /events``:
 
@@ -332,6 +339,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--generator", choices=["auto", "wrk", "aiohttp"], default="auto")
+    parser.add_argument("--min-requests", type=int, default=1000, help="fewest requests answered (default 1000)")
+    parser.add_argument("--max-rss-growth-kib", type=int, default=2048, help="most RSS growth (default 2048)")
     parser.add_argument("--generate", metavar="URL", help=argparse.SUPPRESS)  # the aiohttp worker
     parser.add_argument("--body-file", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -350,6 +359,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         load(
             server.url, body, connections=args.connections, seconds=args.warmup, cpu=load_cpu, generator=args.generator
         )
+        before = rss_kib(server.pid)
         result = load(
             server.url, body, connections=args.connections, seconds=args.seconds, cpu=load_cpu, generator=args.generator
         )
@@ -360,10 +370,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{server.label}, {args.connections} connections, {result['seconds']:.1f} s ({pinning}; "
         f"{generator_description(result['generator'])}): {result['requests']} requests, "
         f"{result['errors']} errors, {result['rate']:.0f} req/s, p50 {result['p50_ms']:.2f} ms, "
-        f"p99 {result['p99_ms']:.2f} ms, max {result['max_ms']:.2f} ms; server RSS {rss} KiB"
+        f"p99 {result['p99_ms']:.2f} ms, max {result['max_ms']:.2f} ms; server RSS {before} -> {rss} KiB"
     )
     if result["errors"]:
         raise SystemExit(f"errors: {result['first_errors']}")
+    if result["requests"] < args.min_requests:
+        raise SystemExit(f"{result['requests']} requests answered, fewer than --min-requests {args.min_requests}")
+    if before is not None and rss is not None and rss - before > args.max_rss_growth_kib:
+        raise SystemExit(
+            f"server RSS grew {rss - before} KiB, more than --max-rss-growth-kib {args.max_rss_growth_kib}"
+        )
 
 
 if __name__ == "__main__":

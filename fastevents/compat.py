@@ -15,7 +15,10 @@ What differs from 0.2.4 on purpose is listed in the README ("Migrating from even
 * :class:`EventBuilder` takes the old ``response_for(event, payload, event_type)``.
 * :class:`EventContextHolder` takes the old ``with_context(id, flow_id, name, version)``.
 * :class:`CamelPydanticMixin` is a :class:`fastevents.CamelStruct` with the old
-  ``to_dict()``, ``to_json()``, ``from_json()`` and construction from camelCase keys.
+  ``to_dict()``, ``to_json()``, ``from_json()`` and construction from camelCase keys, and
+  pydantic v1's ``dict()``, ``json()``, ``parse_obj()``, ``copy()`` and ``schema()``; its
+  fields take this module's :func:`Field` and :func:`validator`. What of pydantic v1 it
+  cannot do raises :class:`TypeError` when the class is defined.
 * Registrations go to one module-level router, :data:`default_router`, and names must meet
   the old naming standard, checked against the whole name. Unlike the old package, a second
   registration of the same (name, version) raises instead of silently replacing the first.
@@ -25,16 +28,27 @@ New code should use :class:`fastevents.EventRouter` and :class:`fastevents.Event
 
 from __future__ import annotations
 
+import builtins
 import contextlib
+import copy as _copy
 import inspect
+import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, cast
 
 import msgspec
 
 from . import _builder, _client, _context, _model, _processor
 from ._context import EventContext
-from ._errors import EventException, PayloadValidationError
+from ._errors import (
+    BadProtocolException,
+    EventClientError,
+    EventException,
+    FailedDependencyException,
+    PayloadValidationError,
+    TimeoutException,
+    field_error,
+)
 from ._model import CamelStruct, RedirectPayload, User
 from ._router import EventRouter
 from ._wire import EventErrorType, EventFields, EventSuccessType, encode
@@ -46,6 +60,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AsyncEventHandler",
+    "BadProtocolException",
+    "BaseRequestException",
     "AsyncEventProcessor",
     "CamelPydanticMixin",
     "CamelStruct",
@@ -65,13 +81,18 @@ __all__ = [
     "EventRegister",
     "EventSuccessType",
     "EventTimeoutException",
+    "FailedDependencyException",
+    "Field",
     "MessagebleEventException",
     "MissingEventInformationException",
     "RedirectPayload",
     "RequestEvent",
     "ResponseEvent",
+    "TimeoutException",
     "User",
+    "ValidationError",
     "default_router",
+    "validator",
 ]
 
 #: Where ``EventRegister.register_event()`` and ``EventDiscovery.add`` register.
@@ -225,15 +246,301 @@ def _context_event(
 
 
 # --- schemas --------------------------------------------------------------------------
+#
+# 0.2.4's schemas were pydantic v1 models. What of pydantic v1 they use either works as it
+# did (Field defaults, aliases and constraints, @validator, .dict(), .json(), .parse_obj(),
+# .copy(), .schema()) or fails when the class is defined, naming the feature and the msgspec
+# way to write it (README, "Migrating from events-protocol 0.2.4"). Nothing is ignored.
 
 
-def _validation_error(name: str, kind: str, message: str) -> PayloadValidationError:
-    return PayloadValidationError(
+class FieldError:
+    """One entry of :attr:`ValidationError.fields`: 0.2.4's ``name``, ``error_type``, ``message``."""
+
+    __slots__ = ("error_type", "message", "name")
+
+    def __init__(self, name: str, error_type: str, message: str) -> None:
+        self.name, self.error_type, self.message = name, error_type, message
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "errorType": self.error_type, "message": self.message}
+
+
+class ValidationError(PayloadValidationError):
+    """A schema was built from values that do not fit it: 0.2.4's ``ValidationError``.
+
+    A :class:`fastevents.PayloadValidationError` (a ``badRequest`` answer when a handler lets
+    it through) with the old ``fields``, ``to_dict()`` and ``to_json()``.
+    """
+
+    @classmethod
+    def from_validation_error(cls, exc: msgspec.ValidationError) -> ValidationError:
+        return cls(parameters={"fields": [field_error(exc)]}, expected=True)
+
+    @property
+    def fields(self) -> list[FieldError]:
+        return [FieldError(f["name"], f["errorType"], f["message"]) for f in self.parameters.get("fields", [])]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fields": [field.to_dict() for field in self.fields]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+
+def _validation_error(name: str, kind: str, message: str) -> ValidationError:
+    return ValidationError(
         parameters={"fields": [{"name": name, "errorType": kind, "message": message}]}, expected=True
     )
 
 
+def _unsupported(feature: str, instead: str) -> TypeError:
+    return TypeError(f"{feature} is not supported by fastevents.compat; the msgspec way: {instead}")
+
+
+#: ``Field`` keyword -> the ``msgspec.Meta`` keyword that checks it (``regex`` is anchored
+#: at the start first: pydantic v1 used ``re.match``, msgspec ``re.search``).
+_FIELD_META = {
+    "gt": "gt",
+    "ge": "ge",
+    "lt": "lt",
+    "le": "le",
+    "multiple_of": "multiple_of",
+    "min_length": "min_length",
+    "max_length": "max_length",
+    "min_items": "min_length",
+    "max_items": "max_length",
+    "regex": "pattern",
+    "title": "title",
+    "description": "description",
+}
+_ANCHOR = "^(?:{})"
+
+
+class FieldInfo:
+    """What :func:`Field` returns; read once, when the schema class is defined."""
+
+    __slots__ = ("alias", "default", "default_factory", "meta")
+
+    def __init__(
+        self, default: Any, default_factory: Callable[[], Any] | None, alias: str | None, meta: dict[str, Any]
+    ):
+        self.default, self.default_factory, self.alias, self.meta = default, default_factory, alias, meta
+
+    def apply(self, annotation: Any) -> tuple[Any, Any]:
+        """(the class attribute, the annotation) that make msgspec do what this field says."""
+        if self.meta:
+            meta = dict(self.meta)
+            if "pattern" in meta:
+                meta["pattern"] = _ANCHOR.format(meta["pattern"])
+            annotation = Annotated[annotation, msgspec.Meta(**meta)]
+        options: dict[str, Any] = {} if self.alias is None else {"name": self.alias}
+        if self.default_factory is not None:
+            options["default_factory"] = self.default_factory
+        elif self.default is not ...:
+            options["default"] = self.default
+        return msgspec.field(**options), annotation
+
+
+def Field(  # pydantic's name, so that only the import changes
+    default: Any = ...,
+    *,
+    default_factory: Callable[[], Any] | None = None,
+    alias: str | None = None,
+    **options: Any,
+) -> Any:
+    """pydantic v1's ``Field`` for :class:`CamelPydanticMixin` schemas: a default (``...``:
+    required) or ``default_factory``, an ``alias`` (the key on the wire), and the checks
+    ``gt``, ``ge``, ``lt``, ``le``, ``multiple_of``, ``min_length``, ``max_length``,
+    ``min_items``, ``max_items`` and ``regex``, enforced as ``msgspec.Meta`` constraints;
+    ``title`` and ``description`` go to :meth:`CamelPydanticMixin.schema`.
+
+    Any other option raises :class:`TypeError` here, in the class body.
+    """
+    for option in options:
+        if option not in _FIELD_META:
+            raise _unsupported(
+                f"Field({option}=...)",
+                "annotate the field as Annotated[T, msgspec.Meta(...)] or check it in __post_init__",
+            )
+    if default is not ... and default_factory is not None:
+        raise TypeError("Field() takes a default or a default_factory, not both")
+    meta = {_FIELD_META[option]: value for option, value in options.items() if value is not None}
+    return FieldInfo(default, default_factory, alias, meta)
+
+
+class _Validator:
+    """What :func:`validator` returns; read once, when the schema class is defined."""
+
+    __slots__ = ("always", "check_fields", "fields", "function", "takes_values")
+
+    def __init__(self, fields: tuple[str, ...], function: Callable[..., Any], always: bool, check_fields: bool):
+        parameters = list(inspect.signature(function).parameters.values())[2:]  # after cls, value
+        for parameter in parameters:
+            if parameter.name != "values" and parameter.kind is not inspect.Parameter.VAR_KEYWORD:
+                raise _unsupported(
+                    f"the validator parameter {parameter.name!r} ({function.__qualname__})",
+                    "take (cls, value) or (cls, value, values); read other settings from the class",
+                )
+        self.fields, self.function, self.always, self.check_fields = fields, function, always, check_fields
+        self.takes_values = bool(parameters)
+
+
+def validator(
+    *fields: str,
+    pre: bool = False,
+    each_item: bool = False,
+    always: bool = False,
+    check_fields: bool = True,
+    whole: bool | None = None,
+    allow_reuse: bool = False,
+) -> Callable[[Callable[..., Any]], Any]:
+    """pydantic v1's ``@validator("field", ...)`` for :class:`CamelPydanticMixin` schemas.
+
+    The validator runs as pydantic v1 ran it, after the value was checked against its
+    annotation: ``(cls, value[, values])`` returns the value to keep; a ``ValueError``,
+    ``TypeError`` or ``AssertionError`` it raises is a :class:`ValidationError` naming the
+    field. Validators run field by field in declaration order (``values`` holds the fields
+    before), on construction and on decoding (``event.payload_as``), through the schema's
+    ``__post_init__``. Without ``always=True`` a field holding its default is skipped.
+    ``pre=True``, ``each_item=True`` and ``whole`` raise :class:`TypeError` here.
+    """
+    if pre:
+        raise _unsupported(
+            "@validator(pre=True)",
+            "annotate a type that accepts the raw input (msgspec converts it) and validate after",
+        )
+    if each_item or whole is not None:
+        raise _unsupported(
+            "@validator(each_item=True)", "validate the whole list, or give the item schema a __post_init__"
+        )
+    if not fields or not all(isinstance(field, str) for field in fields):
+        raise TypeError("validator() takes the names of the fields it checks: @validator('name')")
+
+    def decorate(function: Callable[..., Any]) -> Any:
+        return _Validator(fields, getattr(function, "__func__", function), always, check_fields)
+
+    return decorate
+
+
+def _refuse_pydantic(name: str, namespace: dict[str, Any]) -> None:
+    """Raise for what of pydantic a schema's class body holds: fastevents would not read it."""
+    if "Config" in namespace:
+        raise _unsupported(
+            f"{name}.Config (pydantic's model configuration)",
+            f"pass msgspec Struct options to the class: class {name}(CamelPydanticMixin, forbid_unknown_fields=True)",
+        )
+    for attribute, value in namespace.items():
+        target = getattr(value, "__func__", value)
+        decorator = type(getattr(value, "decorator_info", None)).__name__  # pydantic 2's decorators
+        marks = {
+            key
+            for key in ("__root_validator_config__", "__validator_config__")
+            for x in (value, target)
+            if hasattr(x, key)
+        }
+        if "__root_validator_config__" in marks or decorator in _PYDANTIC_ROOT_VALIDATORS:
+            raise _unsupported(f"{name}.{attribute}: @root_validator", "check across fields in __post_init__")
+        if "__validator_config__" in marks or decorator in _PYDANTIC_VALIDATORS:
+            raise TypeError(
+                f"{name}.{attribute}: pydantic's @validator is not read by fastevents.compat schemas; "
+                "import validator from fastevents.compat"
+            )
+        if (type(value).__module__ or "").startswith("pydantic"):
+            raise TypeError(
+                f"{name}.{attribute}: pydantic's {type(value).__name__} is not read by fastevents.compat schemas; "
+                "import Field from fastevents.compat, or annotate Annotated[T, msgspec.Meta(...)]"
+            )
+
+
+_PYDANTIC_ROOT_VALIDATORS = ("RootValidatorDecoratorInfo", "ModelValidatorDecoratorInfo")
+_PYDANTIC_VALIDATORS = ("ValidatorDecoratorInfo", "FieldValidatorDecoratorInfo")
+
+
+def _run_validators(self: Any) -> None:
+    cls = type(self)
+    values: dict[str, Any] = {}
+    for name, wire in zip(cls.__struct_fields__, cls.__struct_encode_fields__, strict=True):
+        value = getattr(self, name)
+        checks = cls.__compat_validators__.get(name, ())
+        if checks:
+            default = cls.__compat_defaults__.get(name, _NO_DEFAULT)
+            given = not _is_default(value, default)
+            for check in checks:
+                if not (given or check.always):
+                    continue
+                try:
+                    value = check.function(cls, value, values) if check.takes_values else check.function(cls, value)
+                except (ValueError, TypeError, AssertionError) as exc:
+                    # msgspec reports a __post_init__ error at the schema's own path: the
+                    # field's path, added here, is where fastevents' errors read the name.
+                    raise ValueError(f"{exc or type(exc).__name__} - at `$.{wire}`") from None
+            msgspec.structs.force_setattr(self, name, value)
+        values[name] = value
+
+
+_NO_DEFAULT = object()
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    return type(value) is type(default) and value == default
+
+
+def _post_init(user: Callable[[Any], None] | None) -> Callable[[Any], None]:
+    def __post_init__(self: Any) -> None:
+        _run_validators(self)
+        if user is not None:
+            user(self)
+
+    __post_init__.__compat_user__ = user  # type: ignore[attr-defined]
+    return __post_init__
+
+
 class _CamelMeta(msgspec.StructMeta):
+    __compat_validator_list__: tuple[_Validator, ...]
+    __compat_validators__: dict[str, list[_Validator]]
+    __compat_defaults__: dict[str, Any]
+    __compat_factories__: frozenset[str]
+
+    def __new__(mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any) -> Any:
+        namespace = dict(namespace)
+        _refuse_pydantic(name, namespace)
+        # pydantic let a required field follow one with a default; msgspec does for keyword-only
+        # fields. Construction goes through __call__ below, which also takes positions.
+        kwargs.setdefault("kw_only", True)
+        annotations = dict(namespace.get("__annotations__", {}))
+        own: list[_Validator] = []
+        for attribute, value in list(namespace.items()):
+            if isinstance(value, _Validator):
+                own.append(value)
+                namespace[attribute] = classmethod(value.function)  # callable as before
+            elif isinstance(value, FieldInfo):
+                if attribute not in annotations:
+                    raise TypeError(f"{name}.{attribute}: a Field() needs an annotation")
+                namespace[attribute], annotations[attribute] = value.apply(annotations[attribute])
+        namespace["__annotations__"] = annotations
+        inherited = [v for base in bases for v in getattr(base, "__compat_validator_list__", ())]
+        if own or inherited:
+            user = namespace.pop("__post_init__", None)
+            if user is None:
+                user = next((getattr(base, "__post_init__", None) for base in bases), None)
+                user = getattr(user, "__compat_user__", user)
+            namespace["__post_init__"] = _post_init(user)
+        cls = super().__new__(mcls, name, bases, namespace, **kwargs)
+        fields = cls.__struct_fields__
+        for check in own:
+            unknown = [field for field in check.fields if field != "*" and field not in fields]
+            if unknown and check.check_fields:
+                raise TypeError(f"{name}: validator {check.function.__name__} names unknown fields {unknown}")
+        defaults = dict(zip(fields[len(fields) - len(cls.__struct_defaults__) :], cls.__struct_defaults__, strict=True))
+        cls.__compat_validator_list__ = (*inherited, *own)
+        cls.__compat_validators__ = {
+            field: [v for v in cls.__compat_validator_list__ if field in v.fields or "*" in v.fields]
+            for field in fields
+        }
+        cls.__compat_defaults__ = {field: _default_value(default) for field, default in defaults.items()}
+        cls.__compat_factories__ = frozenset(f for f, default in defaults.items() if _is_factory(default))
+        return cls
+
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         # Build from keyword arguments spelled either way (first_name= or firstName=), checked
         # and converted like a decoded payload: nested objects become their Structs.
@@ -250,31 +557,125 @@ class _CamelMeta(msgspec.StructMeta):
         try:
             return msgspec.convert(data, cls, strict=False)
         except msgspec.ValidationError as exc:
-            raise PayloadValidationError.from_validation_error(exc) from None
+            raise ValidationError.from_validation_error(exc) from None
 
 
-def _plain(value: Any) -> Any:
+def _is_factory(default: Any) -> bool:
+    return type(default).__name__ == "Factory" and callable(getattr(default, "factory", None))
+
+
+def _default_value(default: Any) -> Any:
+    """A field's default as a value to compare with (a factory's: a fresh one)."""
+    return default.factory() if _is_factory(default) else default
+
+
+def _plain(value: Any, by_alias: bool = True) -> Any:
     if isinstance(value, msgspec.Struct):
+        names = value.__struct_encode_fields__ if by_alias else value.__struct_fields__
         return {
-            key: _plain(getattr(value, name))
-            for name, key in zip(value.__struct_fields__, value.__struct_encode_fields__, strict=True)
+            key: _plain(getattr(value, name), by_alias)
+            for name, key in zip(value.__struct_fields__, names, strict=True)
         }
     if isinstance(value, (list, tuple)):
-        return type(value)(_plain(item) for item in value)
+        return type(value)(_plain(item, by_alias) for item in value)
     if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
+        return {key: _plain(item, by_alias) for key, item in value.items()}
     return value
+
+
+def _deep_copy(value: Any) -> Any:
+    """``copy.deepcopy`` that does not build schemas again: validators ran when they were built."""
+    if isinstance(value, msgspec.Struct):
+        copied = _copy.copy(value)  # copy.copy skips __post_init__, copy.deepcopy does not
+        for name in value.__struct_fields__:
+            msgspec.structs.force_setattr(copied, name, _deep_copy(getattr(value, name)))
+        return copied
+    if isinstance(value, (list, tuple)):
+        return type(value)(_deep_copy(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _deep_copy(item) for key, item in value.items()}
+    return _copy.deepcopy(value)
+
+
+def _v1_schema(cls: type[msgspec.Struct], by_alias: bool) -> dict[str, Any]:
+    """pydantic v1's ``.schema()`` layout of msgspec's JSON Schema for ``cls``."""
+    document = msgspec.json.schema(cls)
+    classes: dict[str, type[msgspec.Struct]] = {}
+
+    def collect(info: Any) -> None:
+        if isinstance(info, msgspec.inspect.StructType) and info.cls.__name__ not in classes:
+            classes[info.cls.__name__] = info.cls
+            for field in info.fields:
+                collect(field.type)
+        for attribute in ("type", "item_type", "key_type", "value_type"):
+            if isinstance(getattr(info, attribute, None), msgspec.inspect.Type):
+                collect(getattr(info, attribute))
+        for item in getattr(info, "types", ()) or ():
+            collect(item)
+
+    collect(msgspec.inspect.type_info(cls))
+
+    def fix(node: Any) -> Any:
+        if isinstance(node, list):
+            return [fix(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        node = {key: fix(value) for key, value in node.items()}
+        if isinstance(node.get("$ref"), str):
+            node["$ref"] = node["$ref"].replace("#/$defs/", "#/definitions/")
+        options = node.get("anyOf")
+        if isinstance(options, list) and {"type": "null"} in options:
+            rest = [option for option in options if option != {"type": "null"}]
+            del node["anyOf"]
+            node = {**node, "anyOf": rest} if len(rest) > 1 else {**node, **rest[0]}
+        pattern = node.get("pattern")
+        if isinstance(pattern, str) and pattern.startswith("^(?:") and pattern.endswith(")"):
+            node["pattern"] = pattern[4:-1]
+        return node
+
+    def model(name: str, definition: dict[str, Any]) -> dict[str, Any]:
+        struct = classes[name]
+        factories = {
+            field
+            for field, default in zip(
+                struct.__struct_fields__[len(struct.__struct_fields__) - len(struct.__struct_defaults__) :],
+                struct.__struct_defaults__,
+                strict=True,
+            )
+            if _is_factory(default)
+        }
+        to_name = dict(zip(struct.__struct_encode_fields__, struct.__struct_fields__, strict=True))
+        properties: dict[str, Any] = {}
+        for key, schema in definition.get("properties", {}).items():
+            schema = fix(schema)
+            if schema.get("default", 0) is None or to_name[key] in factories:
+                schema.pop("default", None)
+            if "$ref" not in schema:
+                schema = {"title": key.title().replace("_", " "), **schema}
+            properties[key if by_alias else to_name[key]] = schema
+        out: dict[str, Any] = {"title": definition.get("title", name), "type": "object", "properties": properties}
+        required = [key if by_alias else to_name[key] for key in definition.get("required", [])]
+        if required:
+            out["required"] = required
+        if "description" in definition:
+            out["description"] = definition["description"]
+        return out
+
+    definitions = {name: model(name, schema) for name, schema in document.get("$defs", {}).items()}
+    top = definitions.pop(cls.__name__)
+    return {**top, "definitions": definitions} if definitions else top
 
 
 class CamelPydanticMixin(CamelStruct, metaclass=_CamelMeta):
     """Base for payload schemas written for 0.2.4: a :class:`fastevents.CamelStruct` that
-    also has the old ``to_dict()``, ``to_json()``, ``from_json()`` and ``from_object()``.
+    also has the old ``to_dict()``, ``to_json()``, ``from_json()`` and ``from_object()``, and
+    pydantic v1's ``dict()``, ``json()``, ``parse_obj()``, ``copy()`` and ``schema()``.
 
     Construction takes keyword arguments by attribute name or by camelCase key
-    (``MySchema(**payload)``), and checks them: a mismatch raises
-    :class:`fastevents.PayloadValidationError` (a ``badRequest`` answer when a handler lets
-    it through), where 0.2.4 raised its own ``ValidationError``. Values are not coerced
-    (``1`` is no ``str``), except numbers sent as text.
+    (``MySchema(**payload)``), and checks them: a mismatch raises :class:`ValidationError`
+    (a :class:`fastevents.PayloadValidationError`: a ``badRequest`` answer when a handler
+    lets it through). Values are not coerced (``1`` is no ``str``), except numbers sent as
+    text. Fields may use :func:`Field` and :func:`validator` (this module's, not pydantic's).
     """
 
     def to_dict(self) -> dict[str, Any]:
@@ -287,7 +688,7 @@ class CamelPydanticMixin(CamelStruct, metaclass=_CamelMeta):
 
     @classmethod
     def from_json(cls, data: str | bytes) -> Self:
-        """Read JSON text; raise :class:`fastevents.PayloadValidationError` if it does not fit."""
+        """Read JSON text; raise :class:`ValidationError` if it does not fit."""
         try:
             value = msgspec.json.decode(data)
         except msgspec.DecodeError as exc:
@@ -300,6 +701,97 @@ class CamelPydanticMixin(CamelStruct, metaclass=_CamelMeta):
     def from_object(cls, obj: CamelPydanticMixin) -> Self:
         """Another schema's values, as this schema."""
         return cls(**obj.to_dict())
+
+    # pydantic v1's model methods, as 0.2.4's schemas had them
+
+    def dict(
+        self,
+        *,
+        include: Any = None,
+        exclude: Any = None,
+        by_alias: bool = False,
+        exclude_unset: bool = False,
+        exclude_defaults: bool = False,
+        exclude_none: bool = False,
+        skip_defaults: bool | None = None,
+    ) -> dict[str, Any]:
+        """pydantic v1's ``dict()``: keyed by attribute name (by wire key with ``by_alias=True``).
+
+        ``include`` / ``exclude`` take a set of top-level attribute names.
+        ``exclude_unset`` raises :class:`TypeError`: schemas do not record which fields were set.
+        """
+        if exclude_unset or skip_defaults:
+            raise _unsupported("dict(exclude_unset=True)", "exclude_defaults=True, or msgspec's omit_defaults=True")
+        for name, chosen in (("include", include), ("exclude", exclude)):
+            if chosen is not None and not (
+                isinstance(chosen, (set, frozenset)) and all(isinstance(k, str) for k in chosen)
+            ):
+                raise _unsupported(f"dict({name}=...) other than a set of field names", "pick the keys from dict()")
+        cls = type(self)
+        out: dict[str, Any] = {}
+        for name, key in zip(cls.__struct_fields__, cls.__struct_encode_fields__, strict=True):
+            value = getattr(self, name)
+            if (include is not None and name not in include) or (exclude is not None and name in exclude):
+                continue
+            if exclude_none and value is None:
+                continue
+            default = cls.__compat_defaults__.get(name, _NO_DEFAULT)
+            # as pydantic v1: a default_factory's value is never "the default"
+            if exclude_defaults and name not in cls.__compat_factories__ and _is_default(value, default):
+                continue
+            out[key if by_alias else name] = _plain(value, by_alias)
+        return out
+
+    def json(
+        self,
+        *,
+        include: Any = None,
+        exclude: Any = None,
+        by_alias: bool = False,
+        exclude_unset: bool = False,
+        exclude_defaults: bool = False,
+        exclude_none: bool = False,
+        **dumps_kwargs: Any,
+    ) -> str:
+        """pydantic v1's ``json()``: :meth:`dict` written by ``json.dumps`` (its spacing too)."""
+        data = self.dict(
+            include=include,
+            exclude=exclude,
+            by_alias=by_alias,
+            exclude_unset=exclude_unset,
+            exclude_defaults=exclude_defaults,
+            exclude_none=exclude_none,
+        )
+        return json.dumps(msgspec.to_builtins(data), **dumps_kwargs)
+
+    @classmethod
+    def parse_obj(cls, obj: Any) -> Self:
+        """pydantic v1's ``parse_obj()``: a schema from a mapping keyed either way."""
+        if not isinstance(obj, Mapping):
+            raise _validation_error("__root__", "type", f"{cls.__name__} expected dict not {type(obj).__name__}")
+        return cls(**obj)
+
+    def copy(
+        self, *, include: Any = None, exclude: Any = None, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> Self:
+        """pydantic v1's ``copy()``: ``update`` by attribute name, not validated (as in v1)."""
+        if include is not None or exclude is not None:
+            raise _unsupported("copy(include=..., exclude=...)", "build a new schema from dict(include=...)")
+        copied = _deep_copy(self) if deep else _copy.copy(self)
+        for name, value in (update or {}).items():
+            if name not in self.__struct_fields__:
+                raise TypeError(f"{type(self).__name__}.copy(update=...): no field {name!r}")
+            msgspec.structs.force_setattr(copied, name, value)  # as in v1: not validated
+        return copied
+
+    @classmethod
+    def schema(cls, by_alias: bool = True) -> builtins.dict[str, Any]:
+        """pydantic v1's ``schema()``: the JSON Schema, nested schemas under ``definitions``.
+
+        Built from ``msgspec.json.schema(cls)`` (JSON Schema 2020-12), laid out as pydantic
+        v1 did: titles for each property, ``Optional`` fields without the ``null`` branch.
+        """
+        return _v1_schema(cls, by_alias)
 
 
 # --- exceptions -----------------------------------------------------------------------
@@ -347,6 +839,12 @@ class EventTimeoutException(MessagebleEventException):
     code = "EVENT_TIMEOUT"
 
 
+#: The old client's exceptions (``events_protocol.client.exception.request_exception``) are
+#: fastevents': ``TimeoutException``, ``FailedDependencyException`` and
+#: ``BadProtocolException`` under their old names, and their old base under its own.
+BaseRequestException = EventClientError
+
+
 # --- handlers and registration -----------------------------------------------------------
 
 
@@ -361,8 +859,15 @@ class EventHandler:
 
     @classmethod
     def parse_event(cls, event: _model.Event) -> Any:
-        """The payload decoded into ``_SCHEMA``; a ``badRequest`` answer when it does not match."""
-        return event.payload_as(cls._SCHEMA) if cls._SCHEMA is not None else event.payload
+        """The payload decoded into ``_SCHEMA``; when it does not match, a
+        :class:`MissingEventInformationException` (a ``badRequest`` answer) naming the fields,
+        as in 0.2.4."""
+        if cls._SCHEMA is None:
+            return event.payload
+        try:
+            return event.payload_as(cls._SCHEMA)
+        except PayloadValidationError as exc:
+            raise MissingEventInformationException(parameters=exc.parameters, expected=True) from None
 
 
 class AsyncEventHandler(EventHandler):

@@ -144,6 +144,23 @@ def server() -> Iterator[Any]:
         yield srv
 
 
+#: Fixtures that start a server or need the old package's venv, and the markers a test
+#: using them must carry (docs/testing-the-project.md): the quick tier stays quick.
+FIXTURE_MARKERS = {"server": {"slow"}, "seed_python": {"slow", "seed"}, "seed_server": {"slow", "seed"}}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [
+        f"{item.nodeid} (uses {fixture}: mark it {', '.join(sorted(missing))})"
+        for item in items
+        for fixture, markers in FIXTURE_MARKERS.items()
+        if fixture in getattr(item, "fixturenames", ())
+        and (missing := markers - {mark.name for mark in item.iter_markers()})
+    ]
+    if unmarked:
+        raise pytest.UsageError("tests missing their tier markers:\n  " + "\n  ".join(unmarked))
+
+
 def load_cases() -> list[dict[str, Any]]:
     return json.loads(CONFORMANCE.read_text())
 

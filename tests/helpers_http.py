@@ -276,3 +276,32 @@ class RawServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def sleeping(url: str) -> int:
+    """How many ``slow:sleep`` handlers run in the server process that answers (a new
+    connection each call: with workers, each call may reach another)."""
+    import httpx
+
+    answer = httpx.post(url, json={"name": "server:sleeping", "version": 1}, timeout=5)
+    return int(answer.json()["payload"]["sleeping"])
+
+
+def refused(host: str, port: int) -> bool:
+    """Whether a new connection to ``host:port`` is refused."""
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def open_sockets(pid: int) -> int:
+    """How many sockets process ``pid`` has open (Linux)."""
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            count += os.readlink(fd).startswith("socket:")
+        except OSError:  # closed while listed
+            continue
+    return count

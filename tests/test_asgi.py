@@ -17,6 +17,7 @@ from fastevents import EventProcessor, EventRouter, asgi_app
 from fastevents._conformance import matches
 
 from .conftest import assert_envelope, load_cases
+from .waiting import wait_until_async
 
 CASES = load_cases()
 ECHO = {"name": "echo:payload", "version": 1, "payload": {"text": "héllo €"}}
@@ -404,7 +405,7 @@ def test_client_disconnect_cancels_a_waiting_async_handler() -> None:
     async def receive() -> dict[str, Any]:
         if messages:
             return messages.pop()
-        await asyncio.sleep(0.1)  # the client leaves while the handler waits
+        await wait_until_async(lambda: "started" in events)  # the client leaves while the handler waits
         return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
@@ -427,8 +428,7 @@ def test_request_cancelled_by_the_server_answers_503_without_raising() -> None:
 
     async def main() -> None:
         task = asyncio.create_task(call.app(call.scope, call._receive, call._send))
-        while not events:
-            await asyncio.sleep(0.01)
+        await wait_until_async(lambda: events)  # the handler started
         app.stopping()  # fastevents serve's signal handler, when it is told to stop
         task.cancel()  # what uvicorn does to requests left after the shutdown grace period
         await task  # ends normally: no traceback per request in the server's log
@@ -445,8 +445,7 @@ def test_a_cancellation_while_serving_propagates() -> None:
 
     async def main() -> None:
         task = asyncio.create_task(call.app(call.scope, call._receive, call._send))
-        while not events:
-            await asyncio.sleep(0.01)
+        await wait_until_async(lambda: events)  # the handler started
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

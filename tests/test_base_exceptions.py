@@ -93,6 +93,7 @@ def served() -> Iterator[Server]:
         yield srv
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_over_http_a_base_exception_is_a_protocol_answer(served: Server, name: str) -> None:
     response = httpx.post(served.url, content=_body(name), headers={"content-type": "application/json"})

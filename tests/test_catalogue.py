@@ -7,7 +7,6 @@ import enum
 import hashlib
 import json
 import re
-import time
 from typing import Any
 
 import httpx
@@ -21,6 +20,7 @@ from .conftest import ExampleSchema
 from .helpers_http import router as served_router
 from .helpers_http import serve_fastevents
 from .test_asgi import Call, post
+from .waiting import wait_until
 
 
 class Colour(enum.Enum):
@@ -303,17 +303,18 @@ def test_catalogue_command_with_a_bad_target_is_a_usage_error(capsys: pytest.Cap
     assert "has no attribute" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_serve_catalogue_flag_turns_the_pages_on() -> None:
     with serve_fastevents("--catalogue") as on, serve_fastevents() as off:
         assert httpx.get(on.url + "/catalogue", timeout=10).json() == served_router.catalogue()
         assert httpx.get(on.url + "/docs", timeout=10).text.startswith("<!doctype html>")
         assert httpx.get(off.url + "/catalogue", timeout=10).status_code == 404
         assert httpx.get(off.url + "/docs", timeout=10).status_code == 404
-        time.sleep(0.2)  # the second startup line
-        assert f"fastevents: docs page {on.url}/docs\n" in on.stdout_lines
+        wait_until(lambda: f"fastevents: docs page {on.url}/docs\n" in on.stdout_lines, what="the second startup line")
         assert not any("docs page" in line for line in off.stdout_lines)
 
 
+@pytest.mark.slow
 def test_serve_catalogue_flag_works_with_workers() -> None:
     with serve_fastevents("--catalogue", "--workers", "2") as server:
         for _ in range(6):

@@ -15,7 +15,10 @@ import pytest
 
 from fastevents import _cli
 
-from .helpers_http import PYTHON, ROOT, Server, free_port, serve_fastevents
+from .helpers_http import PYTHON, ROOT, Server, free_port, serve_fastevents, sleeping
+from .waiting import wait_until
+
+pytestmark = pytest.mark.slow
 
 
 def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -221,7 +224,7 @@ def test_sigterm_lets_in_flight_requests_finish(workers: int) -> None:
         results: list[Any] = []
         thread = threading.Thread(target=_slow_request, args=(srv.url, results))
         thread.start()
-        time.sleep(0.4)  # the request is in the handler now
+        wait_until(lambda: sleeping(srv.url), what="the request is in the handler")
         started = time.monotonic()
         code = srv.stop()
         thread.join(10)

@@ -34,6 +34,8 @@ from fastevents._client import AiohttpTransport, HttpxTransport
 
 from .helpers_http import RawServer, Server, free_port
 
+pytestmark = pytest.mark.slow
+
 ENVELOPE_KEYS = ["name", "version", "id", "flowId", "payload", "identity", "auth", "metadata"]
 
 

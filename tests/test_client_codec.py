@@ -21,6 +21,8 @@ from fastevents import AsyncEventClient, Event, EventClient, EventRouter
 
 from .helpers_http import Server, serve_fastevents
 
+pytestmark = pytest.mark.slow
+
 router = EventRouter()
 
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import fastevents
+
+pytestmark = pytest.mark.slow
 
 CHECK = """
 import sys

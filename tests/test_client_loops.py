@@ -11,6 +11,8 @@ import pytest
 
 from .helpers_http import Server, serve_fastevents
 
+pytestmark = pytest.mark.slow
+
 CHILD = r"""
 import asyncio, gc, sys, threading, warnings
 warnings.simplefilter("always")

@@ -24,6 +24,9 @@ from fastevents import (
 from fastevents._client import DEFAULT_MAX_ANSWER, _Slots
 
 from .helpers_http import RawServer, Server, serve_fastevents
+from .waiting import wait_until_async
+
+pytestmark = pytest.mark.slow
 
 OK_ANSWER = (
     b'{"name":"n:response","version":1,"id":"i","flowId":"f","payload":{},"identity":{},"auth":{},"metadata":{}}'
@@ -341,7 +344,7 @@ def test_slots_pass_in_order_and_skip_or_pass_on_waiters_that_give_up() -> None:
 
         tasks = [asyncio.create_task(waiter(i, 5.0)) for i in (1, 2, 3, 4)]
         late = asyncio.create_task(waiter(5, 0.01))
-        await asyncio.sleep(0.05)  # 5 gave up waiting
+        await wait_until_async(lambda: -5 in order)  # 5 gave up waiting
         tasks[0].cancel()  # 1 gives up before a slot is free...
         slots.release()  # ...so the slot skips it and is handed to 2,
         tasks[1].cancel()  # which is cancelled before it runs: 3 gets it, then 4

@@ -72,6 +72,7 @@ OLD_README_EXAMPLE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_the_old_readme_example_runs_with_changed_imports() -> None:
     out = subprocess.run([sys.executable, "-c", OLD_README_EXAMPLE], capture_output=True, text=True, check=True)
     ok, bad, unknown, async_ok, duplicate, kind = json.loads(out.stdout)
@@ -86,6 +87,7 @@ def test_the_old_readme_example_runs_with_changed_imports() -> None:
     assert duplicate == "DuplicateEventError"
 
 
+@pytest.mark.slow
 def test_compat_registration_checks_the_old_naming_standard() -> None:
     code = textwrap.dedent(
         """
@@ -118,6 +120,7 @@ def test_compat_discovery_get_raises_not_found_for_unknown_events() -> None:
     assert asyncio.iscoroutinefunction(__import__("fastevents.compat").compat.AsyncEventProcessor.process_event)
 
 
+@pytest.mark.slow
 def test_compat_client_timeouts_are_milliseconds_like_the_old_package(server: Any) -> None:
     # The old EventClient.send_event(..., timeout=1000) meant one second; fastevents.EventClient
     # takes seconds, so migrated code would wait 1000 s. The compat client converts.
@@ -168,3 +171,16 @@ def test_compat_events_are_fastevents_events() -> None:
     assert isinstance(response, fastevents.ResponseEvent) and isinstance(response, compat.ResponseEvent)
     assert request.user.user_id is None and request.user == (None, None)
     assert isinstance(response.to_json(), str) and json.loads(response.to_json())["payload"] == {"a": 1}
+
+
+@pytest.mark.slow
+def test_fastevents_serve_serves_old_style_registrations() -> None:
+    import httpx
+
+    from .helpers_http import serve_fastevents
+
+    with serve_fastevents(target="tests.compat_served:default_router") as srv:
+        ok = httpx.post(srv.url, json={"name": "get:event:example", "version": 1, "payload": {"example": "x"}})
+        bad = httpx.post(srv.url, json={"name": "get:event:example", "version": 1, "payload": {"example": ""}})
+    assert (ok.json()["name"], ok.json()["payload"]) == ("get:event:example:response", {"MyEventPayload": "X"})
+    assert (bad.json()["name"], bad.json()["payload"]["code"]) == ("get:event:example:badRequest", "MISSING_FIELDS")

@@ -21,6 +21,9 @@ import pytest
 
 from .test_interop_seed import _seed_python
 
+# The first use provisions the old package's venv (pip, from PyPI): minutes on a cold machine.
+pytestmark = [pytest.mark.slow, pytest.mark.seed, pytest.mark.timeout(600)]
+
 SEED_IMPORTS = """
 from events_protocol.client.event_client import EventClient
 from events_protocol.core.builder import EventBuilder

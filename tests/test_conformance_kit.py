@@ -53,6 +53,7 @@ def test_cases_ship_as_package_data_and_cover_every_group() -> None:
     assert {200, 405, 413, 415} <= statuses
 
 
+@pytest.mark.slow
 def test_fastevents_serve_passes_every_case(served: Server) -> None:
     result = conformance(served.url)
     print(result.stdout)
@@ -62,6 +63,9 @@ def test_fastevents_serve_passes_every_case(served: Server) -> None:
     assert rows[-1] == f"{len(load_cases())} of {len(load_cases())} cases pass"
 
 
+@pytest.mark.slow
+@pytest.mark.seed
+@pytest.mark.timeout(600)  # provisions the old package's venv on first use
 def test_events_protocol_0_2_4_fails_cases(seed_server: Server, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     result = conformance(seed_server.url, "--markdown")
     with capsys.disabled():  # shown in every test run's log: the table the README quotes
@@ -89,6 +93,7 @@ def test_events_protocol_0_2_4_fails_cases(seed_server: Server, capsys: pytest.C
         assert outcome[titles[passing]] is True, passing
 
 
+@pytest.mark.slow
 def test_json_output_lists_every_case(served: Server) -> None:
     result = conformance(served.url, "--json")
     report = json.loads(result.stdout)
@@ -97,6 +102,7 @@ def test_json_output_lists_every_case(served: Server) -> None:
     assert all(r["passed"] and r["problems"] == [] for r in report["results"])
 
 
+@pytest.mark.slow
 def test_unreachable_server_fails_every_case_with_the_reason() -> None:
     result = conformance(f"http://127.0.0.1:{free_port()}/events", "--timeout", "2")
     assert result.returncode == 1
@@ -104,6 +110,7 @@ def test_unreachable_server_fails_every_case_with_the_reason() -> None:
     assert "connection failed" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [["ftp://example.com/events"], ["http://127.0.0.1:1/events", "--timeout", "0"]])
 def test_usage_errors_exit_2(args: list[str]) -> None:
     result = conformance(*args)
@@ -127,6 +134,7 @@ def test_matcher_can_fail(actual: Any, expected: Any, ok: bool) -> None:
     assert (matches(actual, expected) == []) is ok
 
 
+@pytest.mark.slow
 def test_runner_reports_each_problem_of_a_wrong_server(served: Server) -> None:
     # The same server, judged by a case that expects something else: the row says what differs.
     import asyncio

@@ -11,6 +11,8 @@ import pytest
 
 from .conftest import CORES
 
+pytestmark = pytest.mark.slow
+
 PROBE = r"""
 import itertools, json, sys
 import msgspec

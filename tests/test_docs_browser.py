@@ -20,6 +20,9 @@ from . import cdp
 from .cdp import Page, chromium_page
 from .helpers_http import ROOT, Server, serve_fastevents
 from .helpers_http import router as served_router
+from .waiting import wait_until_async
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 SCREENSHOT = ROOT / "build" / "docs-page.png"
 
@@ -127,7 +130,10 @@ def test_console_errors_are_caught(chromium: str, docs_server: Server) -> None:
     async def go() -> list[str]:
         async with chromium_page(chromium) as page:
             await page.navigate("data:text/html,<script>console.error('boom'); undefinedCall();</script>")
-            await asyncio.sleep(0.2)
+            await wait_until_async(
+                lambda: any("boom" in e for e in page.errors) and any("undefinedCall" in e for e in page.errors),
+                what="both errors reported",
+            )
             return list(page.errors)
 
     errors = run(go())

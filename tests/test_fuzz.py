@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -43,6 +44,7 @@ def check_all(body: bytes) -> None:
         assert_envelope(asyncio.run(processor.process_event_async(body)))
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(body=mutated())
 def test_mutated_bodies_always_answer_an_envelope(body: bytes) -> None:
@@ -55,6 +57,7 @@ def test_random_bytes_always_answer_an_envelope(body: bytes) -> None:
     check_all(body)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(
     value=st.recursive(

@@ -21,9 +21,10 @@ from typing import Any
 import httpx
 import pytest
 
-from .helpers_http import PYTHON, ROOT, Server, load, rss_kib, serve_fastevents
+from .helpers_http import PYTHON, ROOT, Server, load, open_sockets, refused, serve_fastevents, sleeping
+from .waiting import wait_until
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")]
 
 SHORT = (
     "--header-timeout",
@@ -101,7 +102,6 @@ def log_lines(srv: Server, word: str, wait: float = 2.0) -> list[str]:
 
 
 def test_header_bomb_is_cut_off_with_431_and_others_are_served(server: Server) -> None:
-    before = rss_kib(server.pid)
     outcome: dict[str, Any] = {}
 
     def bomb() -> None:
@@ -123,8 +123,7 @@ def test_header_bomb_is_cut_off_with_431_and_others_are_served(server: Server) -
     thread.join(10)
     assert outcome["answer"].startswith(b"HTTP/1.1 431 "), outcome
     assert outcome["sent"] < 20_000_000  # cut off, not read on
-    assert result["errors"] == 0 and result["p99_ms"] < 500, result
-    assert rss_kib(server.pid) - before < 50 * 1024
+    assert result["errors"] == 0, result  # how fast, how much memory: python -m benchmarks.http_attacks
     assert log_lines(server, "--max-header-size")
 
 
@@ -152,7 +151,7 @@ def test_slowloris_headers_get_408_on_time_while_others_are_served(server: Serve
         sock.close()
     assert all(data.startswith(b"HTTP/1.1 408 ") for data, _ in answers), answers[:2]
     assert elapsed < 3.5  # the 1 s header timeout, not the 3 s the trickle would take
-    assert result["errors"] == 0 and result["p99_ms"] < 500, result
+    assert result["errors"] == 0, result  # how fast: python -m benchmarks.http_attacks
 
 
 def test_slow_body_gets_408_on_time(server: Server) -> None:
@@ -200,28 +199,31 @@ def test_silent_and_idle_keep_alive_connections_are_closed_on_time(server: Serve
 
 def test_connections_over_the_cap_are_refused_with_503_and_logged() -> None:
     with serve_fastevents("--max-connections", "10", "--log-level", "warning") as srv:
+        idle = open_sockets(srv.pid)
         held = [connect(srv) for _ in range(10)]
-        time.sleep(0.2)
+        wait_until(lambda: open_sockets(srv.pid) >= idle + 10, what="the server holds the 10 connections")
         extra = connect(srv)
         extra.sendall(post(EXAMPLE))
         answer, end = read_until_closed(extra, 4.0)
         extra.close()
         for sock in held:
             sock.close()
-        time.sleep(0.2)
-        served = httpx.post(srv.url, content=EXAMPLE, timeout=5)
+        wait_until(
+            lambda: httpx.post(srv.url, content=EXAMPLE, timeout=5).status_code == 200,
+            what="once the server has seen them close, new clients are served again",
+        )
         assert answer.startswith(b"HTTP/1.1 503 ") and end == "eof", (answer, end)
-        assert served.status_code == 200
         assert log_lines(srv, "refused connections: 10 open (--max-connections)")
 
 
 def test_at_the_open_file_limit_new_clients_are_served_or_refused_cleanly() -> None:
     with serve_fastevents("--log-level", "warning", max_files=128) as srv:
         assert log_lines(srv, "--max-connections lowered from 1000 to 64")
+        idle = open_sockets(srv.pid)
         held = []
         for _ in range(70):
             held.append(connect(srv))
-        time.sleep(0.3)
+        wait_until(lambda: open_sockets(srv.pid) >= idle + 64, what="the server holds its 64 connections")
         outcomes = []
         for _ in range(5):
             sock = connect(srv)
@@ -230,10 +232,11 @@ def test_at_the_open_file_limit_new_clients_are_served_or_refused_cleanly() -> N
             sock.close()
         for sock in held:
             sock.close()
-        time.sleep(0.3)
-        after = httpx.post(srv.url, content=EXAMPLE, timeout=5)
         assert all(data.startswith(b"HTTP/1.1 503 ") and end == "eof" for data, end in outcomes), outcomes
-        assert after.status_code == 200
+        wait_until(
+            lambda: httpx.post(srv.url, content=EXAMPLE, timeout=5).status_code == 200,
+            what="once the held connections close, new clients are served again",
+        )
         assert log_lines(srv, "refused connections")
         assert "Traceback" not in srv.output()
 
@@ -244,7 +247,8 @@ def test_a_client_that_stops_reading_is_cut_off_after_the_write_timeout(server: 
     sock.connect(address(server))
     body = json.dumps({"name": "big:answer", "version": 1, "payload": {"size": 30_000_000}}).encode()
     sock.sendall(post(body))
-    time.sleep(3.0)  # read nothing: the answer piles up in the server, then the write timeout (1 s) hits
+    # read nothing: the answer piles up in the server, then the write timeout (1 s) hits
+    assert log_lines(server, "--write-timeout", wait=10)
     data, end = read_until_closed(sock, 5.0)
     sock.close()
     assert len(data) < 30_000_000 and end in ("reset", "eof")
@@ -415,11 +419,10 @@ def test_sigterm_exits_0_and_new_connections_are_refused_while_stopping(workers:
             results.append(httpx.post(srv.url, json=body, timeout=10).json()["payload"])
 
         thread = in_background(slow)
-        time.sleep(0.4)
+        wait_until(lambda: sleeping(srv.url), what="the slow request is in its handler")
         srv.process.send_signal(signal.SIGTERM)
-        time.sleep(0.8)  # stopping, the slow request still in flight
-        with pytest.raises(ConnectionRefusedError):
-            socket.create_connection((host, port), timeout=2).close()
+        wait_until(lambda: refused(host, port), what="new connections are refused")
+        assert results == []  # while the slow request is still in flight
         code = srv.process.wait(10)
         thread.join(5)
     finally:

@@ -31,6 +31,9 @@ from fastevents._seedenv import ensure_seed_python
 
 from .helpers_http import Server
 
+# The first use provisions the old package's venv (pip, from PyPI): minutes on a cold machine.
+pytestmark = [pytest.mark.slow, pytest.mark.seed, pytest.mark.timeout(600)]
+
 
 def _seed_python() -> str:
     return str(ensure_seed_python())  # creates the venv when missing: never skipped

@@ -14,6 +14,7 @@ import pytest
 from fastevents import EventRouter, asgi_app
 
 from .helpers_http import PYTHON, ROOT
+from .waiting import wait_until_async
 
 
 class Harness:
@@ -73,8 +74,7 @@ def test_health_follows_the_lifespan() -> None:
         app = asgi_app(EventRouter(lifespan=lifespan), health_path="/health")
         harness = Harness(app)
         await harness.inbox.put({"type": "lifespan.startup"})
-        await asyncio.sleep(0.05)
-        assert trail == ["open pool"]
+        await wait_until_async(lambda: trail == ["open pool"])
         assert await harness.get("/health") == (503, b'{"status":"starting"}')
         release.set()
         assert (await asyncio.wait_for(harness.outbox.get(), 5))["type"] == "lifespan.startup.complete"

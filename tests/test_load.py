@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import ast
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .helpers_http import PYTHON, ROOT, Server, load, rss_kib, serve_fastevents
+from .helpers_http import PYTHON, ROOT, Server, load, serve_fastevents
 
 
 @pytest.fixture
@@ -24,24 +23,16 @@ def server() -> Iterator[Server]:
         yield srv
 
 
-def test_64_connections_without_errors_or_memory_growth(server: Server) -> None:
-    warmup = load(server.url, connections=64, seconds=1.0)  # fills caches, pools, allocator arenas
-    assert warmup["errors"] == 0, warmup["first_errors"]
-    before = rss_kib(server.pid)
-    started = time.monotonic()
-    result = load(server.url, connections=64, seconds=3.0)
-    after = rss_kib(server.pid)
-    print(
-        f"\n64 connections, {time.monotonic() - started:.1f} s: {result['requests']} requests, "
-        f"{result['rate']:.0f}/s, p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
-        f"max {result['max_ms']:.1f} ms; server RSS {before} -> {after} KiB"
-    )
+@pytest.mark.slow
+def test_64_connections_are_all_answered_correctly(server: Server) -> None:
+    # How many requests and how much memory: `python -m benchmarks.http_load` measures and
+    # checks them (--min-requests, --max-rss-growth-kib); here, only that every answer is right.
+    result = load(server.url, connections=64, seconds=1.0)
+    assert result["requests"] > 0
     assert result["errors"] == 0, result["first_errors"]
-    assert result["requests"] > 1000
-    # A leak of even 100 bytes per request would show as several MiB here.
-    assert after - before < 2048, (before, after)
 
 
+@pytest.mark.slow
 def test_an_answer_that_is_not_a_response_event_counts_as_an_error(server: Server) -> None:
     unknown = b'{"name": "no:such:event", "version": 1, "payload": {}}'
     result = load(server.url, connections=4, seconds=0.3, body=unknown)
@@ -50,6 +41,7 @@ def test_an_answer_that_is_not_a_response_event_counts_as_an_error(server: Serve
     assert "eventNotFound" in result["first_errors"][0]
 
 
+@pytest.mark.slow
 def test_importing_fastevents_does_not_load_the_load_generator() -> None:
     probe = "import sys, fastevents; print('fastevents._loadgen' in sys.modules)"
     out = subprocess.run([PYTHON, "-c", probe], capture_output=True, text=True, check=True, timeout=60)

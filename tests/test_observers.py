@@ -7,6 +7,7 @@ import asyncio
 import contextvars
 import json
 import logging
+import time
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -17,6 +18,7 @@ import fastevents
 from fastevents import EventCall, EventErrorType, EventException, EventObserver, EventProcessor
 
 from .conftest import build_fixture_router
+from .waiting import wait_until_async
 
 IDS = '"id": "i-1", "flowId": "f-1"'
 seen_in_handler: contextvars.ContextVar[str | None] = contextvars.ContextVar("seen_in_handler", default=None)
@@ -115,7 +117,9 @@ def test_observers_hear_how_every_event_ended(
     routed: bool,
 ) -> None:
     processor = EventProcessor(build_fixture_router(), core=core)
+    started = time.perf_counter()
     answer = processor.process_event(body) if way == "sync" else asyncio.run(processor.process_event_async(body))
+    elapsed = time.perf_counter() - started
     assert json.loads(answer)["name"] == answer_name
     [call] = recorder.calls
     assert (call.answer_name, call.status, call.error_type, call.client_caused, call.routed) == (
@@ -125,7 +129,7 @@ def test_observers_hear_how_every_event_ended(
         client_caused,
         routed,
     )
-    assert call.duration >= 0
+    assert 0 < call.duration <= elapsed  # measured, within the call (0.0 until it is)
     assert recorder.states == [("state", call.name)]
     if status != "badProtocol":
         assert (call.id, call.flow_id, call.version) == ("i-1", "f-1", 1)
@@ -207,6 +211,7 @@ def test_client_observers_add_headers_and_metadata_and_hear_the_outcome(kind: st
 
     observer = Injecting()
     fastevents.add_client_observer(observer)
+    started = time.perf_counter()
     try:
         with MockEvents() as mock:
             mock.add("remote:thing", 1, {"ok": True})
@@ -223,6 +228,7 @@ def test_client_observers_add_headers_and_metadata_and_hear_the_outcome(kind: st
                 response = asyncio.run(send())
     finally:
         fastevents.remove_client_observer(observer)
+    elapsed = time.perf_counter() - started
     [sent] = mock.calls
     assert sent.headers.get("x-probe") == "1"
     assert sent.event.metadata == {"origin": "test", "trace": {"traceparent": "00-abc-def-01"}}
@@ -234,7 +240,7 @@ def test_client_observers_add_headers_and_metadata_and_hear_the_outcome(kind: st
         "response",
         None,
     )
-    assert call.response is response and call.duration >= 0
+    assert call.response is response and 0 < call.duration <= elapsed
 
 
 def test_client_observers_hear_failures() -> None:
@@ -257,15 +263,18 @@ def test_client_observers_hear_failures() -> None:
 def test_a_cancelled_async_event_still_ends_for_its_observers(core: ModuleType, recorder: Recorder) -> None:
     router = fastevents.EventRouter()
 
+    started: list[bool] = []
+
     @router.event("hang", 1)
     async def hang(event: fastevents.Event) -> Any:
+        started.append(True)
         await asyncio.sleep(10)
 
     processor = EventProcessor(router, core=core)
 
     async def main() -> None:
         task = asyncio.ensure_future(processor.process_event_async(b'{"name": "hang", "version": 1}'))
-        await asyncio.sleep(0.05)
+        await wait_until_async(lambda: started, what="the handler runs")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -279,8 +288,11 @@ def test_a_cancelled_async_event_still_ends_for_its_observers(core: ModuleType, 
 def test_an_event_in_flight_ends_with_the_observers_that_saw_it_start(core: ModuleType) -> None:
     router = fastevents.EventRouter()
 
+    started: list[bool] = []
+
     @router.event("slow", 1)
     async def slow(event: fastevents.Event) -> Any:
+        started.append(True)
         await asyncio.sleep(0.05)
         return {}
 
@@ -290,7 +302,7 @@ def test_an_event_in_flight_ends_with_the_observers_that_saw_it_start(core: Modu
     async def main() -> bytes:
         fastevents.add_observer(observer)
         task = asyncio.ensure_future(processor.process_event_async(b'{"name": "slow", "version": 1}'))
-        await asyncio.sleep(0.01)
+        await wait_until_async(lambda: started)  # in flight
         fastevents.remove_observer(observer)  # the last one: dispatch stops paying for observers
         return await task
 

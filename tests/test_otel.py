@@ -431,6 +431,7 @@ def assert_b_side(otel: Telemetry, server_a: ReadableSpan) -> None:
     assert {client_b.context.trace_id, server_b.context.trace_id} == {server_a.context.trace_id}
 
 
+@pytest.mark.slow
 def test_trace_crosses_services_with_traceparent_headers(otel: Telemetry, services: list[str]) -> None:
     async def main() -> Any:
         async with AsyncEventClient(services[0]) as client:
@@ -455,6 +456,7 @@ def test_trace_crosses_services_with_traceparent_headers(otel: Telemetry, servic
     assert int(traceparent[-2:], 16) & 1  # sampled
 
 
+@pytest.mark.slow
 def test_trace_crosses_services_with_metadata_trace_only(otel: Telemetry, services: list[str]) -> None:
     # A Kotlin peer: no traceparent header, the context only in metadata.trace
     trace_id, span_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
@@ -471,6 +473,7 @@ def test_trace_crosses_services_with_metadata_trace_only(otel: Telemetry, servic
     assert_b_side(otel, server_a)
 
 
+@pytest.mark.slow
 def test_metadata_trace_keys_are_read_in_any_case(otel: Telemetry, services: list[str]) -> None:
     trace_id, span_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     body = envelope("b:work", metadata={"trace": {"TraceParent": f"00-{trace_id}-{span_id}-01", "n": 1}})
@@ -479,6 +482,7 @@ def test_metadata_trace_keys_are_read_in_any_case(otel: Telemetry, services: lis
     assert (server_b.context.trace_id, parent_of(server_b)) == (int(trace_id, 16), int(span_id, 16))
 
 
+@pytest.mark.slow
 def test_headers_win_over_metadata_trace(otel: Telemetry, services: list[str]) -> None:
     in_header = "00-11111111111111111111111111111111-2222222222222222-01"
     in_metadata = "00-33333333333333333333333333333333-4444444444444444-01"
@@ -488,6 +492,7 @@ def test_headers_win_over_metadata_trace(otel: Telemetry, services: list[str]) -
     assert (server_b.context.trace_id, parent_of(server_b)) == (int("1" * 32, 16), int("2" * 16, 16))
 
 
+@pytest.mark.slow
 def test_no_context_anywhere_starts_a_new_trace(otel: Telemetry, services: list[str]) -> None:
     httpx.post(services[1], content=envelope("b:work", metadata={"trace": {"traceparent": "garbage"}}), timeout=10)
     (server_b,) = otel.spans(1)
@@ -510,6 +515,7 @@ def client_span(otel: Telemetry) -> ReadableSpan:
     return next(s for s in otel.spans(2) if s.kind is SpanKind.CLIENT)
 
 
+@pytest.mark.slow
 def test_client_span_of_a_success(otel: Telemetry, served_fixture_router: str) -> None:
     with EventClient(served_fixture_router) as client:
         client.send_event("echo:payload", 1, {"x": 1}, id="i", flow_id="f", metadata={"origin": "cli"})
@@ -529,6 +535,7 @@ def test_client_span_of_a_success(otel: Telemetry, served_fixture_router: str) -
     assert span.status.status_code is StatusCode.UNSET
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "status"), [("fail:expected", "notFound"), ("nobody:home", "eventNotFound")])
 def test_every_error_answer_is_an_error_on_the_client_span(
     otel: Telemetry, served_fixture_router: str, name: str, status: str
@@ -558,6 +565,7 @@ def test_client_failure_without_an_answer(otel: Telemetry) -> None:
     assert point.count == 1
 
 
+@pytest.mark.slow
 def test_client_keeps_the_callers_metadata_and_trace_keys(otel: Telemetry, services: list[str]) -> None:
     metadata = {"origin": "me", "trace": {"x-custom": "kept"}}
     with EventClient(services[1]) as client:
@@ -569,6 +577,7 @@ def test_client_keeps_the_callers_metadata_and_trace_keys(otel: Telemetry, servi
     assert metadata == {"origin": "me", "trace": {"x-custom": "kept"}}  # the caller's dict is untouched
 
 
+@pytest.mark.slow
 def test_client_duration_histogram(otel: Telemetry, served_fixture_router: str) -> None:
     with EventClient(served_fixture_router) as client:
         client.send_event("echo:payload", 1)
@@ -614,6 +623,7 @@ def test_log_records_carry_the_server_span(otel: Telemetry, core: ModuleType) ->
     assert (after.trace_id, after.span_id, after.event_id) == (None, None, None)  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_asgi_instrumentation_span_is_the_parent(otel: Telemetry) -> None:
     asgi = pytest.importorskip("opentelemetry.instrumentation.asgi")
     router = EventRouter()

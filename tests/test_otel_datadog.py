@@ -102,6 +102,7 @@ def test_server_joins_a_trace_from_datadog_keys_in_metadata_trace(datadog_too: N
         telemetry.close()
 
 
+@pytest.mark.slow
 def test_opentelemetry_propagators_finds_datadog_by_name() -> None:
     code = "from opentelemetry import propagate; print(sorted(propagate.get_global_textmap().fields))"
     env = {"OTEL_PROPAGATORS": "tracecontext,datadog", "PATH": "/usr/bin:/bin"}

@@ -42,6 +42,7 @@ print(",".join(loaded) or "none")
 """
 
 
+@pytest.mark.slow
 def test_import_and_dispatch_never_import_opentelemetry() -> None:
     result = subprocess.run(
         [PYTHON, "-c", NEVER_IMPORTS], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
@@ -58,6 +59,7 @@ def test_instrumentor_is_registered_as_an_entry_point() -> None:
     assert found.load() is FastEventsInstrumentor
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not (BIN / "opentelemetry-instrument").exists(), reason="opentelemetry-instrumentation not installed"
 )

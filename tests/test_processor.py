@@ -27,6 +27,7 @@ from fastevents import (
 )
 
 from .conftest import ExampleSchema, assert_envelope, build_fixture_router
+from .waiting import wait_until_async
 
 IDS = '"id": "11111111-1111-4111-8111-111111111111", "flowId": "22222222-2222-4222-8222-222222222222"'
 
@@ -609,15 +610,18 @@ def test_a_cancelled_inner_task_is_an_error_answer_not_an_escape(core: ModuleTyp
 def test_cancelling_the_caller_still_cancels(core: ModuleType) -> None:
     router = EventRouter()
 
+    started: list[bool] = []
+
     @router.event("slow:one", 1)
     async def slow(event: Event) -> None:
+        started.append(True)
         await asyncio.sleep(10)
 
     processor = EventProcessor(router, core=core)
 
     async def main() -> None:
         task = asyncio.ensure_future(processor.process_event_async(request("slow:one")))
-        await asyncio.sleep(0.01)
+        await wait_until_async(lambda: started)  # the handler is waiting
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

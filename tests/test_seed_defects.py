@@ -37,6 +37,7 @@ def _python(code: str) -> str:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 
 
+@pytest.mark.slow
 def test_defect_1_imports_without_pydantic() -> None:
     out = _python(
         "import sys, fastevents, fastevents.compat; print(sorted(m for m in sys.modules if m.startswith('pydantic')))"
@@ -90,6 +91,7 @@ def test_defect_9_uuid_user_ids_do_not_crash_the_async_processor(core: Any) -> N
     assert out["payload"] == ["0b7e6c1a-3f3e-4a39-9e51-8e1d0f0f3a11"] * 2
 
 
+@pytest.mark.slow
 def test_defect_10_import_configures_no_logging_and_starts_no_thread() -> None:
     out = _python(
         "import logging, threading\n"

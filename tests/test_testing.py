@@ -56,6 +56,7 @@ def test_send_event_has_exactly_the_real_signature(fake: type, real: type) -> No
     assert inspect.iscoroutinefunction(fake.send_event) == inspect.iscoroutinefunction(real.send_event)
 
 
+@pytest.mark.slow
 def test_test_client_answers_as_the_served_router_does(router: EventRouter, server: Server) -> None:
     with TestClient(router) as fake, EventClient(server.url) as real:
         for name, version, payload in CALLS:
@@ -65,6 +66,7 @@ def test_test_client_answers_as_the_served_router_does(router: EventRouter, serv
             ), name
 
 
+@pytest.mark.slow
 def test_async_test_client_answers_as_the_served_router_does(router: EventRouter, server: Server) -> None:
     async def go() -> None:
         async with AsyncTestClient(router) as fake, AsyncEventClient(server.url) as real:
@@ -315,6 +317,7 @@ def test_unmocked_event_fails(events_client, mock_events):
 """
 
 
+@pytest.mark.slow
 def test_pytest_plugin_offers_the_fixtures(tmp_path: Path) -> None:
     (tmp_path / "test_plugin_use.py").write_text(textwrap.dedent(PLUGIN_TESTS))
     result = subprocess.run(
@@ -332,6 +335,7 @@ def test_pytest_plugin_offers_the_fixtures(tmp_path: Path) -> None:
     assert "UnmockedEventError" in result.stdout and "price:get" in result.stdout
 
 
+@pytest.mark.slow
 def test_readme_testing_example_passes(tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text()
     marker = "<!-- tests/test_testing.py runs this block with pytest -->\n```python\n"

@@ -47,6 +47,7 @@ def _import_in_subprocess(
     )
 
 
+@pytest.mark.slow
 def test_a_built_core_that_refuses_to_load_warns_and_falls_back(tmp_path: pathlib.Path) -> None:
     # A copy under another name: the editable install's finder would serve "fastevents".
     package = tmp_path / "fastevents_copy"
@@ -58,6 +59,7 @@ def test_a_built_core_that_refuses_to_load_warns_and_falls_back(tmp_path: pathli
     assert "RuntimeWarning" in result.stderr and "built for another Python" in result.stderr
 
 
+@pytest.mark.slow
 def test_an_unbuilt_checkout_runs_on_the_twin_quietly(tmp_path: pathlib.Path) -> None:
     shutil.copytree(
         ROOT / "fastevents",
@@ -68,6 +70,7 @@ def test_an_unbuilt_checkout_runs_on_the_twin_quietly(tmp_path: pathlib.Path) ->
     assert (result.returncode, result.stdout.strip(), result.stderr) == (0, "False", "")
 
 
+@pytest.mark.slow
 def test_other_interpreters_use_the_twin() -> None:
     prelude = (
         "import sys, types; sys.implementation = types.SimpleNamespace(**{**vars(sys.implementation), 'name': 'pypy'})"
@@ -170,6 +173,7 @@ def normalised(answer: bytes, request: dict[str, Any]) -> Any:
     return value
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(len(CORES) < 2, reason="this build has no compiled core (FASTEVENTS_NO_EXTENSIONS)")
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(envelope=envelopes())
@@ -192,6 +196,7 @@ def test_the_cores_agree_on_arbitrary_bytes(body: bytes) -> None:
     assert answers[0] == answers[1]
 
 
+@pytest.mark.slow
 def test_env_switch_is_honoured_in_a_fresh_interpreter() -> None:
     import subprocess
     import sys

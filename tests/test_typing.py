@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PROGRAMS = sorted((Path(__file__).parent / "typing").glob("*_program.py"))
 
 
@@ -22,6 +24,8 @@ def test_there_are_typing_programs() -> None:
     assert {p.name for p in PROGRAMS} >= {"user_program.py", "compat_program.py"}
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # mypy with a cold cache, on a busy machine
 def test_users_programs_pass_mypy_strict_from_outside_the_checkout(tmp_path: Path) -> None:
     # Copied out of the checkout: mypy would otherwise find fastevents' source next to them
     # (tests/ is a package) and never look at the install.

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import assert_type
+from typing import Any, assert_type
 
 from fastevents.compat import (
     CamelPydanticMixin,
@@ -14,13 +14,30 @@ from fastevents.compat import (
     EventHandler,
     EventProcessor,
     EventRegister,
+    Field,
     RequestEvent,
     ResponseEvent,
+    ValidationError,
+    validator,
 )
 
 
 class MyEventSchema(CamelPydanticMixin):
     example: str
+
+
+class Checked(CamelPydanticMixin):  # pydantic-v1 style, as 0.2.4's schemas were written
+    name: str = Field(..., min_length=1, alias="fullName")
+    count: int = Field(1, ge=1)
+
+    @validator("name")
+    def stripped(cls, value: str) -> str:
+        return value.strip()
+
+
+class Reordered(CamelPydanticMixin, kw_only=True):  # a required field after a default, as pydantic allowed
+    count: int = 1
+    name: str
 
 
 class MyHandler(EventHandler):
@@ -54,3 +71,15 @@ def check(event: RequestEvent) -> None:
     response = EventClient("http://127.0.0.1:8000/events").send_event("get:event:example", 1, {}, "id", "flow")
     assert_type(response, ResponseEvent)
     assert_type(response.to_json(), str)
+
+    checked = Checked.parse_obj({"fullName": "Ada"})
+    assert_type(checked, Checked)
+    assert_type(checked.dict(by_alias=True), dict[str, Any])
+    assert_type(checked.json(), str)
+    assert_type(checked.copy(update={"count": 2}), Checked)
+    assert_type(Checked.schema(), dict[str, Any])
+    try:
+        Checked(count=0)
+    except ValidationError as exc:
+        assert_type(exc.to_dict(), dict[str, Any])
+    assert_type(Reordered(name="x").count, int)
