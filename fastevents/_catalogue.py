@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ._model import Event
+from ._openapi import openapi
 from ._wire import MODE_EVENT, MODE_RAW, MODE_TYPED
 
 if TYPE_CHECKING:
@@ -214,7 +215,8 @@ def _csp(page: bytes) -> bytes:
 
 
 class CataloguePages:
-    """Answers ``GET <path>/catalogue`` (the JSON) and ``GET <path>/docs`` (the page).
+    """Answers ``GET <path>/catalogue`` (the JSON), ``GET <path>/openapi.json`` (the router's
+    OpenAPI document, ``fastevents._openapi``) and ``GET <path>/docs`` (the page).
 
     Plugged into :class:`fastevents._asgi.EventsApp` for paths other than the events path,
     so ``POST <path>`` runs exactly the code it runs without it. The catalogue is built on
@@ -226,6 +228,8 @@ class CataloguePages:
         self.router = router
         self.catalogue_path = base + "/catalogue"
         self.docs_path = base + "/docs"
+        self.openapi_path = base + "/openapi.json"
+        self.path = base or "/"
         self._page = docs_page()
         self._page_headers = [
             (b"content-type", b"text/html; charset=utf-8"),
@@ -234,18 +238,24 @@ class CataloguePages:
             (b"x-content-type-options", b"nosniff"),
             (b"cache-control", b"no-cache"),
         ]
-        self._json = b""
+        self._json = self._openapi_json = b""
         self._json_routes = -1
 
     def _catalogue_json(self) -> bytes:
         if self._json_routes != len(self.router):
-            self._json = msgspec.json.encode(catalogue(self.router))
+            found = catalogue(self.router)
+            self._json = msgspec.json.encode(found)
+            self._openapi_json = msgspec.json.encode(openapi(found, path=self.path))
             self._json_routes = len(self.router)
         return self._json
 
+    def _openapi(self) -> bytes:
+        self._catalogue_json()
+        return self._openapi_json
+
     async def __call__(self, scope: Any, path: str, send: Callable[[Any], Awaitable[None]]) -> None:
-        if path == self.catalogue_path:
-            body = self._catalogue_json()
+        if path == self.catalogue_path or path == self.openapi_path:
+            body = self._catalogue_json() if path == self.catalogue_path else self._openapi()
             headers = [
                 (b"content-type", b"application/json"),
                 (b"content-length", b"%d" % len(body)),
