@@ -21,8 +21,9 @@ from typing import Any, Literal, NamedTuple
 import msgspec
 import pytest
 
-from fastevents import Event, EventErrorType, EventRouter, _cli
+from fastevents import Event, EventBuilder, EventErrorType, EventException, EventRouter, _cli
 from fastevents._codegen import python_client
+from fastevents.testing import MockEvents
 
 from . import schema_router
 from .helpers_http import serve_fastevents
@@ -336,3 +337,31 @@ def test_codegen_from_a_server_without_its_catalogue_says_how_to_serve_it(capsys
     with serve_fastevents(target="tests.schema_router:router") as server, pytest.raises(SystemExit):
         _cli.main(["codegen", server.url])
     assert "HTTP 404 (is the server run with --catalogue?)" in capsys.readouterr().err
+
+
+def test_generated_client_is_answered_by_mock_events(module_dir: Path) -> None:
+    (module_dir / "gen_mocked.py").write_text(generate("users"), encoding="utf-8")
+    gen = load(module_dir, "gen_mocked")
+    with MockEvents() as mock:
+        mock.add("get:user", 1, {"userId": 5, "displayName": "x", "role": "member", "tags": []})
+        mock.add("server:ping", 1, EventException("DOWN", {"for": 3}, type=EventErrorType.GONE))
+        mock.add("create:user", 2, lambda event: EventBuilder.redirect_for(event, "https://example.com/u", {"a": "1"}))
+        with gen.UsersClient("http://127.0.0.1:9/events") as client:
+            user = client.get_user_v1(gen.GetUser(user_id=5), flow_id="f-1")
+            assert user == gen.User(user_id=5, display_name="x", role=gen.Role.MEMBER, tags=[])
+            with pytest.raises(gen.UsersError) as gone:
+                client.server_ping_v1()
+            with pytest.raises(gen.UsersRedirect) as moved:
+                client.create_user_v2(gen.CreateUser(display_name="d"))
+    assert (gone.value.code, gone.value.parameters, gone.value.type) == ("DOWN", {"for": 3}, EventErrorType.GONE)
+    assert (moved.value.url, moved.value.query_parameters) == ("https://example.com/u", {"a": "1"})
+    sent = mock.calls_for("get:user")[0]
+    assert (sent.payload, sent.event.flow_id) == ({"userId": 5}, "f-1")
+    assert msgspec.json.decode(msgspec.json.encode(mock.calls_for("create:user")[0].payload)) == {
+        "displayName": "d",
+        "role": "member",
+        "tags": [],
+        "address": None,
+        "ref": None,
+        "kind": "person",
+    }
