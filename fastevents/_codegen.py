@@ -527,3 +527,235 @@ def _join(parts: list[str]) -> str:
             out.append("\n\n\n" if is_def else "\n\n")
         out.append(block)
     return "".join(out) + "\n"
+
+
+# --- TypeScript ---------------------------------------------------------------------------
+
+# Global names a generated type must not shadow (the client uses them), and the client's own.
+_TS_RESERVED = frozenset(
+    {"Array", "Boolean", "Date", "Error", "JSON", "Number", "Object", "Promise", "Record", "Response", "String"}
+    | {"EventOptions", "ResponseEvent"}
+)
+_TS_IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
+_TS_SCALARS = {"boolean": "boolean", "integer": "number", "number": "number", "null": "null", "string": "string"}
+
+
+def _camel(text: str) -> str:
+    words = _words(text) or ["event"]
+    name = words[0].lower() + "".join(w[:1].upper() + w[1:].lower() for w in words[1:])
+    return "n" + name if name[0].isdigit() else name
+
+
+def _ts_comment(text: str, indent: str) -> list[str]:
+    text = text.strip().replace("*/", "*\\/")
+    if not text:
+        return []
+    lines = text.splitlines()
+    if len(lines) == 1:
+        return [f"{indent}/** {lines[0]} */"]
+    return [f"{indent}/**", *(f"{indent} * {line}".rstrip() for line in lines), f"{indent} */"]
+
+
+class _TsWriter:
+    def __init__(self, catalogue: dict[str, Any], prefix: str) -> None:
+        self.schemas: dict[str, Any] = catalogue.get("components", {}).get("schemas", {}) or {}
+        self.events: list[dict[str, Any]] = catalogue.get("events", []) or []
+        self.client = f"{prefix}Client"
+        self.error, self.redirect = f"{prefix}Error", f"{prefix}Redirect"
+        names = _Unique({self.client, self.error, self.redirect, *_TS_RESERVED})
+        self.types = {schema: names(_pascal(schema)) for schema in self.schemas}
+
+    def type_of(self, schema: Any) -> str:
+        if not isinstance(schema, dict) or not schema:
+            return "unknown"
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            return self.types.get(ref[len(_REF) :], "unknown") if ref.startswith(_REF) else "unknown"
+        if "const" in schema:
+            return json.dumps(schema["const"], ensure_ascii=False)
+        if isinstance(schema.get("enum"), list) and schema["enum"]:
+            return self._union([json.dumps(v, ensure_ascii=False) for v in schema["enum"]])
+        for key in ("anyOf", "oneOf"):
+            if isinstance(schema.get(key), list):
+                return self._union([self.type_of(option) for option in schema[key]])
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            return self._union([self.type_of({**schema, "type": k}) for k in kind])
+        if kind in _TS_SCALARS:
+            return _TS_SCALARS[kind]
+        if kind == "array":
+            prefix = schema.get("prefixItems")
+            if isinstance(prefix, list):
+                return f"[{', '.join(self.type_of(item) for item in prefix)}]"
+            return f"Array<{self.type_of(schema.get('items'))}>"
+        if kind == "object" or "properties" in schema:
+            if schema.get("properties"):
+                return self._object(schema, "")
+            extra = schema.get("additionalProperties")
+            return f"Record<string, {self.type_of(extra) if isinstance(extra, dict) else 'unknown'}>"
+        return "unknown"
+
+    @staticmethod
+    def _union(types: list[str]) -> str:
+        unique = list(dict.fromkeys(types))
+        return "unknown" if "unknown" in unique or not unique else " | ".join(unique)
+
+    def _object(self, schema: dict[str, Any], indent: str) -> str:
+        required = set(schema.get("required") or [])
+        lines = ["{"]
+        for wire, sub in (schema.get("properties") or {}).items():
+            key = wire if _TS_IDENTIFIER.match(wire) else json.dumps(wire, ensure_ascii=False)
+            optional = "" if wire in required else "?"
+            if isinstance(sub, dict) and sub.get("description"):
+                lines += _ts_comment(sub["description"], indent + "  ")
+            lines.append(f"{indent}  {key}{optional}: {self.type_of(sub)};")
+        lines.append(indent + "}")
+        return "\n".join(lines)
+
+    def definitions(self) -> list[str]:
+        out = []
+        for schema_name, schema in self.schemas.items():
+            name = self.types[schema_name]
+            doc = _ts_comment(schema.get("description") or "", "") if isinstance(schema, dict) else []
+            if isinstance(schema, dict) and (schema.get("type") == "object" or "properties" in schema):
+                out.append("\n".join([*doc, f"export interface {name} {self._object(schema, '')}"]))
+            else:
+                out.append("\n".join([*doc, f"export type {name} = {self.type_of(schema)};"]))
+        return out
+
+    def methods(self) -> list[str]:
+        names = _Unique({"send", "url", "constructor"})
+        out = []
+        for event in self.events:
+            method = names(_camel(f"{event['name']} v{event['version']}"))
+            takes = event.get("payloadKind") != "ignored"
+            payload = f"payload: {self.type_of(event.get('payload'))}, " if takes else ""
+            response = event.get("response")
+            returns = self.type_of(response) if response is not None else "unknown"
+            doc = "\n\n".join(p for p in (event.get("summary"), event.get("description")) if p)
+            out += [
+                "",
+                *_ts_comment(doc or f"Send `{event['name']}` v{event['version']}.", "  "),
+                f"  async {method}({payload}options: EventOptions = {{}}): Promise<{returns}> {{",
+                f"    return (await this.send({json.dumps(event['name'], ensure_ascii=False)}, {event['version']}, "
+                f"{'payload' if takes else '{}'}, options)) as {returns};",
+                "  }",
+            ]
+        return out
+
+
+_TS_HELPERS = """\
+/** What a call takes besides the event: ids, identity, auth, metadata, headers, an AbortSignal. */
+export interface EventOptions {
+  id?: string;
+  flowId?: string;
+  identity?: Record<string, unknown>;
+  auth?: Record<string, unknown>;
+  metadata?: Record<string, unknown>;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+/** An answer event, as the server sends it. */
+export interface ResponseEvent {
+  name: string;
+  version: number;
+  id: string;
+  flowId: string;
+  payload: unknown;
+  identity: Record<string, unknown>;
+  auth: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+}
+
+/** An error answer: `code`, `parameters`, `type` (the name's suffix) and the whole `response`. */
+export class {error} extends Error {
+  readonly code: string;
+  readonly parameters: Record<string, unknown>;
+  readonly type: string;
+
+  constructor(readonly response: ResponseEvent) {
+    const body = (typeof response.payload === "object" && response.payload !== null ? response.payload : {}) as {
+      code?: unknown;
+      parameters?: unknown;
+    };
+    const code = String(body.code ?? "");
+    super(`${response.name}: ${code}`);
+    this.name = "{error}";
+    this.code = code;
+    this.parameters =
+      typeof body.parameters === "object" && body.parameters !== null
+        ? (body.parameters as Record<string, unknown>)
+        : {};
+    const colon = response.name.lastIndexOf(":");
+    this.type = colon < 0 ? response.name : response.name.slice(colon + 1);
+  }
+}
+
+/** A redirect answer: `url`, `queryParameters` and the whole `response`. */
+export class {redirect} extends Error {
+  readonly url: string;
+  readonly queryParameters: Record<string, unknown>;
+
+  constructor(readonly response: ResponseEvent) {
+    const body = response.payload as { url?: unknown; queryParameters?: Record<string, unknown> };
+    super(`${response.name}: ${String(body.url)}`);
+    this.name = "{redirect}";
+    this.url = String(body.url);
+    this.queryParameters = body.queryParameters ?? {};
+  }
+}"""
+
+_TS_CLIENT = """\
+/**
+ * The {title} events over `fetch`, one method per event. A method resolves to the success
+ * answer's payload; it rejects with `{error}` for an error answer, `{redirect}` for a
+ * redirect, and an `Error` when no answer comes (network failure, non-2xx status).
+ */
+export class {client} {
+  constructor(
+    readonly url: string,
+    private readonly fetchImpl: typeof fetch = fetch,
+  ) {}
+
+  private async send(name: string, version: number, payload: unknown, options: EventOptions): Promise<unknown> {
+    const { headers, signal, ...envelope } = options;
+    const answer = await this.fetchImpl(this.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify({ name, version, payload, ...envelope }),
+      signal,
+    });
+    if (!answer.ok) {
+      throw new Error(`${this.url} answered HTTP ${answer.status}`);
+    }
+    const event = (await answer.json()) as ResponseEvent;
+    if (event.name.endsWith(":response")) return event.payload;
+    if (event.name.endsWith(":redirect")) throw new {redirect}(event);
+    throw new {error}(event);
+  }"""
+
+
+def typescript_client(catalogue: dict[str, Any], *, name: str, header: list[str]) -> str:
+    """The source of a TypeScript module for ``catalogue``: the types (interfaces and type
+    aliases named after the schemas, wire names as they are) and ``<Name>Client`` over
+    ``fetch``. Integers are ``number``: beyond 2**53 JavaScript loses their precision."""
+    prefix = _pascal(name)
+    writer = _TsWriter(catalogue, prefix)
+    fields = {"error": writer.error, "redirect": writer.redirect, "client": writer.client, "title": name}
+    parts = [
+        "\n".join(f"// {line}" for line in header),
+        *writer.definitions(),
+        _TS_HELPERS.replace("{error}", fields["error"]).replace("{redirect}", fields["redirect"]),
+        "\n".join(
+            [
+                _TS_CLIENT.replace("{error}", fields["error"])
+                .replace("{redirect}", fields["redirect"])
+                .replace("{client}", fields["client"])
+                .replace("{title}", fields["title"]),
+                *writer.methods(),
+                "}",
+            ]
+        ),
+    ]
+    return "\n\n".join(part.strip("\n") for part in parts if part) + "\n"

@@ -11,6 +11,9 @@ import datetime
 import decimal
 import enum
 import importlib
+import json
+import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -22,7 +25,7 @@ import msgspec
 import pytest
 
 from fastevents import Event, EventBuilder, EventErrorType, EventException, EventRouter, _cli
-from fastevents._codegen import python_client
+from fastevents._codegen import python_client, typescript_client
 from fastevents.testing import MockEvents
 
 from . import schema_router
@@ -364,4 +367,120 @@ def test_generated_client_is_answered_by_mock_events(module_dir: Path) -> None:
         "address": None,
         "ref": None,
         "kind": "person",
+    }
+
+
+# --- TypeScript (--lang typescript) ----------------------------------------------------------
+
+
+def _tsc() -> str:
+    """The TypeScript compiler: $TSC, else tsc on PATH (CI: ``npm install typescript``)."""
+    found = os.environ.get("TSC") or shutil.which("tsc")
+    if not found or not shutil.which("node"):
+        pytest.skip("needs node and tsc (npm install typescript; TSC=path/to/tsc)")
+    return found
+
+
+TS_FLAGS = ["--strict", "--target", "es2022", "--lib", "es2022,dom", "--module", "commonjs"]
+
+TS_MAIN = """\
+import { UsersClient, UsersError, UsersRedirect } from "./users";
+
+const url = (globalThis as unknown as { process: { argv: string[] } }).process.argv[2];
+
+async function main(): Promise<void> {
+  const client = new UsersClient(url);
+  const user = await client.getUserV1({ userId: 1 }, { flowId: "ts-flow" });
+  const role: "admin" | "member" = user.role;
+  const created = await client.createUserV2({ displayName: "abcd", tags: ["x"] });
+  const total = await client.sumNumbersV1([1, 2.5]);
+  const ping: string = await client.serverPingV1();
+  let error: unknown = null;
+  try {
+    await client.getUserV1({ userId: 0 });
+  } catch (caught) {
+    if (caught instanceof UsersError) {
+      error = { code: caught.code, type: caught.type, parameters: caught.parameters, name: caught.response.name };
+    }
+  }
+  console.log(JSON.stringify({ user, role, created, total, ping, error, redirect: UsersRedirect.name }));
+}
+
+main().catch((caught: unknown) => {
+  console.error(caught);
+  throw caught;
+});
+"""
+
+
+@pytest.mark.parametrize("name", sorted(ROUTERS))
+def test_typescript_output_is_the_same_bytes_for_the_same_input(name: str) -> None:
+    first = typescript_client(ROUTERS[name].catalogue(), name=name, header=["made by a test"])
+    assert first == typescript_client(ROUTERS[name].catalogue(), name=name, header=["made by a test"])
+    assert first.startswith("// made by a test\n")
+
+
+@pytest.mark.slow
+def test_typescript_modules_compile_with_tsc_strict(tmp_path: Path) -> None:
+    tsc = _tsc()
+    files = []
+    for name in sorted(ROUTERS):
+        (tmp_path / f"{name}.ts").write_text(
+            typescript_client(ROUTERS[name].catalogue(), name=name, header=["x"]), encoding="utf-8"
+        )
+        files.append(f"{name}.ts")
+    checked = subprocess.run(
+        [tsc, *TS_FLAGS, "--noEmit", *files], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.slow
+def test_tsc_rejects_a_payload_of_the_wrong_type(tmp_path: Path) -> None:
+    tsc = _tsc()
+    (tmp_path / "users.ts").write_text(generate_ts(), encoding="utf-8")
+    (tmp_path / "main.ts").write_text(
+        'import { UsersClient } from "./users";\nvoid new UsersClient("u").getUserV1({ userId: "one" });\n',
+        encoding="utf-8",
+    )
+    checked = subprocess.run(
+        [tsc, *TS_FLAGS, "--noEmit", "main.ts"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert checked.returncode != 0 and "main.ts(2," in checked.stdout, checked.stdout
+
+
+def generate_ts() -> str:
+    return typescript_client(schema_router.router.catalogue(), name="users", header=["x"])
+
+
+@pytest.mark.slow
+def test_typescript_client_answers_over_http(tmp_path: Path) -> None:
+    tsc = _tsc()
+    with serve_fastevents("--catalogue", target="tests.schema_router:router") as server:
+        out = tmp_path / "users.ts"
+        assert _cli.main(["codegen", server.url, "--lang", "typescript", "-o", str(out)]) == 0
+        assert out.read_text(encoding="utf-8").split("\n", 2)[2] == generate_ts().split("\n", 1)[1]
+        (tmp_path / "main.ts").write_text(TS_MAIN, encoding="utf-8")
+        built = subprocess.run(
+            [tsc, *TS_FLAGS, "--outDir", "out", "users.ts", "main.ts"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert built.returncode == 0, built.stdout + built.stderr
+        ran = subprocess.run(
+            ["node", "out/main.js", server.url], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    result = json.loads(ran.stdout)
+    assert result["user"]["userId"] == 1 and result["role"] == "admin" and result["user"]["tags"] == ["a", "b"]
+    assert result["created"] == {"userId": 4, "ok": True}
+    assert result["total"] == {"count": 2, "total": 3.5}
+    assert result["ping"] == "pong"
+    assert result["error"] == {
+        "code": "USER_NOT_FOUND",
+        "type": "notFound",
+        "parameters": {"userId": 0},
+        "name": "get:user:notFound",
     }
