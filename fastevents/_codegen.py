@@ -17,6 +17,9 @@ that needs only fastevents and msgspec:
 The output depends only on its inputs (no date, no set order), passes ``mypy --strict`` and
 ``ruff check``, and starts with a header saying how it was made. Schema constraints
 (``minimum``, ``pattern``...) are left to the server, which checks them.
+
+:func:`typescript_client` writes the same for TypeScript: interfaces and type aliases with
+the wire's field names, and ``<Name>Client`` over ``fetch`` (``tsc --strict`` clean).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import keyword
 import re
 from typing import Any
 
-__all__ = ["python_client"]
+__all__ = ["python_client", "typescript_client"]
 
 _REF = "#/components/schemas/"
 _MODULES = ("collections.abc", "datetime", "decimal", "enum", "typing", "uuid", "msgspec", "fastevents")
