@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ._model import Event
+from ._openapi import openapi
 from ._wire import MODE_EVENT, MODE_RAW, MODE_TYPED
 
 if TYPE_CHECKING:
@@ -72,12 +73,16 @@ def catalogue(router: EventRouter) -> dict[str, Any]:
 
 
 def catalogue_json(router: EventRouter) -> bytes:
-    """The catalogue as UTF-8 JSON, whatever text the handlers' docstrings and types hold.
+    """The catalogue as UTF-8 JSON, whatever text the handlers' docstrings and types hold."""
+    return json_text(catalogue(router))
+
+
+def json_text(described: Any) -> bytes:
+    """``described`` (the catalogue or a document made from it) as UTF-8 JSON.
 
     A lone surrogate (``"\\ud800"`` in a docstring) has no UTF-8 form: such text is written
     with U+FFFD in its place (a surrogate pair is joined), rather than failing the whole page.
     """
-    described = catalogue(router)
     try:
         return msgspec.json.encode(described)
     except UnicodeEncodeError:
@@ -238,7 +243,8 @@ def _csp(page: bytes) -> bytes:
 
 
 class CataloguePages:
-    """Answers ``GET <path>/catalogue`` (the JSON) and ``GET <path>/docs`` (the page).
+    """Answers ``GET <path>/catalogue`` (the JSON), ``GET <path>/openapi.json`` (the router's
+    OpenAPI document, ``fastevents._openapi``) and ``GET <path>/docs`` (the page).
 
     Plugged into :class:`fastevents._asgi.EventsApp` for paths other than the events path,
     so ``POST <path>`` runs exactly the code it runs without it. The catalogue is built on
@@ -250,6 +256,8 @@ class CataloguePages:
         self.router = router
         self.catalogue_path = base + "/catalogue"
         self.docs_path = base + "/docs"
+        self.openapi_path = base + "/openapi.json"
+        self.path = base or "/"
         self._page = docs_page()
         self._page_headers = [
             (b"content-type", b"text/html; charset=utf-8"),
@@ -258,18 +266,24 @@ class CataloguePages:
             (b"x-content-type-options", b"nosniff"),
             (b"cache-control", b"no-cache"),
         ]
-        self._json = b""
+        self._json = self._openapi_json = b""
         self._json_routes = -1
 
     def _catalogue_json(self) -> bytes:
         if self._json_routes != len(self.router):
-            self._json = catalogue_json(self.router)
+            found = catalogue(self.router)
+            self._json = json_text(found)
+            self._openapi_json = json_text(openapi(found, path=self.path))
             self._json_routes = len(self.router)
         return self._json
 
+    def _openapi(self) -> bytes:
+        self._catalogue_json()
+        return self._openapi_json
+
     async def __call__(self, scope: Any, path: str, send: Callable[[Any], Awaitable[None]]) -> None:
-        if path == self.catalogue_path:
-            body = self._catalogue_json()
+        if path == self.catalogue_path or path == self.openapi_path:
+            body = self._catalogue_json() if path == self.catalogue_path else self._openapi()
             headers = [
                 (b"content-type", b"application/json"),
                 (b"content-length", b"%d" % len(body)),

@@ -344,6 +344,14 @@ class EventRouter:
 
         return catalogue(self)
 
+    def openapi(self, *, title: str = "events", version: str = "1.0.0", path: str = "/events") -> dict[str, Any]:
+        """The OpenAPI 3.1 document of ``POST path`` for this router's events, JSON-ready
+        (see ``fastevents._openapi``): ``title`` and ``version`` are the document's ``info``."""
+        from ._catalogue import catalogue
+        from ._openapi import openapi
+
+        return openapi(catalogue(self), title=title, version=version, path=path)
+
     @property
     def routes(self) -> list[tuple[str, int]]:
         """The registered (name, version) pairs, in registration order."""

@@ -342,3 +342,17 @@ def test_a_lone_surrogate_in_a_docstring_is_answered_not_a_500(way: str, capsys:
     entry = json.loads(text)["events"][0]
     assert entry["summary"] == "Broken \ufffd summary"
     assert entry["description"] == "Pair \U0001f600 kept, lone \ufffd replaced."
+
+
+@pytest.mark.parametrize("way", ["served", "command"])
+def test_a_lone_surrogate_in_a_docstring_leaves_the_openapi_document_whole(
+    way: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if way == "served":
+        answer = get(asgi_app(odd_docs_router, catalogue=True), "/events/openapi.json")
+        assert answer.status == 200, answer.body
+        text = answer.body.decode()
+    else:
+        assert _cli.main(["openapi", "tests.test_catalogue:odd_docs_router"]) == 0
+        text = capsys.readouterr().out
+    assert "Broken \ufffd summary" in json.dumps(json.loads(text), ensure_ascii=False)

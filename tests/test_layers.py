@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "fastevents"
 LAYERS: list[set[str]] = [
     {"_switch", "_wire", "_limits", "_seedenv"},
     {"_errors", "_context", "_sync"},
-    {"_answers", "_logfilter"},
+    {"_answers", "_logfilter", "_openapi", "_codegen"},
     {"_core_py", "_core"},
     {"_impl"},
     {"_model"},
