@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
     {"_processor"},
     {"_client_transport"},
     {"_asgi", "_client", "_conformance", "_loadgen", "_target"},
+    {"_direct"},
     {"_server"},
     {"_cli", "compat", "testing", "otel"},
     {"__init__", "__main__", "_pytest_plugin"},
