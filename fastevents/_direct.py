@@ -175,11 +175,11 @@ class DirectCycle:
     def _start(self, body: bytes | str) -> Any:
         if _observe.observing():  # observers read trace context from the request's headers
             _observe.request_headers.set({k.decode("latin-1"): v.decode("latin-1") for k, v in self.headers})
-        return self.app.processor.start_event(body)
+        return self.app.processor._start_event(body)
 
     async def _finish(self, outcome: Any) -> None:
         try:
-            answer = await self.app.processor.finish_async(outcome)
+            answer = await self.app.processor._finish_async(outcome)
         except asyncio.CancelledError:
             if self.client_gone:  # nobody to answer; the handler was cancelled for that
                 return

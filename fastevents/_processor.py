@@ -47,7 +47,7 @@ class EventProcessor:
         _observe.watch(self._dispatcher)  # observers (fastevents.add_observer) reach it, now or later
         # The hot path: the bound method of the core, without a wrapper call around it.
         self.process_event = self._dispatcher.dispatch  # type: ignore[method-assign]
-        self.start_event = self._dispatcher.dispatch_async  # type: ignore[method-assign]
+        self._start_event = self._dispatcher.dispatch_async  # type: ignore[method-assign]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         raise TypeError("EventProcessor is final: wrap one instead of subclassing it")
@@ -61,19 +61,19 @@ class EventProcessor:
         outcome = self._dispatcher.dispatch_async(body)
         if isinstance(outcome, bytes):
             return outcome
-        return await self.finish_async(outcome)
+        return await self._finish_async(outcome)
 
-    def start_event(self, body: bytes | bytearray | memoryview | str) -> Any:
+    def _start_event(self, body: bytes | bytearray | memoryview | str) -> Any:
         """Answer one request body if its handler answers at once (the answer's bytes); else
-        the pending handler, for :meth:`finish_async` to await in a task.
+        the pending handler, for :meth:`_finish_async` to await in a task.
 
         For servers that answer synchronous handlers without a task; what
         :meth:`process_event_async` does in two steps.
         """
         return self._dispatcher.dispatch_async(body)  # pragma: no cover - bound per instance
 
-    async def finish_async(self, outcome: Any) -> bytes:
-        """Await a pending handler (from :meth:`start_event`); its answer's bytes."""
+    async def _finish_async(self, outcome: Any) -> bytes:
+        """Await a pending handler (from :meth:`_start_event`); its answer's bytes."""
         dispatcher = self._dispatcher
         token = current_event.set(outcome.event)
         try:
