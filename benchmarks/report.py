@@ -686,6 +686,13 @@ HTTP_FAIRNESS = """\
   envelope with HTTP 422 and its own error document, where the protocol asks for HTTP 200 and a
   `badProtocol` event. **fastevents serve** checks path, method, content type, charset and body
   size, and applies every envelope rule.
+- **Floors and the direct path.** The two floors (`benchmarks/http_raw.py`) run no uvicorn at
+  all: one `asyncio.Protocol` per connection on uvloop with an httptools parser, answering from
+  the parser's `on_message_complete` callback; they check nothing and keep no limit, timer or
+  log. `fastevents serve`'s direct path (`fastevents/_direct.py`) runs inside its hardened
+  uvicorn protocol: every limit, deadline, keep-alive timer and the date header stay; a `POST`
+  to the events path goes from the parser's callbacks to the processor without an ASGI scope,
+  `receive`/`send` or a task (for a synchronous handler such as this one).
 - **Load.** wrk (C, one thread) is far cheaper per request than any Python server, so one core
   keeps the server's core saturated; the aiohttp fallback generator (used only when wrk is
   absent) is slower than the servers and then measures itself as much as them. No request
@@ -746,10 +753,21 @@ def markdown_document(results: dict[str, Any], chart_link: str) -> str:
             f"{server['generator_description']} on {server['connections']} keep-alive connections; "
             f"{server['pinning']}. Each server answers the {server['body_bytes']}-byte `success` request of "
             f"the in-process table (checked against the protocol's answer first). After a "
-            f"{server['warmup_seconds']:g} s warm-up each, the three servers (all running at once, the idle "
+            f"{server['warmup_seconds']:g} s warm-up each, the servers (all running at once, the idle "
             f"ones asleep) are loaded in {server['rounds']} interleaved rounds of {server['round_seconds']:g} s; "
             "requests/s is over all rounds, p50/p99 the median of the rounds' percentiles, *max* the worst "
-            "round's. *fastevents serve vs this* is the median of the per-round ratios of requests/s.\n",
+            "round's. *Server CPU per request* is the server's CPU time over a round (all its threads, from "
+            "`/proc/*/schedstat`) divided by the round's requests, median of the rounds. Ratios are medians "
+            "of per-round ratios: of requests/s, and in parentheses *per core*, of requests per CPU-second "
+            "(the inverse ratio of CPU per request), which the other work on a shared machine disturbs far "
+            "less. The floors are a raw `asyncio.Protocol` on uvloop + httptools (`benchmarks/http_raw.py`) "
+            "answering fixed bytes (the ceiling of this stack) or the bare msgspec answer; *fastevents serve* "
+            "answers `POST /events` on its direct path, *ASGI path* is the same server with "
+            "`FASTEVENTS_SERVE_ASGI=1` (what `fastevents serve` was before it).\n",
+        ]
+        if server.get("note"):
+            parts.append(server["note"] + "\n")
+        parts += [
             server_table(results),
         ]
         for name, reason in server.get("skipped", {}).items():

@@ -42,6 +42,8 @@ logger = logging.getLogger("fastevents.serve")
 
 _CONNECTION_CLOSE = b"connection: close\r\n"
 _EVENT_HEAD = b"%s: %s\r\ncontent-length: " % EVENT_CONTENT_TYPE
+_KEEP_ALIVE_TAIL = b"%d\r\n\r\n"
+_CLOSE_TAIL = b"%d\r\n" + _CONNECTION_CLOSE + b"\r\n"
 _INTERNAL_ERROR = (500, b"Internal Server Error", [(b"connection", b"close")])
 
 
@@ -129,7 +131,23 @@ class DirectCycle:
         else:
             self.charset = charset
 
-    # --- what the protocol's parser callbacks and limits call ----------------------------
+    # --- what the protocol calls ---------------------------------------------------------
+
+    def body_received(self, body: bytes) -> None:
+        """The parser's on_body."""
+        if self.refused or self.response_complete:
+            return  # answered already, or about to be: nothing more is kept
+        received = self.body
+        received += body
+        if len(received) > self.app.max_body:
+            received.clear()
+            self._refuse_soon(REFUSE_413)
+
+    def request_complete(self) -> None:
+        """The parser's on_message_complete: the body is whole."""
+        self.more_body = False
+        if not (self.refused or self.response_complete or self.disconnected):
+            self._process()
 
     @property
     def message_event(self) -> DirectCycle:
@@ -137,24 +155,11 @@ class DirectCycle:
         return self
 
     def set(self) -> None:
-        """Body received, the request complete, or the client gone: act on it now."""
-        if self.response_started or self.response_complete:
-            return
-        if self.disconnected:
-            if self.task is not None:  # an async handler is running for nobody: cancel it
-                self.client_gone = True
-                self.task.cancel()
-            return
-        if self.refused:
-            self.body.clear()  # answered already, or about to be: nothing more is kept
-            return
-        if len(self.body) > self.app.max_body:
-            self.body.clear()
-            self._refuse_soon(REFUSE_413)
-        elif self.more_body:
-            self.protocol.flow.resume_reading()  # uvicorn pauses past 64 KiB for receive() to resume
-        elif self.task is None:
-            self._process()
+        """The client is gone (``disconnected``), or a limit answered in the app's place: an
+        ``async`` handler still running is running for nobody, and is cancelled."""
+        if self.disconnected and self.task is not None and not self.response_complete:
+            self.client_gone = True
+            self.task.cancel()
 
     # --- answering -----------------------------------------------------------------------
 
@@ -196,8 +201,9 @@ class DirectCycle:
             return
         self.response_started = True
         defaults = self.protocol.server_state.default_headers
-        tail = b"%d\r\n\r\n" if self.keep_alive else b"%d\r\n" + _CONNECTION_CLOSE + b"\r\n"
-        self.transport.write(b"".join((_event_head(defaults), tail % len(answer), answer)))
+        prefix = _event_prefix[1] if _event_prefix[0] is defaults else _event_head(defaults)
+        tail = _KEEP_ALIVE_TAIL if self.keep_alive else _CLOSE_TAIL
+        self.transport.write(b"".join((prefix, tail % len(answer), answer)))
         self._complete()
 
     def _refuse_soon(self, refusal: tuple[int, bytes, Any]) -> None:

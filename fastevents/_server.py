@@ -301,6 +301,20 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         self._asgi_scope()
         HttpToolsProtocol.on_headers_complete(self)
 
+    def on_body(self, body: bytes) -> None:
+        cycle: Any = self.cycle
+        if type(cycle) is DirectCycle:
+            cycle.body_received(body)
+        else:
+            HttpToolsProtocol.on_body(self, body)
+
+    def on_message_complete(self) -> None:
+        cycle: Any = self.cycle
+        if type(cycle) is DirectCycle:
+            cycle.request_complete()
+        else:
+            HttpToolsProtocol.on_message_complete(self)
+
     def direct_answered(self) -> None:
         """A direct cycle's answer is out: uvicorn's on_response_complete, with one idle timer
         per connection instead of one per request (checked when it fires)."""
@@ -311,7 +325,8 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
-        self.flow.resume_reading()
+        if self.flow.read_paused:
+            self.flow.resume_reading()
         if self.pipeline:
             cycle, app = self.pipeline.pop()
             self._start_asgi_task(cycle, app)
