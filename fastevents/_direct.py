@@ -164,11 +164,16 @@ class DirectCycle:
     # --- answering -----------------------------------------------------------------------
 
     def _process(self) -> None:
-        body = decode_body(bytes(self.body), self.charset)
+        body = bytes(self.body)
+        if self.charset is not None:
+            body = decode_body(body, self.charset)  # type: ignore[assignment]
         # A context of its own, as a task would have: what handlers and observers set in it
         # (the request's headers, the current event, a span) stays with this request.
         context = contextvars.copy_context()
-        outcome = context.run(self._start, body)
+        if _observe.observing():
+            outcome = context.run(self._start_observed, body)
+        else:
+            outcome = context.run(self.app.processor._start_event, body)
         if type(outcome) is bytes:
             self._send_event(outcome)
             return
@@ -177,9 +182,9 @@ class DirectCycle:
         protocol.tasks.add(task)  # a graceful shutdown waits for it, then cancels it
         task.add_done_callback(protocol.tasks.discard)
 
-    def _start(self, body: bytes | str) -> Any:
-        if _observe.observing():  # observers read trace context from the request's headers
-            _observe.request_headers.set({k.decode("latin-1"): v.decode("latin-1") for k, v in self.headers})
+    def _start_observed(self, body: bytes | str) -> Any:
+        # Observers read trace context from the request's headers.
+        _observe.request_headers.set({k.decode("latin-1"): v.decode("latin-1") for k, v in self.headers})
         return self.app.processor._start_event(body)
 
     async def _finish(self, outcome: Any) -> None:
