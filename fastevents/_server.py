@@ -342,8 +342,11 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.is_closing()
             or self._state != _BETWEEN
             or (cycle is not None and not cycle.response_complete)
+            or self.timeout_keep_alive_task is not None
         ):
-            return  # a request is on its way: its own deadlines and answer take over
+            # A request is on its way (its deadlines and answer take over), or the ASGI app
+            # answered last (uvicorn's own keep-alive timer runs from that answer).
+            return
         due = self._answered_at + self.timeout_keep_alive
         if self.loop.time() < due:  # answered again since the timer was set
             self._idle_timer = self.loop.call_at(due, self._idle_expired)

@@ -344,3 +344,12 @@ def test_the_direct_path_answers_byte_for_byte_as_the_asgi_path(servers: tuple[S
     assert got_asgi, "no answer at all"
     assert _normal(got_direct) == _normal(got_asgi)
     assert end_direct == end_asgi
+
+
+def test_an_asgi_answer_after_a_direct_one_keeps_the_connection_open(connection: Connection) -> None:
+    connection.protocol.data_received(request())  # direct: its idle timer is armed
+    connection.protocol.data_received(request(path=b"/health", method=b"GET", body=b""))
+    connection.run_until(lambda: connection.transport.written.count(b"HTTP/1.1 200 OK") == 2)
+    connection.protocol._answered_at -= 60  # the direct answer is long past; the ASGI one is not
+    connection.protocol._idle_expired()
+    assert not connection.transport.closed
