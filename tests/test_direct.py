@@ -24,7 +24,6 @@ from uvicorn.server import ServerState
 from fastevents import Event, EventRouter, _observe, asgi_app
 from fastevents._conformance import _body, load_cases
 from fastevents._direct import DirectCycle
-from fastevents._server import HardenedHttpToolsProtocol, Limits, ServeConfig
 
 from .helpers_http import Server, serve_fastevents
 
@@ -77,6 +76,10 @@ class Connection:
     """A hardened protocol serving ``router`` on a stand-in transport, on its own loop."""
 
     def __init__(self, router: EventRouter, *, direct: bool = True, keep_alive: float = 5.0) -> None:
+        # Imported here: test_cli checks what `serve` says when uvicorn cannot be imported,
+        # which an import of fastevents._server when this module is collected would defeat.
+        from fastevents._server import HardenedHttpToolsProtocol, Limits, ServeConfig
+
         self.loop = asyncio.new_event_loop()
         self.app = asgi_app(router, body_timeout=None, health_path="/health")
         config = ServeConfig(
