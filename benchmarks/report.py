@@ -492,13 +492,18 @@ def _growth_panel(results: dict[str, Any], group: str, top: float, title: str, x
     return out
 
 
-def _bars_panel(items: list[tuple[str, float, str]], top: float, title: str, unit: str) -> list[str]:
-    """Horizontal bars on a linear scale from zero: ``(label, value, color)`` each."""
+def _bars_panel(
+    items: list[tuple[str, float, str]], top: float, title: str, unit: str, texts: list[str] | None = None
+) -> list[str]:
+    """Horizontal bars on a linear scale from zero: ``(label, value, color)`` each; ``texts``
+    replaces the ``value unit`` written after each bar."""
     if not items:
         return []
+    if texts is None:
+        texts = [f"{value:,.0f} {unit}" for _, value, _ in items]
     high = max(value for _, value, _ in items)
     x0 = _label_x0([label for label, _, _ in items])
-    x1 = _W - max(_text_width(f"{value:,.0f} {unit}", "value") for _, value, _ in items) - 4 - _PAD
+    x1 = _W - max(_text_width(text, "value") for text in texts) - 4 - _PAD
     band = (_PANEL_H - 60) / len(items)
 
     def x(v: float) -> float:
@@ -512,9 +517,7 @@ def _bars_panel(items: list[tuple[str, float, str]], top: float, title: str, uni
             f'<rect x="{x0}" y="{y + band * 0.1:.1f}" width="{max(x(value) - x0, 1):.1f}" '
             f'height="{band * 0.7:.1f}" fill="{color}"/>'
         )
-        out.append(
-            f'<text x="{x(value) + 4:.1f}" y="{y + band * 0.55:.1f}" class="value">{value:,.0f} {escape(unit)}</text>'
-        )
+        out.append(f'<text x="{x(value) + 4:.1f}" y="{y + band * 0.55:.1f}" class="value">{escape(texts[i])}</text>')
     return out
 
 
@@ -528,7 +531,7 @@ _SERVER_COLORS = {
 }
 
 
-def _http_panels(results: dict[str, Any]) -> list[tuple[str, list[tuple[str, float, str]], str]]:
+def _http_panels(results: dict[str, Any]) -> list[tuple[str, list[tuple[str, float, str]], str, list[str] | None]]:
     panels = []
     server = results.get("suites", {}).get("server")
     if server:
@@ -538,13 +541,21 @@ def _http_panels(results: dict[str, Any]) -> list[tuple[str, list[tuple[str, flo
                 f"Servers under load: requests/s, {server['connections']} connections, 1 worker on one core",
                 items,
                 "req/s",
+                None,
             )
         )
         if all(row.get("cpu_us") for row in server["rows"]):
             items = [
                 (row["label"], 1e6 / row["cpu_us"], _SERVER_COLORS.get(row["server"], "#555")) for row in server["rows"]
             ]
-            panels.append(("Servers: requests per CPU-second of the server (1 / CPU per request)", items, "req/s"))
+            texts = [
+                f"{1e6 / row['cpu_us']:,.0f}/s, {row['cpu_us']:.1f} µs"
+                + (f", {raw['per_core']:.2f}x raw floor" if (raw := row.get("vs_floors", {}).get("raw")) else "")
+                for row in server["rows"]
+            ]
+            panels.append(
+                ("Servers per core: requests per CPU-second, CPU per request, ratio to the raw floor", items, "", texts)
+            )
     clients = results.get("suites", {}).get("clients")
     if clients:
 
@@ -556,7 +567,7 @@ def _http_panels(results: dict[str, Any]) -> list[tuple[str, list[tuple[str, flo
             )
 
         items = [(f"{row['label']} ({row['mode']})", row["rate_median"], color(row["kind"])) for row in clients["rows"]]
-        panels.append(("Clients: round trips/s against fastevents serve (median of rounds)", items, "/s"))
+        panels.append(("Clients: round trips/s against fastevents serve (median of rounds)", items, "/s", None))
     return panels
 
 
@@ -572,8 +583,8 @@ def svg_chart(results: dict[str, Any]) -> str:
         ),
     ]
     count = 3
-    for title, items, unit in _http_panels(results):
-        panels.append(_bars_panel(items, count * _PANEL_H, title, unit))
+    for title, items, unit, texts in _http_panels(results):
+        panels.append(_bars_panel(items, count * _PANEL_H, title, unit, texts))
         count += 1
     height = count * _PANEL_H + 10
     style = (
