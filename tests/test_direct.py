@@ -356,3 +356,11 @@ def test_an_asgi_answer_after_a_direct_one_keeps_the_connection_open(connection:
     connection.protocol._answered_at -= 60  # the direct answer is long past; the ASGI one is not
     connection.protocol._idle_expired()
     assert not connection.transport.closed
+
+
+def test_a_client_that_reads_nothing_is_answered_through_the_asgi_app_which_waits(connection: Connection) -> None:
+    connection.protocol.pause_writing()  # the transport's buffer is full: the client reads nothing
+    connection.protocol.data_received(request())
+    assert type(connection.protocol.cycle) is RequestResponseCycle  # its send() waits for the client
+    connection.protocol.resume_writing()
+    connection.run_until(lambda: b"MyEventPayload" in connection.transport.written)
