@@ -8,10 +8,11 @@ methods, the health probe, the catalogue, pipelined requests behind an unanswere
 goes through the ASGI app as before.
 
 A :class:`DirectCycle` stands where uvicorn's ``RequestResponseCycle`` stands: the
-protocol's parser callbacks fill its ``body`` and call ``message_event.set()`` where the
-ASGI app's ``receive()`` would wake (body received, request complete, client gone), and
-the protocol's limits (deadlines, lingering close, shutdown) read and set the same
-attributes. When the request is complete its body goes to the processor at once: a
+protocol's ``on_body`` and ``on_message_complete`` hand it the body and its end, uvicorn's
+``connection_lost`` and the protocol's limits call ``message_event.set()`` where the ASGI
+app's ``receive()`` would wake for a client gone, and the limits (deadlines, lingering
+close, shutdown) read and set the same attributes as on uvicorn's cycle. When the request
+is complete its body goes to the processor at once: a
 synchronous handler is answered inside the parser callback, with no scope, no
 ``receive``/``send`` and no task; an ``async`` handler gets one task. The answers are the
 ASGI app's, byte for byte (``tests/test_direct.py`` compares them): the refusals, the
