@@ -2,7 +2,7 @@
 
 The library of the HTTP suites (``suite_server.py``, ``suite_clients.py``) and a command:
 
-    python -m benchmarks.http_load [--server fastevents|bare|fastapi] [--seconds 8]
+    python -m benchmarks.http_load [--server fastevents|asgi|raw|raw_msgspec|bare|fastapi|...] [--seconds 8]
                                    [--connections 64] [--generator auto|wrk|aiohttp]
 
 The servers (:data:`SERVERS`) answer the README example at ``POST /events``:
