@@ -77,7 +77,7 @@ REFUSE_400 = (400, b"Bad Request", None)
 REFUSE_413 = (413, b"Content Too Large", _CLOSE)
 REFUSE_415 = (415, b"Unsupported Media Type", None)
 REFUSE_503 = (503, b"Service Unavailable", _CLOSE)
-#: The headers of an answered event, but its Content-Length.
+#: The Content-Type header of an answered event (its Content-Length follows it).
 EVENT_CONTENT_TYPE = (b"content-type", b"application/json")
 
 
