@@ -220,25 +220,6 @@ def attack_one(
     }
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time of a process, its threads and its children's, from schedstat (ns; Linux)."""
-    total = 0
-    pids = [pid]
-    try:
-        for entry in os.listdir("/proc"):  # Granian serves from a child process
-            if entry.isdigit() and int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                pids.append(int(entry))
-    except OSError:
-        pass
-    for each in pids:
-        try:
-            for task in os.listdir(f"/proc/{each}/task"):
-                total += int(Path(f"/proc/{each}/task/{task}/schedstat").read_text().split()[0])
-        except OSError:
-            continue
-    return total / 1e9
-
-
 def throughput(
     names: Sequence[str], body: bytes, *, rounds: int, seconds: float, server_cpu: int, load_cpu: int
 ) -> dict[str, Any]:
@@ -259,9 +240,9 @@ def throughput(
         for index in range(rounds):
             order = list(names[index % len(names) :]) + list(names[: index % len(names)])
             for name in order:
-                before = cpu_seconds(servers[name].pid)
+                before = http_load.cpu_seconds(servers[name].pid)
                 sample = http_load.load(servers[name].url, body, connections=64, seconds=seconds, cpu=load_cpu)
-                sample["cpu_us"] = (cpu_seconds(servers[name].pid) - before) / sample["requests"] * 1e6
+                sample["cpu_us"] = (http_load.cpu_seconds(servers[name].pid) - before) / sample["requests"] * 1e6
                 samples[name].append(sample)
             print(
                 f"  round {index + 1}/{rounds}: " + ", ".join(f"{n} {samples[n][-1]['rate']:,.0f}/s" for n in names),

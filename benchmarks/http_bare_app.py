@@ -38,6 +38,24 @@ _decode_envelope = msgspec.json.Decoder(Envelope).decode
 _encode = msgspec.json.Encoder().encode
 
 
+def answer_bytes(body: bytes) -> bytes:
+    """The answer to one request body (also the raw-protocol floor's, ``http_raw.py``)."""
+    envelope = _decode_envelope(body)
+    decode_payload, handler = ROUTES[(envelope.name, envelope.version)]
+    return _encode(
+        {
+            "name": envelope.name + ":response",
+            "version": envelope.version,
+            "id": envelope.id,
+            "flowId": envelope.flowId,
+            "payload": handler(decode_payload(envelope.payload)),
+            "identity": {},
+            "auth": {},
+            "metadata": {},
+        }
+    )
+
+
 async def app(scope: Any, receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":  # uvicorn runs with lifespan="on", as fastevents serve does
         while True:
@@ -55,20 +73,7 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
             message = await receive()
             chunks.append(message.get("body", b""))
         body = b"".join(chunks)
-    envelope = _decode_envelope(body)
-    decode_payload, handler = ROUTES[(envelope.name, envelope.version)]
-    answer = _encode(
-        {
-            "name": envelope.name + ":response",
-            "version": envelope.version,
-            "id": envelope.id,
-            "flowId": envelope.flowId,
-            "payload": handler(decode_payload(envelope.payload)),
-            "identity": {},
-            "auth": {},
-            "metadata": {},
-        }
-    )
+    answer = answer_bytes(body)
     await send(
         {
             "type": "http.response.start",

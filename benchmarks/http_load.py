@@ -2,7 +2,7 @@
 
 The library of the HTTP suites (``suite_server.py``, ``suite_clients.py``) and a command:
 
-    python -m benchmarks.http_load [--server fastevents|bare|fastapi] [--seconds 8]
+    python -m benchmarks.http_load [--server fastevents|asgi|raw|raw_msgspec|bare|fastapi|...] [--seconds 8]
                                    [--connections 64] [--generator auto|wrk|aiohttp]
                                    [--min-requests N] [--max-rss-growth-kib KIB]
 
@@ -15,6 +15,8 @@ as several MiB). These figures were asserted by tests/test_load.py before they m
 The servers (:data:`SERVERS`) answer the README example at ``POST /events``:
 
 * ``fastevents``: ``fastevents serve benchmarks.http_app:router`` (1 worker);
+* ``asgi``: the same with ``FASTEVENTS_SERVE_ASGI=1``: every request through the ASGI app;
+* ``raw``, ``raw_msgspec``: the floors, a raw protocol on uvloop + httptools (``http_raw.py``);
 * ``bare``: the bare msgspec ASGI app (``http_bare_app.py``) under the same uvicorn;
 * ``fastapi``: FastAPI + the pydantic v2 variant (``http_fastapi_app.py``), same uvicorn.
 
@@ -55,8 +57,16 @@ LOAD_CPU = 1
 #: line once listening.
 SERVERS: dict[str, tuple[str, list[str]]] = {
     "fastevents": ("fastevents serve", ["-m", "fastevents", "serve", "benchmarks.http_app:router", "--port", "0"]),
+    # The same, every request through the ASGI app (its path before the direct one).
+    "asgi": (
+        "fastevents serve, ASGI path",
+        ["-m", "fastevents", "serve", "benchmarks.http_app:router", "--port", "0"],
+    ),
     "bare": ("bare msgspec ASGI app", ["-m", "benchmarks.http_serve", "benchmarks.http_bare_app:app"]),
     "fastapi": ("FastAPI + pydantic v2", ["-m", "benchmarks.http_serve", "benchmarks.http_fastapi_app:app"]),
+    # The floors: a raw asyncio.Protocol on uvloop + httptools, no ASGI (``http_raw.py``).
+    "raw": ("raw protocol, fixed answer (floor)", ["-m", "benchmarks.http_raw", "--answer", "fixed"]),
+    "raw_msgspec": ("raw protocol, bare msgspec (floor)", ["-m", "benchmarks.http_raw", "--answer", "msgspec"]),
     # The candidate HTTP stacks for ``fastevents serve``, all serving the same events app:
     "stock": (
         "fastevents app, stock uvicorn + httptools (no limits)",
@@ -68,6 +78,8 @@ SERVERS: dict[str, tuple[str, list[str]]] = {
     ),
     "granian": ("fastevents app, Granian (Rust HTTP)", ["-m", "benchmarks.http_granian", "benchmarks.http_app:app"]),
 }
+#: Environment variables of a server beyond the benchmark's own.
+SERVER_ENV: dict[str, dict[str, str]] = {"asgi": {"FASTEVENTS_SERVE_ASGI": "1"}}
 _LISTENING = re.compile(r" on (http://\S+) \(")
 
 
@@ -119,6 +131,25 @@ def tree_rss_kib(pid: int) -> int | None:
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process, its threads and its children's, from schedstat (ns; Linux)."""
+    total = 0
+    pids = [pid]
+    try:
+        for entry in os.listdir("/proc"):  # Granian serves from a child process
+            if entry.isdigit() and int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                pids.append(int(entry))
+    except OSError:
+        pass
+    for each in pids:
+        try:
+            for task in os.listdir(f"/proc/{each}/task"):
+                total += int(Path(f"/proc/{each}/task/{task}/schedstat").read_text().split()[0])
+        except OSError:
+            continue
+    return total / 1e9
+
+
 class Server:
     """A server process pinned to ``cpu``; :attr:`url` is its events endpoint.
 
@@ -130,7 +161,7 @@ class Server:
         self.name = name
         self.label, args = SERVERS[name]
         self.argv = [PYTHON, *args, *extra]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **SERVER_ENV.get(name, {})}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
         self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by stop()
         self.process = subprocess.Popen(
@@ -360,9 +391,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             server.url, body, connections=args.connections, seconds=args.warmup, cpu=load_cpu, generator=args.generator
         )
         before = rss_kib(server.pid)
+        cpu_before = cpu_seconds(server.pid)
         result = load(
             server.url, body, connections=args.connections, seconds=args.seconds, cpu=load_cpu, generator=args.generator
         )
+        cpu_us = (cpu_seconds(server.pid) - cpu_before) / max(result["requests"], 1) * 1e6
         rss = rss_kib(server.pid)
     finally:
         server.stop()
@@ -370,7 +403,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{server.label}, {args.connections} connections, {result['seconds']:.1f} s ({pinning}; "
         f"{generator_description(result['generator'])}): {result['requests']} requests, "
         f"{result['errors']} errors, {result['rate']:.0f} req/s, p50 {result['p50_ms']:.2f} ms, "
-        f"p99 {result['p99_ms']:.2f} ms, max {result['max_ms']:.2f} ms; server RSS {before} -> {rss} KiB"
+        f"p99 {result['p99_ms']:.2f} ms, max {result['max_ms']:.2f} ms; server CPU {cpu_us:.1f} µs per request, "
+        f"RSS {before} -> {rss} KiB"
     )
     if result["errors"]:
         raise SystemExit(f"errors: {result['first_errors']}")

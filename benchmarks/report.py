@@ -23,9 +23,11 @@ GROUP_TITLES = {
 SPEED_TARGETS = (("seed", 40.0), ("pydantic", 5.0), ("python", 1.15))
 FLOOR_TARGET = 1.2
 RSS_TARGET_MIB = 5.0
-#: The HTTP server targets: fastevents serve's requests/s over FastAPI's, over the bare app's.
+#: The HTTP server targets: fastevents serve's requests/s over FastAPI's, over the bare msgspec
+#: ASGI app's on stock uvicorn, over the raw fixed-answer protocol's (the stack's ceiling).
 SERVER_VS_FASTAPI = 3.0
-SERVER_VS_BARE = 0.85
+SERVER_VS_BARE = 1.5
+SERVER_VS_RAW = 0.7
 COLORS = {"floor": "#7f7f7f", "compiled": "#1f77b4", "python": "#6baed6", "pydantic": "#d62728", "seed": "#9467bd"}
 
 
@@ -230,16 +232,30 @@ def http_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         for other, goal, word in (
             ("fastapi", SERVER_VS_FASTAPI, "faster than"),
             ("bare", SERVER_VS_BARE, "the requests/s of"),
+            ("raw", SERVER_VS_RAW, "the requests/s of"),
         ):
             ratio = server.get("ratios", {}).get(other)
             if ratio is None:
                 continue
+            per_core = ratio.get("per_core")
             found.append(
                 {
                     "target": f"fastevents serve ≥ {goal:g}x {word} {labels[other]} (requests/s)",
                     "measured": f"{ratio['median']:.2f}x (median of per-round ratios: "
-                    f"{', '.join(f'{r:.2f}' for r in ratio['rounds'])})",
+                    f"{', '.join(f'{r:.2f}' for r in ratio['rounds'])})"
+                    + ("" if per_core is None else f"; per core (CPU per request): {per_core:.2f}x"),
                     "met": ratio["median"] >= goal,
+                }
+            )
+        rows = {row["server"]: row for row in server["rows"]}
+        if "fastevents" in rows and "asgi" in rows:
+            new, old = rows["fastevents"], rows["asgi"]
+            found.append(
+                {
+                    "target": f"fastevents serve's p99 latency ≤ that of its ASGI path "
+                    f"({server['connections']} connections)",
+                    "measured": f"{new['p99_ms']:.2f} ms vs {old['p99_ms']:.2f} ms (medians of the rounds)",
+                    "met": new["p99_ms"] <= old["p99_ms"],
                 }
             )
     clients = results.get("suites", {}).get("clients")
@@ -281,19 +297,29 @@ def server_table(results: dict[str, Any]) -> str:
     if not server:
         return ""
     header = [
-        "server (1 worker, uvicorn + httptools + uvloop)",
+        "server (1 worker, uvloop + httptools)",
         "requests/s",
         "p50 latency",
         "p99 latency",
         "max latency",
         "requests (errors)",
+        "server CPU per request",
+        "requests/s ÷ raw floor (per core)",
+        "requests/s ÷ msgspec floor (per core)",
         "server RSS after",
-        "fastevents serve vs this",
+        "fastevents serve vs this (per core)",
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+
+    def pair(ratio: dict[str, Any] | None, rate: str, core: str) -> str:
+        if ratio is None:
+            return "–"
+        return f"{ratio[rate]:.2f}x" + ("" if ratio.get(core) is None else f" ({ratio[core]:.2f}x)")
+
     for row in server["rows"]:
         ratio = server.get("ratios", {}).get(row["server"])
         rss = "–" if row.get("rss_mib") is None else f"{row['rss_mib']:.1f} MiB"
+        floors = row.get("vs_floors", {})
         lines.append(
             "| "
             + " | ".join(
@@ -304,8 +330,11 @@ def server_table(results: dict[str, Any]) -> str:
                     f"{row['p99_ms']:.2f} ms",
                     f"{row['max_ms']:.2f} ms",
                     f"{row['requests']:,} ({row['errors']})",
+                    "–" if row.get("cpu_us") is None else f"{row['cpu_us']:.1f} µs",
+                    pair(floors.get("raw"), "rate", "per_core"),
+                    pair(floors.get("raw_msgspec"), "rate", "per_core"),
                     rss,
-                    "–" if ratio is None else f"{ratio['median']:.2f}x",
+                    pair(ratio, "median", "per_core"),
                 ]
             )
             + " |"
@@ -463,13 +492,18 @@ def _growth_panel(results: dict[str, Any], group: str, top: float, title: str, x
     return out
 
 
-def _bars_panel(items: list[tuple[str, float, str]], top: float, title: str, unit: str) -> list[str]:
-    """Horizontal bars on a linear scale from zero: ``(label, value, color)`` each."""
+def _bars_panel(
+    items: list[tuple[str, float, str]], top: float, title: str, unit: str, texts: list[str] | None = None
+) -> list[str]:
+    """Horizontal bars on a linear scale from zero: ``(label, value, color)`` each; ``texts``
+    replaces the ``value unit`` written after each bar."""
     if not items:
         return []
+    if texts is None:
+        texts = [f"{value:,.0f} {unit}" for _, value, _ in items]
     high = max(value for _, value, _ in items)
     x0 = _label_x0([label for label, _, _ in items])
-    x1 = _W - max(_text_width(f"{value:,.0f} {unit}", "value") for _, value, _ in items) - 4 - _PAD
+    x1 = _W - max(_text_width(text, "value") for text in texts) - 4 - _PAD
     band = (_PANEL_H - 60) / len(items)
 
     def x(v: float) -> float:
@@ -483,27 +517,45 @@ def _bars_panel(items: list[tuple[str, float, str]], top: float, title: str, uni
             f'<rect x="{x0}" y="{y + band * 0.1:.1f}" width="{max(x(value) - x0, 1):.1f}" '
             f'height="{band * 0.7:.1f}" fill="{color}"/>'
         )
-        out.append(
-            f'<text x="{x(value) + 4:.1f}" y="{y + band * 0.55:.1f}" class="value">{value:,.0f} {escape(unit)}</text>'
-        )
+        out.append(f'<text x="{x(value) + 4:.1f}" y="{y + band * 0.55:.1f}" class="value">{escape(texts[i])}</text>')
     return out
 
 
-_SERVER_COLORS = {"fastevents": COLORS["compiled"], "bare": COLORS["floor"], "fastapi": COLORS["pydantic"]}
+_SERVER_COLORS = {
+    "fastevents": COLORS["compiled"],
+    "asgi": COLORS["python"],
+    "bare": COLORS["floor"],
+    "raw": "#bdbdbd",
+    "raw_msgspec": "#a0a0a0",
+    "fastapi": COLORS["pydantic"],
+}
 
 
-def _http_panels(results: dict[str, Any]) -> list[tuple[str, list[tuple[str, float, str]], str]]:
+def _http_panels(results: dict[str, Any]) -> list[tuple[str, list[tuple[str, float, str]], str, list[str] | None]]:
     panels = []
     server = results.get("suites", {}).get("server")
     if server:
         items = [(row["label"], row["rate"], _SERVER_COLORS.get(row["server"], "#555")) for row in server["rows"]]
         panels.append(
             (
-                f"ASGI servers under load: requests/s, {server['connections']} connections, 1 worker on one core",
+                f"Servers under load: requests/s, {server['connections']} connections, 1 worker on one core",
                 items,
                 "req/s",
+                None,
             )
         )
+        if all(row.get("cpu_us") for row in server["rows"]):
+            items = [
+                (row["label"], 1e6 / row["cpu_us"], _SERVER_COLORS.get(row["server"], "#555")) for row in server["rows"]
+            ]
+            texts = [
+                f"{1e6 / row['cpu_us']:,.0f}/s, {row['cpu_us']:.1f} µs"
+                + (f", {raw['per_core']:.2f}x raw floor" if (raw := row.get("vs_floors", {}).get("raw")) else "")
+                for row in server["rows"]
+            ]
+            panels.append(
+                ("Servers per core: requests per CPU-second, CPU per request, ratio to the raw floor", items, "", texts)
+            )
     clients = results.get("suites", {}).get("clients")
     if clients:
 
@@ -515,7 +567,7 @@ def _http_panels(results: dict[str, Any]) -> list[tuple[str, list[tuple[str, flo
             )
 
         items = [(f"{row['label']} ({row['mode']})", row["rate_median"], color(row["kind"])) for row in clients["rows"]]
-        panels.append(("Clients: round trips/s against fastevents serve (median of rounds)", items, "/s"))
+        panels.append(("Clients: round trips/s against fastevents serve (median of rounds)", items, "/s", None))
     return panels
 
 
@@ -531,8 +583,8 @@ def svg_chart(results: dict[str, Any]) -> str:
         ),
     ]
     count = 3
-    for title, items, unit in _http_panels(results):
-        panels.append(_bars_panel(items, count * _PANEL_H, title, unit))
+    for title, items, unit, texts in _http_panels(results):
+        panels.append(_bars_panel(items, count * _PANEL_H, title, unit, texts))
         count += 1
     height = count * _PANEL_H + 10
     style = (
@@ -645,6 +697,13 @@ HTTP_FAIRNESS = """\
   envelope with HTTP 422 and its own error document, where the protocol asks for HTTP 200 and a
   `badProtocol` event. **fastevents serve** checks path, method, content type, charset and body
   size, and applies every envelope rule.
+- **Floors and the direct path.** The two floors (`benchmarks/http_raw.py`) run no uvicorn at
+  all: one `asyncio.Protocol` per connection on uvloop with an httptools parser, answering from
+  the parser's `on_message_complete` callback; they check nothing and keep no limit, timer or
+  log. `fastevents serve`'s direct path (`fastevents/_direct.py`) runs inside its hardened
+  uvicorn protocol: every limit, deadline, keep-alive timer and the date header stay; a `POST`
+  to the events path goes from the parser's callbacks to the processor without an ASGI scope,
+  `receive`/`send` or a task (for a synchronous handler such as this one).
 - **Load.** wrk (C, one thread) is far cheaper per request than any Python server, so one core
   keeps the server's core saturated; the aiohttp fallback generator (used only when wrk is
   absent) is slower than the servers and then measures itself as much as them. No request
@@ -705,10 +764,21 @@ def markdown_document(results: dict[str, Any], chart_link: str) -> str:
             f"{server['generator_description']} on {server['connections']} keep-alive connections; "
             f"{server['pinning']}. Each server answers the {server['body_bytes']}-byte `success` request of "
             f"the in-process table (checked against the protocol's answer first). After a "
-            f"{server['warmup_seconds']:g} s warm-up each, the three servers (all running at once, the idle "
+            f"{server['warmup_seconds']:g} s warm-up each, the servers (all running at once, the idle "
             f"ones asleep) are loaded in {server['rounds']} interleaved rounds of {server['round_seconds']:g} s; "
             "requests/s is over all rounds, p50/p99 the median of the rounds' percentiles, *max* the worst "
-            "round's. *fastevents serve vs this* is the median of the per-round ratios of requests/s.\n",
+            "round's. *Server CPU per request* is the server's CPU time over a round (all its threads, from "
+            "`/proc/*/schedstat`) divided by the round's requests, median of the rounds. Ratios are medians "
+            "of per-round ratios: of requests/s, and in parentheses *per core*, of requests per CPU-second "
+            "(the inverse ratio of CPU per request), which the other work on a shared machine disturbs far "
+            "less. The floors are a raw `asyncio.Protocol` on uvloop + httptools (`benchmarks/http_raw.py`) "
+            "answering fixed bytes (the ceiling of this stack) or the bare msgspec answer; *fastevents serve* "
+            "answers `POST /events` on its direct path, *ASGI path* is the same server with "
+            "`FASTEVENTS_SERVE_ASGI=1` (what `fastevents serve` was before it).\n",
+        ]
+        if server.get("note"):
+            parts.append(server["note"] + "\n")
+        parts += [
             server_table(results),
         ]
         for name, reason in server.get("skipped", {}).items():

@@ -2,7 +2,10 @@
 
 Servers answer the README example (``get:event:example`` v1) at ``POST /events``, 1 worker
 each, all pinned to CPU 0: ``fastevents serve`` (uvicorn with its hardened httptools
-protocol), and on stock uvicorn with the same settings (httptools + uvloop, access log off)
+protocol and its direct path), the same with every request through its ASGI app
+(``FASTEVENTS_SERVE_ASGI=1``), two floors on a raw ``asyncio.Protocol`` with uvloop and
+httptools (``http_raw.py``: fixed answer bytes, the ceiling of the stack; the bare msgspec
+answer), and on stock uvicorn with the same settings (httptools + uvloop, access log off)
 a bare msgspec ASGI app (the server's own limit) and FastAPI + pydantic v2; then the other
 candidate stacks for ``fastevents serve`` with the same events app: stock uvicorn +
 httptools (what the limits cost), stock uvicorn + h11, and Granian when installed (see
@@ -11,7 +14,10 @@ else an aiohttp loop) runs pinned to CPU 1 with 64 keep-alive connections, posti
 request body of the in-process ``success`` scenario. Every server's answer is checked
 against the protocol's before timing. All servers are started once, warmed up, then
 loaded in interleaved rounds (order rotating), so drifts of the machine hit them alike;
-the ratios are medians of per-round ratios. Every server is stopped by pid in ``finally``.
+the ratios are medians of per-round ratios. The server's CPU time over each round
+(``/proc/*/schedstat``) gives its CPU per request, whose ratios (requests per core) other
+work on the machine disturbs far less than requests/s. Every server is stopped by pid in
+``finally``.
 """
 
 from __future__ import annotations
@@ -25,7 +31,12 @@ from .context import RunContext
 
 NAME = "server"
 TITLE = "ASGI server under load"
-ORDER = ("fastevents", "bare", "fastapi", "stock", "h11", "granian")
+ORDER = ("fastevents", "asgi", "raw", "raw_msgspec", "bare", "fastapi", "stock", "h11", "granian")
+#: The floors every server is compared with: a raw asyncio.Protocol on uvloop + httptools
+#: answering fixed bytes, and the bare msgspec app on that protocol (``http_raw.py``).
+FLOORS = ("raw", "raw_msgspec")
+#: What fastevents serve's requests/s are divided by (the targets are in ``report.py``).
+BASELINES = ("fastapi", "bare", "asgi", "raw", "raw_msgspec")
 #: Servers that need a package the ``bench`` extra does not install.
 OPTIONAL = {"fastapi": "fastapi", "granian": "granian"}
 
@@ -37,6 +48,11 @@ def unavailable() -> str | None:
     if missing:
         return f"needs {', '.join(missing)} (pip install -e '.[server,bench]')"
     return None
+
+
+def _median_ratio(a: list[dict[str, Any]], b: list[dict[str, Any]], key: str) -> float:
+    """The median over rounds of ``a[i][key] / b[i][key]``."""
+    return statistics.median(x[key] / y[key] for x, y in zip(a, b, strict=True))
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
@@ -75,6 +91,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
         for index in range(ctx.server_rounds):
             order = names[index % len(names) :] + names[: index % len(names)]
             for name in order:
+                before = http_load.cpu_seconds(servers[name].pid)
                 result = http_load.load(
                     servers[name].url,
                     body,
@@ -83,6 +100,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
                     cpu=load_cpu,
                     generator=generator,
                 )
+                spent = http_load.cpu_seconds(servers[name].pid) - before
+                result["cpu_us"] = spent / max(result["requests"], 1) * 1e6
                 if result["errors"]:
                     raise RuntimeError(
                         f"{servers[name].label}: {result['errors']} errors under load: {result['first_errors']}"
@@ -117,16 +136,34 @@ def run(ctx: RunContext) -> dict[str, Any]:
                 "errors": sum(r["errors"] for r in rounds),
                 "rss_mib": None if (kib := rss.get(name)) is None else round(kib / 1024, 1),
                 "answer": answers[name],
+                "cpu_us": statistics.median(r["cpu_us"] for r in rounds),
+                # Per-round ratios to the floors: of requests/s, and of requests per CPU-second
+                # (the floor's CPU per request over this server's: requests/s on a core of its own).
+                "vs_floors": {
+                    floor: {
+                        "rate": _median_ratio(rounds, samples[floor], "rate"),
+                        "per_core": _median_ratio(samples[floor], rounds, "cpu_us"),
+                    }
+                    for floor in FLOORS
+                    if samples.get(floor)
+                },
             }
         )
     ratios = {}
-    for other in ("fastapi", "bare"):
+    for other in BASELINES:
         if samples.get(other):
             per_round = [a["rate"] / b["rate"] for a, b in zip(samples["fastevents"], samples[other], strict=True)]
-            ratios[other] = {"median": statistics.median(per_round), "rounds": [round(r, 3) for r in per_round]}
+            by_cpu = [b["cpu_us"] / a["cpu_us"] for a, b in zip(samples["fastevents"], samples[other], strict=True)]
+            ratios[other] = {
+                "median": statistics.median(per_round),
+                "rounds": [round(r, 3) for r in per_round],
+                "per_core": statistics.median(by_cpu),
+                "per_core_rounds": [round(r, 3) for r in by_cpu],
+            }
     for row in rows:
         ctx.progress(
-            f"    {row['label']}: {row['rate']:,.0f} req/s, p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms"
+            f"    {row['label']}: {row['rate']:,.0f} req/s, p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms, "
+            f"server CPU {row['cpu_us']:.1f} µs/request"
         )
     return {
         "rows": rows,

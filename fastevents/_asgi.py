@@ -71,6 +71,27 @@ def _parse_content_type(value: bytes) -> Any:
 _CLOSE = [(b"connection", b"close")]
 _TOO_LARGE: Any = object()
 
+#: The answers given before an event is processed, as (status, text, extra headers): the
+#: ASGI app sends them through ``send``, ``fastevents serve``'s direct path writes the same.
+REFUSE_400 = (400, b"Bad Request", None)
+REFUSE_413 = (413, b"Content Too Large", _CLOSE)
+REFUSE_415 = (415, b"Unsupported Media Type", None)
+REFUSE_503 = (503, b"Service Unavailable", _CLOSE)
+#: The Content-Type header of an answered event (its Content-Length follows it).
+EVENT_CONTENT_TYPE = (b"content-type", b"application/json")
+
+
+def decode_body(body: bytes, charset: str | None) -> bytes | str:
+    """The body to process: as received, or transcoded from the declared ``charset``."""
+    if charset is None:
+        return body
+    try:
+        return body.decode(charset)
+    except (UnicodeDecodeError, ValueError):
+        # Not text in the declared charset: processed as sent, so a body that is not UTF-8
+        # JSON either is answered ``badProtocol``.
+        return body
+
 
 async def _read_rest(receive: Receive, first: bytes, max_body: int) -> Any:
     """The whole body after its first chunk; ``None`` on disconnect, ``_TOO_LARGE`` past ``max_body``."""
@@ -164,13 +185,19 @@ def _normal_path(path: str) -> str:
     return "/" + stripped if stripped and not stripped.startswith("/") else stripped
 
 
-def _plain(status: int, text: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> tuple[Message, Message]:
+def plain_headers(text: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> list[tuple[bytes, bytes]]:
+    """The headers of a plain-text answer (a refusal, a 404...)."""
     headers = [
         (b"content-type", b"text/plain; charset=utf-8"),
         (b"content-length", str(len(text)).encode()),
     ]
     if extra:
         headers.extend(extra)
+    return headers
+
+
+def _plain(status: int, text: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> tuple[Message, Message]:
+    headers = plain_headers(text, extra)
     return (
         {"type": "http.response.start", "status": status, "headers": headers},
         {"type": "http.response.body", "body": text},
@@ -254,24 +281,10 @@ class EventsApp:
         if _observe.observing():  # observers read trace context from the request's headers
             _observe.request_headers.set({k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]})
 
-        charset = None
+        charset = self.read_headers(scope["headers"])
+        if type(charset) is tuple:  # a refusal
+            return await self._answer(send, *charset)
         max_body = self.max_body
-        for key, value in scope["headers"]:
-            if key == b"content-type":
-                charset = self._content_types.get(value, _MISSING)
-                if charset is _MISSING:
-                    charset = _parse_content_type(value)
-                    if len(self._content_types) < _CONTENT_TYPE_CACHE_SIZE:
-                        self._content_types[value] = charset
-                if charset is _UNSUPPORTED:
-                    return await self._answer(send, 415, b"Unsupported Media Type")
-            elif key == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    return await self._answer(send, 400, b"Bad Request")
-                if declared > max_body:
-                    return await self._answer(send, 413, b"Content Too Large", _CLOSE)
 
         message = await receive()
         if message["type"] != "http.request":  # http.disconnect: nobody to answer
@@ -289,18 +302,11 @@ class EventsApp:
             if body is None:
                 return None
             if body is _TOO_LARGE:
-                return await self._answer(send, 413, b"Content Too Large", _CLOSE)
+                return await self._answer(send, *REFUSE_413)
         elif len(body) > max_body:
-            return await self._answer(send, 413, b"Content Too Large", _CLOSE)
+            return await self._answer(send, *REFUSE_413)
 
-        if charset is not None:
-            try:
-                body = body.decode(charset)
-            except (UnicodeDecodeError, ValueError):
-                # Not text in the declared charset: processed as sent, so a body that is
-                # not UTF-8 JSON either is answered ``badProtocol``.
-                pass
-        processing = self._process(body)
+        processing = self._process(decode_body(body, charset))
         try:  # one step by hand: done at once unless the handler waits
             answer = processing.send(None)
         except StopIteration as done:
@@ -316,17 +322,39 @@ class EventsApp:
                 # Cancelled by the server it is stopping (a shutdown past its grace period): one
                 # short answer and a quiet end, instead of a traceback per request in its log.
                 with contextlib.suppress(Exception):
-                    await self._answer(send, 503, b"Service Unavailable", _CLOSE)
+                    await self._answer(send, *REFUSE_503)
                 return None
         await send(
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))],
+                "headers": [EVENT_CONTENT_TYPE, (b"content-length", b"%d" % len(answer))],
             }
         )
         await send({"type": "http.response.body", "body": answer})
         return None
+
+    def read_headers(self, headers: list[tuple[bytes, bytes]]) -> Any:
+        """The charset of a ``POST`` to the events path (``None``: UTF-8), or its refusal
+        (``REFUSE_415``, ``REFUSE_400``, ``REFUSE_413``) from its headers alone, in their order."""
+        charset = None
+        for key, value in headers:
+            if key == b"content-type":
+                charset = self._content_types.get(value, _MISSING)
+                if charset is _MISSING:
+                    charset = _parse_content_type(value)
+                    if len(self._content_types) < _CONTENT_TYPE_CACHE_SIZE:
+                        self._content_types[value] = charset
+                if charset is _UNSUPPORTED:
+                    return REFUSE_415
+            elif key == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    return REFUSE_400
+                if declared > self.max_body:
+                    return REFUSE_413
+        return charset
 
     @staticmethod
     async def _answer(send: Send, status: int, text: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:

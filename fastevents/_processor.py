@@ -47,6 +47,7 @@ class EventProcessor:
         _observe.watch(self._dispatcher)  # observers (fastevents.add_observer) reach it, now or later
         # The hot path: the bound method of the core, without a wrapper call around it.
         self.process_event = self._dispatcher.dispatch  # type: ignore[method-assign]
+        self._start_event = self._dispatcher.dispatch_async  # type: ignore[method-assign]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         raise TypeError("EventProcessor is final: wrap one instead of subclassing it")
@@ -57,10 +58,23 @@ class EventProcessor:
 
     async def process_event_async(self, body: bytes | bytearray | memoryview | str) -> bytes:
         """Answer one request body; ``async def`` handlers are awaited."""
-        dispatcher = self._dispatcher
-        outcome = dispatcher.dispatch_async(body)
+        outcome = self._dispatcher.dispatch_async(body)
         if isinstance(outcome, bytes):
             return outcome
+        return await self._finish_async(outcome)
+
+    def _start_event(self, body: bytes | bytearray | memoryview | str) -> Any:
+        """Answer one request body if its handler answers at once (the answer's bytes); else
+        the pending handler, for :meth:`_finish_async` to await in a task.
+
+        For servers that answer synchronous handlers without a task; what
+        :meth:`process_event_async` does in two steps.
+        """
+        return self._dispatcher.dispatch_async(body)  # pragma: no cover - bound per instance
+
+    async def _finish_async(self, outcome: Any) -> bytes:
+        """Await a pending handler (from :meth:`_start_event`); its answer's bytes."""
+        dispatcher = self._dispatcher
         token = current_event.set(outcome.event)
         try:
             result = await outcome.awaitable

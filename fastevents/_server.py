@@ -44,8 +44,10 @@ from uvicorn.server import HANDLED_SIGNALS
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 from ._asgi import asgi_app
+from ._direct import DirectCycle, direct_urls
 from ._limits import Limits
 from ._router import EventRouter
+from ._switch import flag
 from ._target import UsageError, load_router
 
 __all__ = ["Limits", "HardenedHttpToolsProtocol", "Manager", "Server", "ServeConfig", "run"]
@@ -151,6 +153,9 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         self._discarded = 0
         self._discard_limit = LINGER_MAX_BYTES
         self._proxy: _Transport | None = None
+        self._init_direct(config)
+        self._answered_at = 0.0
+        self._idle_timer: asyncio.TimerHandle | None = None
 
     # --- connection ----------------------------------------------------------------------
 
@@ -169,6 +174,9 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         if self._write_deadline is not None:
             self._write_deadline.cancel()
             self._write_deadline = None
@@ -247,6 +255,105 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             self._linger()
             return
         HttpToolsProtocol.on_response_complete(self)
+
+    # --- the direct path: POST <path> answered without ASGI (fastevents/_direct.py) ---------
+
+    def _init_direct(self, config: uvicorn.Config) -> None:
+        # Only for the events app itself, served as fastevents serve serves it: not wrapped in
+        # a middleware (uvicorn's trace logging), no access log, no concurrency limit.
+        app = self.app
+        self._direct_urls = direct_urls(app)
+        if not (
+            getattr(config, "direct", True)
+            and self._direct_urls
+            and self.limit_concurrency is None
+            and not self.access_log
+            and not getattr(config, "reset_contextvars", False)
+        ):
+            self._direct_urls = frozenset()
+
+    def on_message_begin(self) -> None:
+        # uvicorn builds the ASGI scope here; the direct path needs none, so it is built in
+        # on_headers_complete, for the requests that go to the ASGI app.
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+
+    def _asgi_scope(self) -> None:
+        """uvicorn's scope for this request (on_message_begin's), its headers and URL kept."""
+        url, headers, expect = self.url, self.headers, self.expect_100_continue
+        HttpToolsProtocol.on_message_begin(self)
+        self.url, self.expect_100_continue = url, expect
+        self.headers = self.scope["headers"] = headers
+
+    def on_headers_complete(self) -> None:
+        cycle = self.cycle
+        parser = self.parser
+        if (
+            self.url in self._direct_urls
+            and (cycle is None or cycle.response_complete)
+            and parser.get_method() == b"POST"
+            and not self.expect_100_continue
+            and not parser.should_upgrade()
+            and not self.flow.write_paused
+        ):
+            keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
+            self.cycle = DirectCycle(self, self.app, self.headers, keep_alive)  # type: ignore[assignment]
+            return
+        self._asgi_scope()
+        HttpToolsProtocol.on_headers_complete(self)
+
+    def on_body(self, body: bytes) -> None:
+        cycle: Any = self.cycle
+        if type(cycle) is DirectCycle:
+            cycle.body_received(body)
+        else:
+            HttpToolsProtocol.on_body(self, body)
+
+    def on_message_complete(self) -> None:
+        cycle: Any = self.cycle
+        if type(cycle) is DirectCycle:
+            cycle.request_complete()
+        else:
+            HttpToolsProtocol.on_message_complete(self)
+
+    def direct_answered(self) -> None:
+        """A direct cycle's answer is out: uvicorn's on_response_complete, with one idle timer
+        per connection instead of one per request (checked when it fires)."""
+        if self.cycle.more_body and not self._lingering and self._state == _BODY:
+            self.server_state.total_requests += 1
+            self._linger()  # answered before the body was read: see on_response_complete
+            return
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        if self.flow.read_paused:
+            self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._answered_at = self.loop.time()
+        if self._idle_timer is None:
+            self._idle_timer = self.loop.call_at(self._answered_at + self.timeout_keep_alive, self._idle_expired)
+
+    def _idle_expired(self) -> None:
+        self._idle_timer = None
+        cycle = self.cycle
+        if (
+            self.transport.is_closing()
+            or self._state != _BETWEEN
+            or (cycle is not None and not cycle.response_complete)
+            or self.timeout_keep_alive_task is not None
+        ):
+            # A request is on its way (its deadlines and answer take over), or the ASGI app
+            # answered last (uvicorn's own keep-alive timer runs from that answer).
+            return
+        due = self._answered_at + self.timeout_keep_alive
+        if self.loop.time() < due:  # answered again since the timer was set
+            self._idle_timer = self.loop.call_at(due, self._idle_expired)
+        else:
+            self.timeout_keep_alive_handler()
 
     # --- flow control: the write timeout ---------------------------------------------------
 
@@ -419,16 +526,20 @@ _startup_failure = _StartupFailure()
 
 
 class ServeConfig(uvicorn.Config):
-    """uvicorn's ``Config`` plus :class:`Limits` and the manager's pid (workers die with it).
+    """uvicorn's ``Config`` plus :class:`Limits`, the manager's pid (workers die with it) and
+    ``direct``: whether ``POST <path>`` takes the direct path (``fastevents/_direct.py``).
 
     ``startup_failed`` (with ``--workers N``) is shared by the workers and the manager: set by
     the first worker whose lifespan startup fails, which alone reports it.
     """
 
-    def __init__(self, app: Any, *, limits: Limits, manager_pid: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, app: Any, *, limits: Limits, manager_pid: int | None = None, direct: bool = True, **kwargs: Any
+    ) -> None:
         self.limits = limits
         self.manager_pid = manager_pid
         self.startup_failed: Any = None
+        self.direct = direct
         super().__init__(app, **kwargs)
 
     def configure_logging(self) -> None:
@@ -661,6 +772,8 @@ def run(
         AppFactory(target, path, limits.max_body, catalogue, health_path, also_serve),
         limits=limits,
         manager_pid=os.getpid() if workers > 1 else None,
+        # FASTEVENTS_SERVE_ASGI=1: every request through the ASGI app (comparisons, diagnosis)
+        direct=not flag("FASTEVENTS_SERVE_ASGI"),
         factory=True,
         loop="auto",  # uvloop when installed (the ``server`` extra)
         http=HardenedHttpToolsProtocol,

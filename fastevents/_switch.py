@@ -1,4 +1,4 @@
-"""The one reading of ``FASTEVENTS_NO_EXTENSIONS``.
+"""The one reading of ``FASTEVENTS_NO_EXTENSIONS`` (and of the other on/off environment switches).
 
 ``setup.py`` loads this file by path (the package's dependencies may not be installed at
 build time), and the run time imports it, so both agree on what the switch means.
@@ -18,4 +18,10 @@ def extensions_disabled(environ: Mapping[str, str] = os.environ) -> bool:
     Unset, empty, ``0``, ``false``, ``no`` and ``off`` (any case) keep the compiled core;
     any other value disables it.
     """
-    return environ.get("FASTEVENTS_NO_EXTENSIONS", "").strip().lower() not in _OFF
+    return flag("FASTEVENTS_NO_EXTENSIONS", environ)
+
+
+def flag(name: str, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the environment variable ``name`` is on: set to anything but unset, empty,
+    ``0``, ``false``, ``no`` or ``off`` (any case)."""
+    return environ.get(name, "").strip().lower() not in _OFF

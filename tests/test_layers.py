@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
     {"_processor"},
     {"_client_transport", "_nats"},
     {"_asgi", "_client", "_conformance", "_loadgen", "_target", "_nats_serve"},
+    {"_direct"},
     {"_server", "nats"},
     {"_cli", "compat", "testing", "otel"},
     {"__init__", "__main__", "_pytest_plugin"},
