@@ -501,18 +501,19 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{r['requests']:,} | {_ms(r['p99_ms'])} | +{r['rss_growth_mib']} MiB | "
                 f"{cell} | {'yes' if r['serves_after'] else 'NO'} |"
             )
-    runs: dict[str, list[str]] = {}
+    runs: dict[str, dict[str, list[str]]] = {}  # run -> stack -> its attacks in that run
     for name, attacks in report["attacks"].items():
         for kind, r in attacks.items():
             if "run" in r:
                 own = r["run"]
                 key = (
-                    f"run of {own['when']}, {own['connections']} connections for {own['seconds']:g} s "
-                    f"({own['clients']} other clients)"
+                    f"run of {own['when']}, {own['connections']} connections for {own['seconds']:g} s, "
+                    f"{own['clients']} other clients"
                 )
-                runs.setdefault(key, []).append(f"{kind.replace('_', ' ')} on {http_load.SERVERS[name][0]}")
-    for key, rows in runs.items():
-        lines.append(f"\n{key}: " + "; ".join(rows) + ".")
+                runs.setdefault(key, {}).setdefault(http_load.SERVERS[name][0], []).append(kind.replace("_", " "))
+    for key, stacks in runs.items():
+        rows = "; ".join(f"{stack}: {', '.join(kinds)}" for stack, kinds in stacks.items())
+        lines.append(f"\nRows with their own run ({key}): {rows}.")
     lines.append("")
     if "charsets" in report:
         lines += http_attacks_framing.charset_markdown(report["charsets"])

@@ -216,7 +216,7 @@ def _exchange(host: str, port: int, request: bytes) -> tuple[int, float]:
         return int(lines[0].split()[1]), time.perf_counter() - started
 
 
-def charset_costs(host: str, port: int, path: str, rounds: int = 5) -> dict[str, Any]:
+def charset_costs(host: str, port: int, path: str, rounds: int = 15) -> dict[str, Any]:
     """Median time to answer a 1 MiB event in each allowed charset against UTF-8, interleaved;
     and, in process, how the refused ``idna``/``punycode`` decoders grow with the input."""
     from fastevents._asgi import _CHARSETS
