@@ -313,16 +313,23 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         if self._chunk_open and data == 0 and self._no_data_since_chunk_header(cycle):
             # No data since the last chunk's header: the zero-size chunk, then the trailer.
             self._trailer_wire += received
-            if self._trailer_wire > self._limits.max_header_size:
-                _tally.note(
-                    logging.INFO,
-                    f"closed connections: request trailer over {self._limits.max_header_size} bytes "
-                    "(--max-header-size) -- answered 431",
-                )
-                self._answer_and_linger(431)
-            return
-        self._body_wire += received
-        if self._body_wire > self._limits.max_body:
+        else:
+            self._body_wire += received
+        if self._body_wire > self._limits.max_body or self._trailer_wire > self._limits.max_header_size:
+            if self.pipeline:  # an answer before it is in progress: refused in its turn
+                self.flow.pause_reading()
+            else:
+                self._refuse_body()
+
+    def _refuse_body(self) -> None:
+        if self._trailer_wire > self._limits.max_header_size:
+            _tally.note(
+                logging.INFO,
+                f"closed connections: request trailer over {self._limits.max_header_size} bytes "
+                "(--max-header-size) -- answered 431",
+            )
+            self._answer_and_linger(431)
+        else:
             _tally.note(
                 logging.INFO,
                 f"closed connections: request body over {self._limits.max_body} bytes with its chunk framing "
@@ -383,7 +390,11 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             return
         HttpToolsProtocol.on_response_complete(self)
         if self._state == _BODY and not self.pipeline and self._deadline_state != _BODY and not self._lingering:
-            self._arm(_BODY, self._limits.body_timeout)  # a queued body is read from now on
+            # A queued request's turn: what it sent meanwhile is judged now, the rest is timed.
+            if self._body_wire > self._limits.max_body or self._trailer_wire > self._limits.max_header_size:
+                self._refuse_body()
+            else:
+                self._arm(_BODY, self._limits.body_timeout)
 
     # --- flow control: the write timeout ---------------------------------------------------
 

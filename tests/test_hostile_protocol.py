@@ -287,3 +287,12 @@ def test_bytes_after_an_upgrade_offer_do_not_replace_its_answer(server: Server) 
     found, end = exchange(server, [post(slow, H2C), junk], pause=0.1)
     assert [(status, json.loads(text)["payload"]) for status, text in found] == [(200, {"slept": 0.5})]
     assert end == "eof"
+
+
+def test_a_pipelined_request_past_a_limit_is_refused_in_its_turn(server: Server) -> None:
+    slow = post(b'{"name": "slow:sleep", "version": 1, "payload": {"seconds": 0.5}}')
+    trailer = chunked_head() + chunk(EXAMPLE) + b"0\r\nX-Trailer: " + b"a" * (4 * MAX_HEADER)
+    found, end = exchange(server, [slow + trailer[:2000], trailer[2000:]], pause=0.1)
+    assert [status for status, _ in found] == [200, 431], found
+    assert json.loads(found[0][1])["payload"] == {"slept": 0.5}
+    assert end == "eof"
