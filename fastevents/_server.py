@@ -109,7 +109,8 @@ def _raw_answer(status: int, close: bool = True) -> bytes:
 
 
 class _Transport:
-    """The transport as a cycle whose body is still arriving sees it: ``close()`` lingers.
+    """The transport as uvicorn's request cycles see it: ``close()`` lingers while part of a
+    request, or a pipelined one, is unread.
 
     Every other method is the real transport's bound method (no extra call per write).
     """
@@ -200,7 +201,7 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         self._lingering = False
         self._discarded = 0
         self._discard_limit = LINGER_MAX_BYTES
-        self._proxy: _Transport | None = None
+        self._proxy: _Transport | None = None  # set with the connection
         # A body in several reads: its bytes on the wire (data and chunk framing) and
         # those of its trailer; the chunk being read and what the body held at its header.
         self._body_wire = 0
@@ -215,6 +216,7 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._raw = transport
+        self.transport = self._proxy = _Transport(transport, self)  # what cycles close
         if len(self.connections) > self._limits.max_connections:
             _tally.note(
                 logging.WARNING,
@@ -258,6 +260,8 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             return None
         except httptools.HttpParserUpgrade as exc:
             if self._should_upgrade():
+                if self._raw is not None:
+                    self.transport = self._raw  # the WebSocket protocol takes the connection over
                 self.handle_websocket_upgrade()
                 return None
             offset = exc.args[0] if exc.args and isinstance(exc.args[0], int) else len(data)
@@ -300,11 +304,6 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             self._disarm()
         else:
             self._arm(_BODY, self._limits.body_timeout)
-        # The cycle closes the transport itself after an answer with Connection: close (a
-        # 413): with the body unread that close must linger, so this cycle gets the proxy.
-        if self._proxy is None:
-            self._proxy = _Transport(cycle.transport, self)
-        cycle.transport = self._proxy
 
     def _count_body_wire(self, cycle: Any, received: int, data: int) -> None:
         """Bound what a body still arriving sends besides its data: chunk sizes and extensions
@@ -358,10 +357,6 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             cycle.keep_alive = False
             if framing:
                 cycle.more_body = True  # httptools called the request complete at its headers
-            # What the client sends after this request is never read: the close lingers.
-            if self._proxy is None:
-                self._proxy = _Transport(cycle.transport, self)
-            cycle.transport = self._proxy
         body = self._refused = _RefusedUpgradeBody(self, framing)
         self.parser = body  # type: ignore[assignment]
         body.feed_data(rest)
@@ -380,8 +375,11 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         self._chunk_open = False
 
     def on_response_complete(self) -> None:
+        if self._lingering:  # closed by this answer: what is queued behind it is not answered
+            self.server_state.total_requests += 1
+            return
         cycle = self.cycle
-        if cycle.response_complete and cycle.more_body and not self._lingering and self._state == _BODY:
+        if cycle.response_complete and cycle.more_body and self._state == _BODY:
             # Answered before the body was read (413, an early answer): the connection cannot
             # be reused without reading the rest, which is what the answer refused to do. (An
             # earlier pipelined request completing leaves this one's response incomplete.)
@@ -484,10 +482,11 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         self._linger(LINGER_MAX_BYTES_OTHER)
 
     def _close(self) -> None:
-        """``transport.close()`` as called by uvicorn: linger if part of a request is unread."""
+        """``transport.close()`` as called by uvicorn: linger if part of a request is unread
+        (a body, what follows a refused upgrade, pipelined requests not yet read)."""
         if self._raw is None or self._raw.is_closing():
             return
-        if self._state != _BETWEEN or self._refused is not None:
+        if self._state != _BETWEEN or self._refused is not None or self.pipeline or self.flow.read_paused:
             self._linger()
         else:
             self._raw.close()
