@@ -216,7 +216,9 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._raw = transport
-        self.transport = self._proxy = _Transport(transport, self)  # what cycles close
+        # What cycles write to and close: their close() lingers when part of a request is unread.
+        self._proxy = _Transport(transport, self)
+        self.transport = self._proxy  # type: ignore[assignment]
         if len(self.connections) > self._limits.max_connections:
             _tally.note(
                 logging.WARNING,
