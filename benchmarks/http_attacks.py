@@ -11,7 +11,9 @@ pinned to CPU 1:
 * ``header_bomb``: ``--connections`` connections each send a request line and then an
   endless header value as fast as the server takes it, reconnecting when cut off;
 * ``slowloris``: ``--connections`` connections each send a request line and then one header
-  line per second, never finishing, reconnecting when closed.
+  line per second, never finishing, reconnecting when closed;
+* ``trailer_bomb``, ``chunk_extension_bomb``, ``idna_charset``, ``pipelining``: HTTP/1.1
+  framing and charset attacks, and pipelined requests (``http_attacks_framing.py``).
 
 The clients process keeps ``--clients`` keep-alive connections posting the README example
 (2 s timeout per request) from 1 s after the attack starts until 1 s before it ends; a
@@ -26,7 +28,10 @@ grows by more than ``--max-rss-growth-mib`` (default 50 MiB): checks that were i
 tests/test_hostile.py's header bomb and slowloris tests before they moved here.
 
 Writes ``benchmarks/attacks.json`` (everything) and ``benchmarks/attacks.md`` (the section
-that ``python -m benchmarks`` appends to BENCHMARKS.md); ``--from-json`` re-renders the latter.
+that ``python -m benchmarks`` appends to BENCHMARKS.md); ``--from-json`` re-renders the latter,
+``--merge`` keeps the saved results of the stacks and attacks (and throughput) not run again.
+With ``idna_charset`` among the attacks, what a 1 MiB body costs in each allowed charset is
+measured on ``fastevents serve`` too.
 """
 
 from __future__ import annotations
@@ -47,11 +52,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import http_load
+from . import http_attacks_framing, http_load
 
 ROOT = http_load.ROOT
 HERE = Path(__file__).resolve().parent
-ATTACKS = ("header_bomb", "slowloris")
+ATTACKS = ("header_bomb", "slowloris", *http_attacks_framing.ATTACKS)
 CANDIDATES = ("fastevents", "stock", "h11", "granian")
 THROUGHPUT_ONLY = ("bare", "fastapi")
 
@@ -62,6 +67,8 @@ THROUGHPUT_ONLY = ("bare", "fastapi")
 async def _attack(kind: str, url: str, connections: int, seconds: float) -> dict[str, Any]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    if kind in http_attacks_framing.ATTACKS:
+        return await http_attacks_framing.ATTACKS[kind](host, port, parts.path, connections, seconds)
     head = b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n" % (parts.path.encode(), host.encode())
     end = time.monotonic() + seconds
     counts = {"connections": 0, "closed_by_server": 0, "bytes": 0, "connect_errors": 0}
@@ -292,6 +299,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=HERE / "attacks.json", help="results file")
     parser.add_argument("--markdown", type=Path, default=HERE / "attacks.md", help="BENCHMARKS.md section")
     parser.add_argument("--from-json", type=Path, help="re-render the section from saved results")
+    parser.add_argument("--merge", action="store_true", help="keep the saved results of what is not run again")
     parser.add_argument("--attack", choices=ATTACKS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--client-url", help=argparse.SUPPRESS)
@@ -313,6 +321,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     server_cpu, load_cpu, pinning = http_load.cpus_for_load()
     body, check = http_load._example()
     names = [n for n in args.servers.split(",") if n != "granian" or importlib.util.find_spec("granian")]
+    saved = json.loads(args.json.read_text()) if args.merge and args.json.exists() else {}
     report: dict[str, Any] = {
         "pinning": pinning,
         "seconds": args.seconds,
@@ -338,7 +347,18 @@ def main(argv: Sequence[str] | None = None) -> None:
             server_cpu=server_cpu,
             load_cpu=load_cpu,
         )
-    report["attacks"] = {}
+    elif saved:  # the saved run's description stays, as its rows and throughput do
+        report.update({key: value for key, value in saved.items() if key not in ("attacks", "charsets")})
+    report["attacks"] = saved.get("attacks", {})
+    if args.rounds and saved:  # a new description: the saved rows keep that of their run
+        earlier = {key: saved.get(key) for key in ("when", "seconds", "connections", "clients")}
+        for rows in report["attacks"].values():
+            for row in rows.values():
+                row.setdefault("run", earlier)
+    if "charsets" in saved:
+        report["charsets"] = saved["charsets"]
+    run = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))}
+    run.update(seconds=args.seconds, connections=args.connections, clients=args.clients)
     for name in names if args.attacks else ():
         server = http_load.Server(name, server_cpu)
         try:
@@ -359,12 +379,20 @@ def main(argv: Sequence[str] | None = None) -> None:
                     seconds=args.seconds,
                     load_cpu=load_cpu,
                 )
+                if saved:  # a row of this run among saved ones: it says when and how it ran
+                    result["run"] = run
                 report["attacks"].setdefault(name, {})[kind] = result
                 print(
                     f"  {result['success_rate']:.1%} of {result['requests']} requests succeeded, "
                     f"p99 {result['p99_ms']} ms, RSS +{result['rss_growth_mib']} MiB; {result['attack']}",
                     file=sys.stderr,
                     flush=True,
+                )
+            if name == "fastevents" and "idna_charset" in args.attacks.split(","):
+                print("fastevents serve: 1 MiB bodies in each allowed charset", file=sys.stderr, flush=True)
+                parts = urlsplit(server.url)
+                report["charsets"] = http_attacks_framing.charset_costs(
+                    parts.hostname or "127.0.0.1", parts.port or 80, parts.path
                 )
         finally:
             server.stop()
@@ -451,22 +479,55 @@ def markdown(report: dict[str, Any]) -> str:
         "example in a loop, 2 s timeout per request; a request succeeds on HTTP 200 with a `:response` event. "
         "Server RSS (process and children) sampled every 0.5 s; growth is the peak over the RSS before.\n"
     )
+    if any(kind in http_attacks_framing.ATTACKS for attacks in report["attacks"].values() for kind in attacks):
+        lines.append(FRAMING)
+
     lines += [
         "| stack | attack | other clients' requests succeeded | p99 | server RSS growth | "
         "attacker connections (closed by server) | serves after |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, attacks in report["attacks"].items():
-        for kind, r in attacks.items():
+        for kind, r in sorted(attacks.items(), key=lambda item: ATTACKS.index(item[0])):
             a = r["attack"]
+            cell = http_attacks_framing.attack_cell(kind, a) or f"{a['connections']:,} ({a['closed_by_server']:,})"
             lines.append(
                 f"| {http_load.SERVERS[name][0]} | {kind.replace('_', ' ')} | {r['success_rate']:.1%} of "
                 f"{r['requests']:,} | {_ms(r['p99_ms'])} | +{r['rss_growth_mib']} MiB | "
-                f"{a['connections']:,} ({a['closed_by_server']:,}) | {'yes' if r['serves_after'] else 'NO'} |"
+                f"{cell} | {'yes' if r['serves_after'] else 'NO'} |"
             )
-    lines += ["", CHOICE]
+    runs: dict[str, dict[str, list[str]]] = {}  # run -> stack -> its attacks in that run
+    for name, attacks in report["attacks"].items():
+        for kind, r in attacks.items():
+            if "run" in r:
+                own = r["run"]
+                key = (
+                    f"run of {own['when']}, {own['connections']} connections for {own['seconds']:g} s, "
+                    f"{own['clients']} other clients"
+                )
+                runs.setdefault(key, {}).setdefault(http_load.SERVERS[name][0], []).append(kind.replace("_", " "))
+    for key, stacks in runs.items():
+        rows = "; ".join(f"{stack}: {', '.join(kinds)}" for stack, kinds in stacks.items())
+        lines.append(f"\nRows with their own run ({key}): {rows}.")
+    lines.append("")
+    if "charsets" in report:
+        lines += http_attacks_framing.charset_markdown(report["charsets"])
+    lines.append(CHOICE)
     return "\n".join(lines)
 
+
+FRAMING = """\
+The framing attacks (`benchmarks/http_attacks_framing.py`; for these rows, the length and
+number of connections of their own run are given below the table): a *trailer bomb* (a
+chunked POST whose last chunk is followed by an endless trailer field), a *chunk extension
+bomb* (an endless extension on a chunk header), *idna charset* (POSTs of 1 MiB bodies with
+`charset=idna`, whose decoder is quadratic, one after another on at most 8 connections) and
+*pipelining* (at most 16 connections each write four pipelined requests at a time, the
+last one's body completed 20 ms later, when the answers before it may be done; every request
+must be answered 200). `fastevents serve` answers a trailer past `--max-header-size` 431, a
+body whose data and chunk framing pass `--max-body` 413, and a charset outside its table 415
+before reading the body.
+"""
 
 CHOICE = """\
 **The choice.** `fastevents serve` stays on uvicorn + httptools + uvloop, with uvicorn's

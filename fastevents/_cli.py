@@ -491,14 +491,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         type=_count,
         default=d.max_body,
-        help=f"largest request body (default {d.max_body:_})",
+        help=f"largest request body, a chunked one with its chunk framing (default {d.max_body:_})",
     )
     p.add_argument(
         "--max-header-size",
         metavar="BYTES",
         type=_count,
         default=d.max_header_size,
-        help=f"largest request line plus headers (default {d.max_header_size:_})",
+        help=f"largest request line plus headers, and chunked trailer (default {d.max_header_size:_})",
     )
     p.add_argument(
         "--max-connections",

@@ -12,7 +12,8 @@ __all__ = ["Limits"]
 class Limits:
     """Limits of ``fastevents serve``, per worker process; times in seconds, sizes in bytes."""
 
-    #: Request line plus headers; a larger head is answered 431 and the connection closed.
+    #: Request line plus headers, and on its own a chunked body's trailer; a larger one is
+    #: answered 431 and the connection closed.
     max_header_size: int = 32_768
     #: From a connection's start, or the first byte of a request, to the end of its headers (408).
     header_timeout: float = 10.0
@@ -24,7 +25,8 @@ class Limits:
     write_timeout: float = 30.0
     #: Open connections; one more is answered 503 and closed. Lowered to fit the open-file limit.
     max_connections: int = 1000
-    #: Request body; a larger one is answered 413 without being read (see ``asgi_app``).
+    #: Request body, a chunked one with its chunk sizes and extensions; a larger one is
+    #: answered 413 without being read (see ``asgi_app``).
     max_body: int = 1_048_576
     #: On SIGTERM, requests in flight get this long to finish; the rest are cancelled (503).
     shutdown_timeout: float = 30.0

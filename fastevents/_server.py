@@ -6,8 +6,11 @@ Three pieces on top of uvicorn (the measurements behind the choice are in BENCHM
   :class:`Limits`: a header size cap (431), header and body read deadlines (408), a write
   timeout, a connection cap (503 before the request is read), and a lingering close
   whenever an answer leaves part of a request unread (413, 408, 431, 503), so the client
-  can read the answer instead of receiving a reset. Requests that arrive whole in one read
-  -- nearly all of them -- arm no timer beyond uvicorn's own keep-alive timer.
+  can read the answer instead of receiving a reset. A chunked body's framing counts against
+  the body size cap and its trailer against the header size cap; a request offering an
+  ``Upgrade`` (h2c, websocket) is answered over HTTP/1.1 with its body read as its body.
+  Requests that arrive whole in one read -- nearly all of them -- arm no timer beyond
+  uvicorn's own keep-alive timer.
 * :class:`Server` -- uvicorn's server, exiting 0 after a graceful stop on SIGTERM/SIGINT.
 * :class:`Manager` -- uvicorn's multiprocess supervisor for ``--workers N``, with workers
   that die with it (``PR_SET_PDEATHSIG`` on Linux), restarts with backoff for a worker
@@ -110,7 +113,8 @@ def _raw_answer(status: int, close: bool = True) -> bytes:
 
 
 class _Transport:
-    """The transport as a cycle whose body is still arriving sees it: ``close()`` lingers.
+    """The transport as uvicorn's request cycles see it: ``close()`` lingers while part of a
+    request, or a pipelined one, is unread.
 
     Every other method is the real transport's bound method (no extra call per write).
     """
@@ -127,6 +131,55 @@ class _Transport:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
+
+
+class _RefusedUpgradeBody:
+    """The body of a request whose ``Upgrade`` is not taken, read by a parser of its own.
+
+    httptools ends a request offering an upgrade (``Connection: Upgrade``, as ``curl --http2``
+    sends over ``http://``) at its headers and hands what follows to whoever takes the
+    connection over; uvicorn, which takes over only WebSockets, would drop those bytes or
+    parse them as the next request. This stands in as the protocol's parser: a second
+    httptools parser, primed with a head that carries only the request's own framing
+    headers, reads the body and hands it to the protocol; whatever follows the body is
+    discarded unparsed (the connection closes after the answer).
+    """
+
+    def __init__(self, protocol: HardenedHttpToolsProtocol, framing: list[tuple[bytes, bytes]]) -> None:
+        self._protocol = protocol
+        self.done = not framing  # no Content-Length, no Transfer-Encoding: no body
+        self._parser = httptools.HttpRequestParser(self)
+        if framing:
+            head = b"POST / HTTP/1.1\r\nconnection: close\r\n"
+            self.feed_data(head + b"".join(b"%s: %s\r\n" % pair for pair in framing) + b"\r\n")
+
+    def feed_data(self, data: bytes) -> None:
+        if self.done:
+            return
+        try:
+            self._parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            if not self.done:  # a malformed body; after a complete one: bytes to discard
+                self.done = True
+                self._protocol._answer_and_linger(400)
+
+    def should_upgrade(self) -> bool:
+        return False
+
+    def on_body(self, body: bytes) -> None:
+        if not self.done:
+            self._protocol.on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self.done:
+            self.done = True
+            self._protocol.on_message_complete()
+
+    def on_chunk_header(self) -> None:
+        self._protocol.on_chunk_header()
+
+    def on_chunk_complete(self) -> None:
+        self._protocol.on_chunk_complete()
 
 
 class HardenedHttpToolsProtocol(HttpToolsProtocol):
@@ -152,16 +205,27 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         self._lingering = False
         self._discarded = 0
         self._discard_limit = LINGER_MAX_BYTES
-        self._proxy: _Transport | None = None
+        self._proxy: _Transport | None = None  # set with the connection
         self._init_direct(config)
         self._answered_at = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
+        # A body in several reads: its bytes on the wire (data and chunk framing) and
+        # those of its trailer; the chunk being read and what the body held at its header.
+        self._body_wire = 0
+        self._trailer_wire = 0
+        self._chunk_open = False
+        self._chunk_mark: tuple[bytearray, int] = (bytearray(), 0)
+        # Set once a request offered an upgrade not taken: it reads that request's body.
+        self._refused: _RefusedUpgradeBody | None = None
 
     # --- connection ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._raw = transport
+        # What cycles write to and close: their close() lingers when part of a request is unread.
+        self._proxy = _Transport(transport, self)
+        self.transport = self._proxy  # type: ignore[assignment]
         if len(self.connections) > self._limits.max_connections:
             _tally.note(
                 logging.WARNING,
@@ -197,6 +261,8 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         if self.timeout_keep_alive_task is not None:
             self._unset_keepalive_if_required()
         before = self.cycle
+        if state == _BODY:
+            held = len(before.body)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
@@ -204,11 +270,15 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             self.logger.warning(msg)
             self.send_400_response(msg)
             return None
-        except httptools.HttpParserUpgrade:
+        except httptools.HttpParserUpgrade as exc:
             if self._should_upgrade():
+                if self._raw is not None:
+                    self.transport = self._raw  # the WebSocket protocol takes the connection over
                 self.handle_websocket_upgrade()
-            else:
-                self._unsupported_upgrade_warning()
+                return None
+            offset = exc.args[0] if exc.args and isinstance(exc.args[0], int) else len(data)
+            self._refuse_upgrade(data[offset:])
+        if self._lingering:  # answered by the protocol while parsing (a malformed body)
             return None
         # Where the parser stands, without a parser callback of our own on the hot path:
         # uvicorn makes a new cycle when a request's headers are complete, and drops its
@@ -225,7 +295,11 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             if not cycle.more_body:
                 self._state = _BETWEEN
                 self._disarm()
+            else:
+                self._count_body_wire(cycle, len(data), len(cycle.body) - held)
         elif state == _BETWEEN:  # the first bytes of a request, its headers not complete
+            if self._refused is not None and self._refused.done:
+                return None  # after a refused upgrade: discarded unparsed until the answer closes
             self._state = _HEADERS
             self._header_bytes = len(data)
             if self._header_bytes > self._limits.max_header_size:
@@ -237,24 +311,104 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
     def _body_pending(self, cycle: Any) -> None:
         """The headers are in, the body is not: arm its deadline; a close must linger."""
         self._state = _BODY
-        self._arm(_BODY, self._limits.body_timeout)
-        # The cycle closes the transport itself after an answer with Connection: close (a
-        # 413): with the body unread that close must linger, so this cycle gets the proxy.
-        if self._proxy is None:
-            self._proxy = _Transport(cycle.transport, self)
-        cycle.transport = self._proxy
+        self._body_wire = self._trailer_wire = 0
+        if self.pipeline:  # queued behind an answer in progress: not read until it is done
+            self._disarm()
+        else:
+            self._arm(_BODY, self._limits.body_timeout)
+
+    def _count_body_wire(self, cycle: Any, received: int, data: int) -> None:
+        """Bound what a body still arriving sends besides its data: chunk sizes and extensions
+        count against ``max_body`` with the data (413), a trailer against ``max_header_size``
+        (431). ``received`` bytes came in, ``data`` of them were body data."""
+        if self._chunk_open and data == 0 and self._no_data_since_chunk_header(cycle):
+            # No data since the last chunk's header: the zero-size chunk, then the trailer.
+            self._trailer_wire += received
+        else:
+            self._body_wire += received
+        if self._body_wire > self._limits.max_body or self._trailer_wire > self._limits.max_header_size:
+            if self.pipeline:  # an answer before it is in progress: refused in its turn
+                self.flow.pause_reading()
+            else:
+                self._refuse_body()
+
+    def _refuse_body(self) -> None:
+        if self._trailer_wire > self._limits.max_header_size:
+            _tally.note(
+                logging.INFO,
+                f"closed connections: request trailer over {self._limits.max_header_size} bytes "
+                "(--max-header-size) -- answered 431",
+            )
+            self._answer_and_linger(431)
+        else:
+            _tally.note(
+                logging.INFO,
+                f"closed connections: request body over {self._limits.max_body} bytes with its chunk framing "
+                "(--max-body) -- answered 413",
+            )
+            self._answer_and_linger(413)
+
+    def _no_data_since_chunk_header(self, cycle: Any) -> bool:
+        body, held = self._chunk_mark
+        if body is cycle.body:
+            return len(body) == held
+        if cycle.body:
+            return False
+        self._chunk_mark = (cycle.body, 0)  # the app took what came before the chunk's header
+        return True
+
+    def _refuse_upgrade(self, rest: bytes) -> None:
+        """A request offering an upgrade not taken: answered over HTTP/1.1, then the connection closes."""
+        _tally.note(
+            logging.INFO,
+            "served requests offering an Upgrade (h2c, websocket) over HTTP/1.1, closing their connections",
+        )
+        cycle = self.cycle
+        framing = [(name, value) for name, value in self.headers if name in (b"content-length", b"transfer-encoding")]
+        if cycle is not None:
+            cycle.keep_alive = False
+            if framing:
+                cycle.more_body = True  # httptools called the request complete at its headers
+        body = self._refused = _RefusedUpgradeBody(self, framing)
+        self.parser = body  # type: ignore[assignment]
+        body.feed_data(rest)
 
     # --- parser callbacks ------------------------------------------------------------------
 
+    def on_chunk_header(self) -> None:
+        # Only chunked bodies call this. Trailer fields are read but not kept: uvicorn would
+        # add them to the headers the app already has (HTTP lets a recipient drop them).
+        self.headers = []
+        self._chunk_open = True
+        if self.cycle is not None:
+            self._chunk_mark = (self.cycle.body, len(self.cycle.body))
+
+    def on_chunk_complete(self) -> None:
+        self._chunk_open = False
+
     def on_response_complete(self) -> None:
+        if self._lingering:  # closed by this answer: what is queued behind it is not answered
+            self.server_state.total_requests += 1
+            return
         cycle = self.cycle
-        if cycle.more_body and not self._lingering and self._state == _BODY:
+        if cycle.response_complete and cycle.more_body and self._state == _BODY:
             # Answered before the body was read (413, an early answer): the connection cannot
-            # be reused without reading the rest, which is what the answer refused to do.
+            # be reused without reading the rest, which is what the answer refused to do. (An
+            # earlier pipelined request completing leaves this one's response incomplete.)
             self.server_state.total_requests += 1
             self._linger()
             return
         HttpToolsProtocol.on_response_complete(self)
+        self._queued_turn()
+
+    def _queued_turn(self) -> None:
+        """After an answer: a queued request whose body is still arriving has its turn. What
+        it sent meanwhile is judged now, the rest is timed."""
+        if self._state == _BODY and not self.pipeline and self._deadline_state != _BODY and not self._lingering:
+            if self._body_wire > self._limits.max_body or self._trailer_wire > self._limits.max_header_size:
+                self._refuse_body()
+            else:
+                self._arm(_BODY, self._limits.body_timeout)
 
     # --- the direct path: POST <path> answered without ASGI (fastevents/_direct.py) ---------
 
@@ -320,11 +474,13 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
     def direct_answered(self) -> None:
         """A direct cycle's answer is out: uvicorn's on_response_complete, with one idle timer
         per connection instead of one per request (checked when it fires)."""
-        if self.cycle.more_body and not self._lingering and self._state == _BODY:
-            self.server_state.total_requests += 1
+        self.server_state.total_requests += 1
+        if self._lingering:  # closed by this answer: what is queued behind it is not answered
+            return
+        cycle = self.cycle  # this answer's cycle, or a pipelined request's behind it
+        if cycle.response_complete and cycle.more_body and self._state == _BODY:
             self._linger()  # answered before the body was read: see on_response_complete
             return
-        self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
         if self.flow.read_paused:
@@ -332,6 +488,7 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         if self.pipeline:
             cycle, app = self.pipeline.pop()
             self._start_asgi_task(cycle, app)
+            self._queued_turn()
             return
         self._answered_at = self.loop.time()
         if self._idle_timer is None:
@@ -443,10 +600,11 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         self._linger(LINGER_MAX_BYTES_OTHER)
 
     def _close(self) -> None:
-        """``transport.close()`` as called by uvicorn: linger if part of a request is unread."""
+        """``transport.close()`` as called by uvicorn: linger if part of a request is unread
+        (a body, what follows a refused upgrade, pipelined requests not yet read)."""
         if self._raw is None or self._raw.is_closing():
             return
-        if self._state != _BETWEEN:
+        if self._state != _BETWEEN or self._refused is not None or self.pipeline or self.flow.read_paused:
             self._linger()
         else:
             self._raw.close()

@@ -218,6 +218,10 @@ def test_json_and_absent_content_types_are_accepted(app: Any, content_type: str 
         "application/octet-stream",
         "application/json; charset=klingon",
         "application/json; charset=base64",
+        "application/json; charset=idna",
+        "application/json; charset=punycode",
+        "application/json; charset=utf-7",
+        "application/json; charset=unicode-escape",
         "application/jsonx",
     ],
 )
