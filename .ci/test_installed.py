@@ -60,7 +60,11 @@ def main() -> int:
 
     package = installed_package()
     version = subprocess.run(
-        [sys.executable, "-m", "fastevents", "--version"], capture_output=True, text=True, check=True, cwd=package.parent
+        [sys.executable, "-m", "fastevents", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=package.parent,
     ).stdout.strip()
     print(f"test_installed: {version} from {package}", flush=True)
 
