@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -45,10 +46,11 @@ def installed_package() -> Path:
     import fastevents  # this script's folder (.ci) is on sys.path, the checkout is not
 
     package = Path(fastevents.__file__).resolve().parent
-    if package.is_relative_to(SOURCE):
+    site = {Path(sysconfig.get_paths()[key]).resolve() for key in ("purelib", "platlib")}
+    if package.parent not in site:
         raise SystemExit(
-            f"test_installed: fastevents is imported from the checkout ({package}), not from an "
-            "installed wheel: install one in this environment (not an editable install)"
+            f"test_installed: fastevents is imported from {package}, not from this environment's "
+            "site-packages: install a wheel here (not an editable install)"
         )
     return package
 
