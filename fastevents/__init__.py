@@ -36,6 +36,7 @@ from ._observe import (
 )
 from ._processor import EventProcessor
 from ._router import DuplicateEventError, EventHandler, EventRouter
+from ._version import __version__ as __version__
 from ._wire import EventErrorType, EventSuccessType
 
 if TYPE_CHECKING:
@@ -58,8 +59,6 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted({*globals(), *_CLIENT_NAMES})
 
-
-__version__ = "0.1.0"
 
 __all__ = [
     "add_client_observer",

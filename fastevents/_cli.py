@@ -6,6 +6,7 @@ import argparse
 import importlib
 import math
 import os
+import platform
 import socket
 import sys
 from collections.abc import Sequence
@@ -406,6 +407,15 @@ def _add_schema_commands(commands: Any) -> None:
 # --- entry point ------------------------------------------------------------------------
 
 
+def version_line() -> str:
+    """``fastevents <version> (core: compiled|pure, CPython X.Y.Z)``: what is installed, on what."""
+    from ._impl import COMPILED
+    from ._version import __version__
+
+    core = "compiled" if COMPILED else "pure"
+    return f"fastevents {__version__} (core: {core}, {platform.python_implementation()} {platform.python_version()})"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with a usage mistake reported in one line (``fastevents: ...``), exit status 2."""
 
@@ -460,6 +470,7 @@ def _parser() -> argparse.ArgumentParser:
 
     d = Limits()
     parser = _Parser(prog="fastevents", description="Serve or send events-protocol events.")
+    parser.add_argument("--version", action="version", version=version_line())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser(
