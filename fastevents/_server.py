@@ -27,18 +27,20 @@ import dataclasses
 import gc
 import logging
 import math
+import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from http import HTTPStatus
 from typing import Any
 
 import httptools
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.server import HANDLED_SIGNALS
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
@@ -61,8 +63,6 @@ LINGER_MAX_BYTES = 1_048_576
 LINGER_MAX_BYTES_OTHER = 65_536
 #: File descriptors kept free for the listening socket, logs and the app's own files.
 FD_RESERVE = 64
-#: A worker that exits within this many seconds of starting has failed to start.
-STARTUP_WINDOW = 10.0
 #: Restarts of a worker that keeps failing to start: after 0.25, 0.5, 1 and 2 s; then give up.
 RESTART_DELAYS = (0.25, 0.5, 1.0, 2.0)
 
@@ -462,8 +462,18 @@ class Server(uvicorn.Server):
     """uvicorn's server; a graceful stop on SIGTERM or SIGINT ends with exit status 0.
 
     (uvicorn re-raises the signal once stopped, so a lone server would die "by SIGTERM"
-    while the workers' manager exits 0.)
+    while the workers' manager exits 0.) ``on_started`` is called once it has started: after
+    the lifespan startup, listening.
     """
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None] | None = None) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and self._on_started is not None:
+            self._on_started()
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         # Stopping: the health probe answers 503 from now on, while requests in flight finish.
@@ -485,71 +495,185 @@ class Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+class _Worker(Process):
+    """uvicorn's worker process, running :class:`Server`, which reports once it has started.
+
+    The report is one message down a pipe of its own, sent after the lifespan startup, once
+    the worker listens. A message outlives its sender, so a worker that dies a moment after
+    it started (a request that crashes it) is never taken for one that failed to start, as
+    it could be by a health check that polls.
+    """
+
+    def __init__(self, config: ServeConfig, sockets: list[Any]) -> None:
+        self._started_in, self._started_out = multiprocessing.get_context("spawn").Pipe(duplex=False)
+        super().__init__(config, sockets)
+        self.launched = 0.0
+        #: Starts that failed in a row before this worker's (it carries the count on).
+        self.failures = 0
+        #: When a worker that failed to start is replaced (the backoff), else None.
+        self.restart_at: float | None = None
+        self._has_started = False
+
+    @property
+    def server(self) -> Server:  # the worker's server (uvicorn's property builds a plain one)
+        if self._server is None:
+            self._server = Server(config=self.config, on_started=self._report_started)
+        return self._server  # type: ignore[return-value]
+
+    def _report_started(self) -> None:  # in the worker
+        with contextlib.suppress(OSError):
+            self._started_out.send_bytes(b"started")
+
+    def start(self) -> None:
+        self.launched = time.monotonic()
+        super().start()
+
+    def has_started(self) -> bool:
+        """Whether the worker reported its start (it may have died since)."""
+        if not self._has_started:
+            with contextlib.suppress(OSError, EOFError):
+                if self._started_in.poll():
+                    self._has_started = self._started_in.recv_bytes() == b"started"
+        return self._has_started
+
+    def close_pipes(self) -> None:
+        """Once the worker is gone: its pipes' file descriptors are not left to the collector."""
+        self.has_started()  # read before the pipe closes
+        for conn in (self._started_in, self._started_out, self.parent_conn, self.child_conn):
+            conn.close()
+
+
 class Manager(Multiprocess):
-    """uvicorn's multiprocess supervisor with backoff, a give-up and an early socket close."""
+    """uvicorn's multiprocess supervisor with backoff, a give-up and an early socket close.
+
+    A worker that dies after it started is replaced at once, always. One that dies before
+    it started is restarted after :data:`RESTART_DELAYS`, then the manager gives up (exit
+    status 1), and at once when it exits with uvicorn's ``STARTUP_FAILURE`` status (the app
+    cannot be loaded, or its lifespan startup failed: a restart would fail the same way).
+    uvicorn's signals all work: SIGTERM, SIGINT (and SIGBREAK) stop, SIGHUP replaces every
+    worker, SIGTTIN adds one, SIGTTOU removes one; the other signals it catches are logged
+    and ignored.
+    """
+
+    processes: list[_Worker]  # type: ignore[assignment]
 
     def __init__(self, config: ServeConfig, sockets: list[Any]) -> None:
         super().__init__(config, sockets)
         self.exit_code = 0
-        self._started: list[float] = []
-        self._failures: list[int] = []
-        self._restart_at: dict[int, float] = {}
+
+    def _spawn(self, failures: int = 0) -> _Worker:
+        worker = _Worker(self.config, self.sockets)  # type: ignore[arg-type]
+        worker.failures = failures
+        worker.start()
+        return worker
+
+    # uvicorn's init_processes, restart_all and handle_ttin, with workers that report
+    # their start (``_uvicorn.COPIED`` fingerprints the originals).
 
     def init_processes(self) -> None:
-        super().init_processes()
-        now = time.monotonic()
-        self._started = [now] * len(self.processes)
-        self._failures = [0] * len(self.processes)
+        for _ in range(self.processes_num):
+            self.processes.append(self._spawn())
 
-    def _start(self, idx: int) -> None:
-        process = Process(self.config, self.sockets)
-        process.start()
-        self.processes[idx] = process
-        self._started[idx] = time.monotonic()
+    def restart_all(self) -> None:
+        """Replace each worker, its replacement serving before the old one is stopped."""
+        for idx, old in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            new = self._spawn()
+            if not new.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
+                new.kill()
+                new.join()
+                new.close_pipes()
+                if not self.should_exit.is_set():
+                    logger.error("new worker %s was not ready in time; keeping worker %s", new.pid, old.pid)
+                return
+            old.terminate()
+            old.join()
+            old.close_pipes()
+            self.processes[idx] = new
+
+    def handle_hup(self) -> None:
+        logger.warning("received SIGHUP: replacing every worker")
+        self.restart_all()
+
+    def handle_ttin(self) -> None:
+        logger.warning("received SIGTTIN: adding a worker")
+        self.processes_num += 1
+        self.processes.append(self._spawn())
+
+    def handle_ttou(self) -> None:
+        if self.processes_num <= 1:
+            logger.warning("received SIGTTOU: ignored, one worker is the fewest")
+            return
+        logger.warning("received SIGTTOU: removing a worker")
+        self.processes_num -= 1
+        worker = self.processes.pop()
+        worker.terminate()
+        worker.join()
+        worker.close_pipes()
+
+    def _ignore(self, name: str, level: int = logging.WARNING) -> None:
+        logger.log(level, "received %s: ignored", name)
+
+    def handle_quit(self) -> None:
+        self._ignore("SIGQUIT")
+
+    def handle_usr1(self) -> None:
+        self._ignore("SIGUSR1")
+
+    def handle_usr2(self) -> None:
+        self._ignore("SIGUSR2")
+
+    def handle_winch(self) -> None:  # a terminal's resize: not worth a warning
+        self._ignore("SIGWINCH", logging.INFO)
 
     def keep_subprocess_alive(self) -> None:
         if self.should_exit.is_set():
             return
-        for idx, process in enumerate(self.processes):
-            due = self._restart_at.get(idx)
-            if due is not None:
-                if time.monotonic() >= due:
-                    del self._restart_at[idx]
-                    self._start(idx)
+        for idx, worker in enumerate(self.processes):
+            if worker.restart_at is not None:  # failed to start: waiting for its restart
+                if time.monotonic() >= worker.restart_at:
+                    self.processes[idx] = self._spawn(worker.failures)
                 continue
-            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+            if worker.is_alive(timeout=self.config.timeout_worker_healthcheck):
                 continue
-            process.kill()  # hung or dead: make sure it is gone
-            process.join()
+            worker.kill()  # hung or dead: make sure it is gone
+            worker.join()
+            worker.close_pipes()
             if self.should_exit.is_set():
                 return
-            lived = time.monotonic() - self._started[idx]
-            if lived >= STARTUP_WINDOW:  # it had been serving: replace it at once
-                self._failures[idx] = 0
-                logger.warning("worker %s exited with status %s; restarting it", process.pid, process.exitcode)
-                self._start(idx)
+            if worker.has_started():  # it had been serving: replace it at once, always
+                logger.warning("worker %s exited with status %s; restarting it", worker.pid, worker.exitcode)
+                self.processes[idx] = self._spawn()
                 continue
-            failures = self._failures[idx] = self._failures[idx] + 1
+            if worker.exitcode == STARTUP_FAILURE:
+                logger.error("worker %s could not start (exit status %d); stopping", worker.pid, STARTUP_FAILURE)
+                self.exit_code = 1
+                self.should_exit.set()
+                return
+            failures = worker.failures + 1
             if failures > len(RESTART_DELAYS):
                 logger.error(
                     "worker failed to start %d times in a row (last exit status %s); stopping",
                     failures,
-                    process.exitcode,
+                    worker.exitcode,
                 )
                 self.exit_code = 1
                 self.should_exit.set()
                 return
             delay = RESTART_DELAYS[failures - 1]
             logger.warning(
-                "worker %s exited with status %s %.1f s after it started; restarting in %g s (attempt %d of %d)",
-                process.pid,
-                process.exitcode,
-                lived,
+                "worker %s exited with status %s %.1f s after it was launched, before it started; "
+                "restarting in %g s (attempt %d of %d)",
+                worker.pid,
+                worker.exitcode,
+                time.monotonic() - worker.launched,
                 delay,
                 failures,
                 len(RESTART_DELAYS),
             )
-            self._restart_at[idx] = time.monotonic() + delay
+            worker.failures = failures
+            worker.restart_at = time.monotonic() + delay
 
     def terminate_all(self) -> None:
         super().terminate_all()

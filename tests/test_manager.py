@@ -1,0 +1,197 @@
+"""``fastevents serve``'s process manager, signals, shutdown and connection cap, against real servers.
+
+Each test starts a ``fastevents serve`` on a free loopback port and polls it, with a deadline,
+for what it must do: replace workers that crash, obey the manager's signals, answer or refuse
+(never reset) connections that arrive as it stops, and make room for newcomers at the
+connection cap.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from .helpers_http import PYTHON, ROOT, Server, serve_fastevents
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not hasattr(signal, "SIGKILL") or not Path("/proc").is_dir(), reason="POSIX signals, /proc"),
+]
+
+CRASHING = "tests.helpers_manager:router"
+EXAMPLE = b'{"name": "get:event:example", "version": 1, "payload": {"example": "x"}}'
+T = TypeVar("T")
+
+
+def until(check: Callable[[], T], seconds: float = 20.0, what: str = "") -> T:
+    """Poll ``check`` until it returns something true; fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            assert value, f"not within {seconds} s: {what or check}"
+            return value
+        time.sleep(0.05)
+
+
+def worker_pids(srv: Server) -> set[int]:
+    """The manager's live worker processes (its spawned children), from /proc."""
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == srv.pid and state != "Z" and b"spawn_main" in cmdline:
+            pids.add(int(entry.name))
+    return pids
+
+
+def served_pid(srv: Server) -> int | None:
+    """The pid of the worker that answers ``server:pid``, or None if nobody answers."""
+    try:
+        answer = httpx.post(srv.url, json={"name": "server:pid", "version": 1, "payload": {}}, timeout=2)
+        return int(answer.json()["payload"]["pid"])
+    except (httpx.HTTPError, ValueError, KeyError):
+        return None
+
+
+def serving_pids(srv: Server, count: int) -> set[int]:
+    """Wait until ``count`` different workers have answered; their pids."""
+    pids: set[int] = set()
+
+    def more() -> bool:
+        pid = served_pid(srv)
+        if pid is not None:
+            pids.add(pid)
+        return len(pids) >= count
+
+    until(more, what=f"{count} workers answering\n{srv.output()}")
+    return pids
+
+
+def stopped(srv: Server, seconds: float = 20.0) -> int:
+    try:
+        return srv.process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        srv.stop(signal.SIGKILL)
+        pytest.fail(f"the manager did not stop within {seconds} s\n{srv.output()}")
+
+
+# --- item 3: a worker that dies after it started is replaced, always ------------------------
+
+
+@pytest.mark.parametrize("crash", ["crash:exit", "crash:segfault"])
+def test_a_worker_killed_by_a_request_is_always_replaced(crash: str) -> None:
+    with serve_fastevents("--workers", "2", target=CRASHING) as srv:
+        serving_pids(srv, 2)
+        for _ in range(12):  # five crashes of one slot within 10 s stopped the service
+            with pytest.raises(httpx.HTTPError):
+                httpx.post(srv.url, json={"name": crash, "version": 1, "payload": {}}, timeout=10)
+            until(lambda: served_pid(srv), what=f"served after a crash\n{srv.output()}")
+        until(lambda: len(worker_pids(srv)) == 2, what="two workers again")
+        assert srv.process.poll() is None, srv.output()
+        assert "restarting it" in srv.output()
+        assert stopped_by(srv, signal.SIGTERM) == 0, srv.output()
+
+
+def test_a_worker_reporting_a_startup_failure_stops_the_manager_at_once_with_exit_1() -> None:
+    """As uvicorn's manager does: exit status 3 says the app cannot start, and would not on a retry.
+
+    (A worker that dies before it started for another reason is retried with backoff:
+    ``test_hostile.test_a_worker_that_cannot_start_is_retried_with_backoff_then_the_manager_exits_1``.)
+    """
+    result = subprocess.run(
+        [PYTHON, "-m", "fastevents", "serve", "tests.helpers_manager:router_failing_startup"]
+        + ["--port", "0", "--workers", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "restarting in" not in result.stderr
+    assert "could not start (exit status 3); stopping" in result.stderr
+
+
+# --- item 6: the manager survives its own signals ---------------------------------------------
+
+
+def test_sigttin_adds_a_worker_that_is_replaced_when_it_dies() -> None:
+    with serve_fastevents("--workers", "2") as srv:
+        first = until(lambda: len(worker_pids(srv)) == 2 and worker_pids(srv), what="two workers")
+        srv.process.send_signal(signal.SIGTTIN)
+        grown = until(lambda: len(worker_pids(srv)) == 3 and worker_pids(srv), what="a third worker")
+        (added,) = grown - first
+        serving_pids(srv, 2)
+        os.kill(added, signal.SIGKILL)
+        again = until(
+            lambda: len(worker_pids(srv)) == 3 and added not in worker_pids(srv) and worker_pids(srv),
+            what=f"the third worker replaced\n{srv.output()}",
+        )
+        assert first < again
+        assert served_pid(srv) is not None
+        assert stopped_by(srv, signal.SIGTERM) == 0, srv.output()
+    assert "Traceback" not in srv.output()
+
+
+def stopped_by(srv: Server, sig: int) -> int:
+    srv.process.send_signal(sig)
+    return stopped(srv)
+
+
+def test_sigttou_removes_workers_down_to_one() -> None:
+    with serve_fastevents("--workers", "2", "--log-level", "info") as srv:
+        until(lambda: len(worker_pids(srv)) == 2, what="two workers")
+        srv.process.send_signal(signal.SIGTTOU)
+        until(lambda: len(worker_pids(srv)) == 1, what="one worker")
+        srv.process.send_signal(signal.SIGTTOU)
+        until(lambda: "cannot decrease" in srv.output(), what="the refusal logged")
+        assert len(worker_pids(srv)) == 1
+        assert served_pid(srv) is not None
+        assert stopped_by(srv, signal.SIGTERM) == 0, srv.output()
+    assert "Traceback" not in srv.output()
+
+
+def test_sighup_replaces_every_worker_and_keeps_serving() -> None:
+    with serve_fastevents("--workers", "2") as srv:
+        first = until(lambda: len(worker_pids(srv)) == 2 and worker_pids(srv), what="two workers")
+        serving_pids(srv, 2)
+        srv.process.send_signal(signal.SIGHUP)
+        until(lambda: len(worker_pids(srv)) == 2 and not worker_pids(srv) & first, what="both replaced")
+        assert served_pid(srv) not in first
+        assert stopped_by(srv, signal.SIGTERM) == 0, srv.output()
+    assert "Traceback" not in srv.output()
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_sigint_and_sigterm_stop_the_manager_with_exit_0(sig: str) -> None:
+    with serve_fastevents("--workers", "2") as srv:
+        workers = until(lambda: len(worker_pids(srv)) == 2 and worker_pids(srv), what="two workers")
+        assert stopped_by(srv, getattr(signal, sig)) == 0, srv.output()
+        assert not worker_pids(srv) & workers
+
+
+@pytest.mark.parametrize("sig", ["SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH"])
+def test_signals_the_manager_does_not_handle_are_ignored_with_a_log_line(sig: str) -> None:
+    with serve_fastevents("--workers", "2", "--log-level", "info") as srv:
+        workers = until(lambda: len(worker_pids(srv)) == 2 and worker_pids(srv), what="two workers")
+        srv.process.send_signal(getattr(signal, sig))
+        until(lambda: f"received {sig}: ignored" in srv.output(), what=f"{sig} logged\n{srv.output()}")
+        assert srv.process.poll() is None and worker_pids(srv) == workers
+        assert served_pid(srv) in workers
+        assert stopped_by(srv, signal.SIGTERM) == 0, srv.output()
