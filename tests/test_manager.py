@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -30,6 +28,7 @@ pytestmark = [
 
 CRASHING = "tests.helpers_manager:router"
 EXAMPLE = b'{"name": "get:event:example", "version": 1, "payload": {"example": "x"}}'
+WORKERS_2 = ("--port", "0", "--workers", "2")
 T = TypeVar("T")
 
 
@@ -116,8 +115,7 @@ def test_a_worker_reporting_a_startup_failure_stops_the_manager_at_once_with_exi
     ``test_hostile.test_a_worker_that_cannot_start_is_retried_with_backoff_then_the_manager_exits_1``.)
     """
     result = subprocess.run(
-        [PYTHON, "-m", "fastevents", "serve", "tests.helpers_manager:router_failing_startup"]
-        + ["--port", "0", "--workers", "2"],
+        [PYTHON, "-m", "fastevents", "serve", "tests.helpers_manager:router_failing_startup", *WORKERS_2],
         cwd=ROOT,
         capture_output=True,
         text=True,
