@@ -47,6 +47,7 @@ from uvicorn.supervisors.multiprocess import Multiprocess, Process
 from ._asgi import asgi_app
 from ._limits import Limits
 from ._target import UsageError, load_router
+from ._uvicorn_contract import changed as _uvicorn_changes
 
 __all__ = ["Limits", "HardenedHttpToolsProtocol", "Manager", "Server", "ServeConfig", "run"]
 
@@ -684,6 +685,12 @@ class Manager(Multiprocess):
             sock.close()
 
 
+def check_uvicorn() -> None:
+    """Warn, once as serving starts, for each uvicorn method ``_server.py`` builds on that changed."""
+    for line in _uvicorn_changes():
+        logger.warning("%s", line)
+
+
 def raise_open_file_limit(max_connections: int) -> int:
     """Raise the soft open-file limit to the hard one; the connection cap that fits under it."""
     try:
@@ -734,7 +741,8 @@ def run(
         timeout_graceful_shutdown=limits.shutdown_timeout,
         workers=workers,
     )
-    # After the Config, which set up logging: the warning, if any, goes through it.
+    # After the Config, which set up logging: the warnings, if any, go through it.
+    check_uvicorn()
     config.limits = dataclasses.replace(limits, max_connections=raise_open_file_limit(limits.max_connections))
     if workers == 1:
         server = Server(config)
