@@ -30,6 +30,7 @@ import math
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -62,6 +63,9 @@ logger = logging.getLogger("fastevents.serve")
 LINGER_SECONDS = 2.0
 LINGER_MAX_BYTES = 1_048_576
 LINGER_MAX_BYTES_OTHER = 65_536
+#: As the server stops, a connection that has not sent a request yet gets this long (at most
+#: --header-timeout) to send its headers: it is answered, with ``Connection: close``.
+SHUTDOWN_GRACE = 1.0
 #: File descriptors kept free for the listening socket, logs and the app's own files.
 FD_RESERVE = 64
 #: Restarts of a worker that keeps failing to start: after 0.25, 0.5, 1 and 2 s; then give up.
@@ -150,6 +154,7 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         self._discarded = 0
         self._discard_limit = LINGER_MAX_BYTES
         self._proxy: _Transport | None = None
+        self._stopping = False  # the server stops: the next request is the last one
 
     # --- connection ----------------------------------------------------------------------
 
@@ -206,6 +211,8 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         # more_body when the body is complete.
         cycle = self.cycle
         if cycle is not before:  # a request's headers were completed by this data
+            if self._stopping:
+                cycle.keep_alive = False
             if cycle.more_body and not cycle.response_complete:
                 self._body_pending(cycle)
             else:  # the whole request (the common case: one read, one request)
@@ -290,10 +297,11 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             return
         if state == _HEADERS:
             if self._state == _BETWEEN:  # not a byte of a request: nobody to answer
-                _tally.note(
-                    logging.INFO,
-                    f"closed connections: no request within {self._limits.header_timeout:g} s (--header-timeout)",
-                )
+                if not self._stopping:
+                    _tally.note(
+                        logging.INFO,
+                        f"closed connections: no request within {self._limits.header_timeout:g} s (--header-timeout)",
+                    )
                 self._raw.close()
                 return
             _tally.note(
@@ -366,12 +374,25 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         return None
 
     def shutdown(self) -> None:
+        """The server stops: finish what was started, answer a request on its way; close the rest.
+
+        A connection that has sent part of a request's headers, or nothing yet on a new
+        connection (it arrived as the server stops: its request is surely on the way), is
+        answered with ``Connection: close`` if the headers come within their deadline,
+        :data:`SHUTDOWN_GRACE` at most for a new connection. Closing it at once, as uvicorn
+        does, would reset it. An idle keep-alive connection is closed at once.
+        """
         if self._lingering:
             return
-        if self.cycle is None or self.cycle.response_complete:
-            self._close()
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.keep_alive = False
+        elif self._state == _HEADERS or cycle is None:
+            self._stopping = True
+            if self._state == _BETWEEN:
+                self._arm(_HEADERS, min(self._limits.header_timeout, SHUTDOWN_GRACE))
         else:
-            self.cycle.keep_alive = False
+            self._close()
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's 400 for an unparsable request, then a lingering close (the rest is unread)."""
@@ -483,6 +504,31 @@ class Server(uvicorn.Server):
             factory.app.stopping()
         super().handle_exit(sig, frame)
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Connections the kernel has queued on the listening socket would be reset when it
+        # closes: accept them first (each is then answered, see the protocol's shutdown), and
+        # let uvicorn close it right after, so that later ones are refused.
+        loop = asyncio.get_running_loop()
+        adopting = [loop.create_task(self._adopt(conn)) for conn in _accept_queued(sockets or [])]
+        await super().shutdown(sockets=sockets)
+        for task in adopting:
+            task.cancel()
+
+    async def _adopt(self, conn: socket.socket) -> None:
+        config = self.config
+
+        def protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+
+        try:
+            _, adopted = await asyncio.get_running_loop().connect_accepted_socket(protocol, sock=conn)
+        except OSError:
+            conn.close()
+            return
+        adopted.shutdown()  # type: ignore[attr-defined]
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         if threading.current_thread() is not threading.main_thread():
@@ -494,6 +540,21 @@ class Server(uvicorn.Server):
         finally:
             for sig, handler in original.items():
                 signal.signal(sig, handler)
+
+
+def _accept_queued(sockets: list[socket.socket]) -> list[socket.socket]:
+    """The connections waiting in the listening sockets' accept queues, accepted."""
+    accepted: list[socket.socket] = []
+    for sock in sockets:
+        try:
+            sock.setblocking(False)
+            while True:
+                conn, _ = sock.accept()
+                conn.setblocking(False)
+                accepted.append(conn)
+        except OSError:  # BlockingIOError: none left (or out of file descriptors)
+            continue
+    return accepted
 
 
 class _Worker(Process):

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -193,3 +195,64 @@ def test_signals_the_manager_does_not_handle_are_ignored_with_a_log_line(sig: st
         assert srv.process.poll() is None and worker_pids(srv) == workers
         assert served_pid(srv) in workers
         assert stopped_by(srv, signal.SIGTERM) == 0, srv.output()
+
+
+# --- item 7: a new connection is never reset on SIGTERM ---------------------------------------
+
+
+def _address(srv: Server) -> tuple[str, int]:
+    host, port = srv.base.rsplit("//", 1)[1].rsplit(":", 1)
+    return host, int(port)
+
+
+def _one_request(address: tuple[str, int]) -> str:
+    """One request on a new connection: "answered", "refused", "reset" or "unanswered"."""
+    try:
+        sock = socket.create_connection(address, timeout=10)
+    except ConnectionRefusedError:
+        return "refused"
+    with sock:
+        data = b""
+        try:
+            sock.sendall(
+                b"POST /events HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(EXAMPLE), EXAMPLE)
+            )
+            while chunk := sock.recv(65536):
+                data += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            return "reset"
+        except TimeoutError:
+            return "timeout"
+    return "answered" if data.startswith(b"HTTP/1.1 ") else "unanswered"
+
+
+def _requests_until_refused(address: tuple[str, int], outcomes: list[str], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        outcomes.append(_one_request(address))
+        if outcomes[-1] == "refused":
+            return
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_connections_arriving_as_the_server_stops_are_answered_or_refused_never_reset(workers: int) -> None:
+    outcomes: list[str] = []
+    for _ in range(3):
+        with serve_fastevents("--workers", str(workers)) as srv:
+            serving_pids(srv, workers)
+            round_outcomes: list[str] = []
+            threads = [
+                threading.Thread(target=_requests_until_refused, args=(_address(srv), round_outcomes), daemon=True)
+                for _ in range(16)
+            ]
+            for thread in threads:
+                thread.start()
+            until(lambda: round_outcomes.count("answered") >= 100, what="clients answered")  # noqa: B023
+            assert stopped_by(srv, signal.SIGTERM) == 0, srv.output()
+            for thread in threads:
+                thread.join(15)
+            outcomes += round_outcomes
+    counts = {kind: outcomes.count(kind) for kind in ("answered", "refused", "reset", "unanswered", "timeout")}
+    assert counts["reset"] == counts["unanswered"] == counts["timeout"] == 0, counts
+    assert counts["refused"] == 3 * 16, counts
