@@ -4,15 +4,21 @@ Three pieces on top of uvicorn (the measurements behind the choice are in BENCHM
 
 * :class:`HardenedHttpToolsProtocol` -- uvicorn's httptools protocol with the limits of
   :class:`Limits`: a header size cap (431), header and body read deadlines (408), a write
-  timeout, a connection cap (503 before the request is read), and a lingering close
+  timeout, a connection cap (a newcomer closes the connection waiting longest for a
+  request's headers, or is answered 503 if none is waiting), and a lingering close
   whenever an answer leaves part of a request unread (413, 408, 431, 503), so the client
   can read the answer instead of receiving a reset. Requests that arrive whole in one read
   -- nearly all of them -- arm no timer beyond uvicorn's own keep-alive timer.
-* :class:`Server` -- uvicorn's server, exiting 0 after a graceful stop on SIGTERM/SIGINT.
+* :class:`Server` -- uvicorn's server, exiting 0 after a graceful stop on SIGTERM/SIGINT;
+  the connections queued on the listening socket when it stops are accepted and answered.
 * :class:`Manager` -- uvicorn's multiprocess supervisor for ``--workers N``, with workers
-  that die with it (``PR_SET_PDEATHSIG`` on Linux), restarts with backoff for a worker
-  that keeps failing to start (then exit status 1), and a listening socket that is closed
-  as soon as it stops, so new clients are refused rather than queued and then reset.
+  that die with it (``PR_SET_PDEATHSIG`` on Linux), that are replaced whenever they die
+  after they started, restarts with backoff for a worker that keeps failing to start (then
+  exit status 1), and a listening socket that is closed as soon as it stops, so new
+  clients are refused rather than queued and then reset.
+
+The uvicorn methods this module copies, replaces or leans on are fingerprinted in
+``_uvicorn_contract.py``.
 
 Connections closed or refused by a limit are logged to ``fastevents.serve``: refusals at
 WARNING, client timeouts and oversized headers at INFO, each reason at most once every
@@ -110,6 +116,14 @@ def _raw_answer(status: int, close: bool = True) -> bytes:
     )
 
 
+def _waiting_room(server_state: Any) -> dict[Any, None]:
+    """A server's connections waiting for a request's headers, the longest waiting first."""
+    room: dict[Any, None] | None = getattr(server_state, "fastevents_waiting", None)
+    if room is None:
+        room = server_state.fastevents_waiting = {}
+    return room
+
+
 class _Transport:
     """The transport as a cycle whose body is still arriving sees it: ``close()`` lingers.
 
@@ -155,23 +169,27 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         self._discard_limit = LINGER_MAX_BYTES
         self._proxy: _Transport | None = None
         self._stopping = False  # the server stops: the next request is the last one
+        self._waiting = _waiting_room(server_state)
 
     # --- connection ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._raw = transport
-        if len(self.connections) > self._limits.max_connections:
+        if len(self.connections) > self._limits.max_connections and not self._make_room():
             _tally.note(
                 logging.WARNING,
-                f"refused connections: {self._limits.max_connections} open (--max-connections) -- answered 503",
+                f"refused connections: {self._limits.max_connections} open (--max-connections), "
+                "every one with a request in progress -- answered 503",
             )
             self._answer_and_linger(503)
             return
+        self._waiting[self] = None
         # A new connection must deliver its first request's headers in time.
         self._arm(_HEADERS, self._limits.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._waiting.pop(self, None)
         self._disarm()
         if self._write_deadline is not None:
             self._write_deadline.cancel()
@@ -211,6 +229,7 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         # more_body when the body is complete.
         cycle = self.cycle
         if cycle is not before:  # a request's headers were completed by this data
+            self._waiting.pop(self, None)
             if self._stopping:
                 cycle.keep_alive = False
             if cycle.more_body and not cycle.response_complete:
@@ -253,6 +272,37 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             self._linger()
             return
         HttpToolsProtocol.on_response_complete(self)
+        if self.timeout_keep_alive_task is not None:  # idle, waiting for the next request
+            self._waiting[self] = None
+
+    # --- the connection cap ----------------------------------------------------------------
+
+    def _make_room(self) -> bool:
+        """Close the connection that has waited longest for a request's headers; False if none.
+
+        That is a connection sending its headers slowly or not at all, or an idle keep-alive
+        one, whichever began waiting first: the clients that hold every connection open
+        without sending a request lose theirs to newcomers, one at a time.
+        """
+        waiting = self._waiting
+        while waiting:
+            victim = next(iter(waiting))
+            del waiting[victim]
+            raw = victim._raw
+            if raw is None or raw.is_closing():
+                continue
+            _tally.note(
+                logging.WARNING,
+                f"shed connections: {self._limits.max_connections} open (--max-connections) -- "
+                "closed the one waiting longest for a request's headers",
+            )
+            victim._disarm()
+            if victim._state == _BETWEEN:
+                raw.close()
+            else:  # part of a request unread: a reset, and the slot is free at once
+                raw.abort()
+            return True
+        return False
 
     # --- flow control: the write timeout ---------------------------------------------------
 

@@ -9,6 +9,7 @@ connection cap.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -256,3 +257,54 @@ def test_connections_arriving_as_the_server_stops_are_answered_or_refused_never_
     counts = {kind: outcomes.count(kind) for kind in ("answered", "refused", "reset", "unanswered", "timeout")}
     assert counts["reset"] == counts["unanswered"] == counts["timeout"] == 0, counts
     assert counts["refused"] == 3 * 16, counts
+
+
+# --- item 8: at the connection cap, serve the newcomer ------------------------------------------
+
+
+HALF_SENT = b"POST /events HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+
+
+def _hold_half_sent(address: tuple[str, int], count: int, stop: threading.Event, shed: list[int]) -> None:
+    """Keep ``count`` connections open with half-sent headers, reopening each one that is closed."""
+    socks = []
+    for _ in range(count):
+        sock = socket.create_connection(address, timeout=5)
+        sock.sendall(HALF_SENT)
+        socks.append(sock)
+    while not stop.is_set():
+        readable, _, _ = select.select(socks, [], [], 0.05)
+        for sock in readable:  # closed by the server (or answered, which closes it too)
+            socks.remove(sock)
+            sock.close()
+            shed.append(1)
+            try:
+                fresh = socket.create_connection(address, timeout=5)
+                fresh.sendall(HALF_SENT)
+            except OSError:
+                continue
+            socks.append(fresh)
+    for sock in socks:
+        sock.close()
+
+
+def test_at_the_connection_cap_the_connection_waiting_longest_makes_room_for_a_newcomer() -> None:
+    with serve_fastevents("--max-connections", "50", "--log-level", "warning") as srv:
+        address = _address(srv)
+        stop = threading.Event()
+        shed: list[int] = []
+        attacker = threading.Thread(target=_hold_half_sent, args=(address, 55, stop, shed), daemon=True)
+        attacker.start()
+        try:
+            until(lambda: len(shed) >= 5, what="the cap reached: attackers shed by attackers")
+            statuses = []
+            for _ in range(40):  # other clients, each on a new connection
+                try:
+                    statuses.append(httpx.post(srv.url, content=EXAMPLE, timeout=5).status_code)
+                except httpx.HTTPError as exc:
+                    statuses.append(type(exc).__name__)
+        finally:
+            stop.set()
+            attacker.join(10)
+        assert statuses.count(200) >= 0.9 * len(statuses), statuses
+        assert until(lambda: [line for line in srv.output().splitlines() if "shed connections" in line])
