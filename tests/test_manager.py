@@ -219,7 +219,8 @@ def _one_request(address: tuple[str, int]) -> str:
         sock = socket.create_connection(address, timeout=10)
     except ConnectionRefusedError:
         return "refused"
-    connected = sent = time.monotonic()
+    connected = time.monotonic()
+    sent: float | None = None
     with sock:
         data = b""
         try:
@@ -230,15 +231,13 @@ def _one_request(address: tuple[str, int]) -> str:
             sent = time.monotonic()
             while chunk := sock.recv(65536):
                 data += chunk
-        except BrokenPipeError:  # reset while sending
-            return "late" if time.monotonic() - connected > SHUTDOWN_GRACE / 2 else "reset"
-        except ConnectionResetError:
-            return "late" if sent - connected > SHUTDOWN_GRACE / 2 else "reset"
+        except (ConnectionResetError, BrokenPipeError):
+            return "late" if (sent or time.monotonic()) - connected > SHUTDOWN_GRACE / 2 else "reset"
         except TimeoutError:
             return "timeout"
     if data.startswith(b"HTTP/1.1 "):
         return "answered"
-    return "late" if sent - connected > SHUTDOWN_GRACE / 2 else "unanswered"
+    return "late" if (sent or connected) - connected > SHUTDOWN_GRACE / 2 else "unanswered"
 
 
 def _requests_until_refused(address: tuple[str, int], outcomes: list[str], seconds: float = 30.0) -> None:
