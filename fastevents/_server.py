@@ -557,9 +557,14 @@ class Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         # Connections the kernel has queued on the listening socket would be reset when it
         # closes: accept them first (each is then answered, see the protocol's shutdown), and
-        # let uvicorn close it right after, so that later ones are refused.
+        # close it right after, with nothing in between (uvicorn closes it again, harmlessly):
+        # later ones are refused. A connection that completes its handshake in between would
+        # be reset: the gap is kept to a few microseconds.
+        queued = _accept_queued(sockets or [])
+        for server in self.servers:
+            server.close()
         loop = asyncio.get_running_loop()
-        adopting = [loop.create_task(self._adopt(conn)) for conn in _accept_queued(sockets or [])]
+        adopting = [loop.create_task(self._adopt(conn)) for conn in queued]
         await super().shutdown(sockets=sockets)
         for task in adopting:
             task.cancel()

@@ -65,6 +65,16 @@ def worker_pids(srv: Server) -> set[int]:
     return pids
 
 
+def workers_when(srv: Server, check: Callable[[set[int]], bool], what: str) -> set[int]:
+    """Poll the manager's workers until one snapshot of them passes ``check``; that snapshot."""
+
+    def snapshot() -> set[int]:
+        pids = worker_pids(srv)
+        return pids if check(pids) else set()
+
+    return until(snapshot, what=f"{what}\n{srv.output()}")
+
+
 def served_pid(srv: Server) -> int | None:
     """The pid of the worker that answers ``server:pid``, or None if nobody answers."""
     try:
@@ -107,7 +117,7 @@ def test_a_worker_killed_by_a_request_is_always_replaced(crash: str) -> None:
             with pytest.raises(httpx.HTTPError):
                 httpx.post(srv.url, json={"name": crash, "version": 1, "payload": {}}, timeout=10)
             until(lambda: served_pid(srv), what=f"served after a crash\n{srv.output()}")
-        until(lambda: len(worker_pids(srv)) == 2, what="two workers again")
+        workers_when(srv, lambda pids: len(pids) == 2, "two workers again")
         assert srv.process.poll() is None, srv.output()
         assert "restarting it" in srv.output()
         assert stopped_by(srv, signal.SIGTERM) == 0, srv.output()
@@ -136,16 +146,13 @@ def test_a_worker_reporting_a_startup_failure_stops_the_manager_at_once_with_exi
 
 def test_sigttin_adds_a_worker_that_is_replaced_when_it_dies() -> None:
     with serve_fastevents("--workers", "2") as srv:
-        first = until(lambda: len(worker_pids(srv)) == 2 and worker_pids(srv), what="two workers")
+        first = workers_when(srv, lambda pids: len(pids) == 2, "two workers")
         srv.process.send_signal(signal.SIGTTIN)
-        grown = until(lambda: len(worker_pids(srv)) == 3 and worker_pids(srv), what="a third worker")
+        grown = workers_when(srv, lambda pids: len(pids) == 3, "a third worker")
         (added,) = grown - first
         serving_pids(srv, 2)
         os.kill(added, signal.SIGKILL)
-        again = until(
-            lambda: len(worker_pids(srv)) == 3 and added not in worker_pids(srv) and worker_pids(srv),
-            what=f"the third worker replaced\n{srv.output()}",
-        )
+        again = workers_when(srv, lambda pids: len(pids) == 3 and added not in pids, "the third worker replaced")
         assert first < again
         assert served_pid(srv) is not None
         assert stopped_by(srv, signal.SIGTERM) == 0, srv.output()
@@ -159,9 +166,9 @@ def stopped_by(srv: Server, sig: int) -> int:
 
 def test_sigttou_removes_workers_down_to_one() -> None:
     with serve_fastevents("--workers", "2", "--log-level", "info") as srv:
-        until(lambda: len(worker_pids(srv)) == 2, what="two workers")
+        workers_when(srv, lambda pids: len(pids) == 2, "two workers")
         srv.process.send_signal(signal.SIGTTOU)
-        until(lambda: len(worker_pids(srv)) == 1, what="one worker")
+        workers_when(srv, lambda pids: len(pids) == 1, "one worker")
         srv.process.send_signal(signal.SIGTTOU)
         until(lambda: "received SIGTTOU: ignored" in srv.output(), what="the refusal logged")
         assert len(worker_pids(srv)) == 1
@@ -172,10 +179,10 @@ def test_sigttou_removes_workers_down_to_one() -> None:
 
 def test_sighup_replaces_every_worker_and_keeps_serving() -> None:
     with serve_fastevents("--workers", "2") as srv:
-        first = until(lambda: len(worker_pids(srv)) == 2 and worker_pids(srv), what="two workers")
+        first = workers_when(srv, lambda pids: len(pids) == 2, "two workers")
         serving_pids(srv, 2)
         srv.process.send_signal(signal.SIGHUP)
-        until(lambda: len(worker_pids(srv)) == 2 and not worker_pids(srv) & first, what="both replaced")
+        workers_when(srv, lambda pids: len(pids) == 2 and not pids & first, "both replaced")
         assert served_pid(srv) not in first
         assert stopped_by(srv, signal.SIGTERM) == 0, srv.output()
     assert "Traceback" not in srv.output()
@@ -184,7 +191,7 @@ def test_sighup_replaces_every_worker_and_keeps_serving() -> None:
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
 def test_sigint_and_sigterm_stop_the_manager_with_exit_0(sig: str) -> None:
     with serve_fastevents("--workers", "2") as srv:
-        workers = until(lambda: len(worker_pids(srv)) == 2 and worker_pids(srv), what="two workers")
+        workers = workers_when(srv, lambda pids: len(pids) == 2, "two workers")
         assert stopped_by(srv, getattr(signal, sig)) == 0, srv.output()
         assert not worker_pids(srv) & workers
 
@@ -192,7 +199,7 @@ def test_sigint_and_sigterm_stop_the_manager_with_exit_0(sig: str) -> None:
 @pytest.mark.parametrize("sig", ["SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH"])
 def test_signals_the_manager_does_not_handle_are_ignored_with_a_log_line(sig: str) -> None:
     with serve_fastevents("--workers", "2", "--log-level", "info") as srv:
-        workers = until(lambda: len(worker_pids(srv)) == 2 and worker_pids(srv), what="two workers")
+        workers = workers_when(srv, lambda pids: len(pids) == 2, "two workers")
         srv.process.send_signal(getattr(signal, sig))
         until(lambda: f"received {sig}: ignored" in srv.output(), what=f"{sig} logged\n{srv.output()}")
         assert srv.process.poll() is None and worker_pids(srv) == workers
