@@ -793,12 +793,13 @@ class Manager(Multiprocess):
             worker.restart_at = time.monotonic() + delay
 
     def terminate_all(self) -> None:
-        super().terminate_all()
-        # The workers now hold the only other copies of the listening socket and close
-        # theirs as they stop accepting: from then on new clients are refused, instead of
-        # being queued on a socket nobody accepts from and reset when it finally closes.
+        # The manager's copy of the listening socket closes first: the workers then hold the
+        # only copies, and each accepts what is queued when it stops, then closes its own.
+        # Once the last one has, new clients are refused, instead of being queued on a socket
+        # nobody accepts from (the manager's, were it closed last) and reset when it closes.
         for sock in self.sockets:
             sock.close()
+        super().terminate_all()
 
 
 def check_uvicorn() -> None:
