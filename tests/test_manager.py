@@ -106,6 +106,11 @@ def stopped(srv: Server, seconds: float = 20.0) -> int:
         pytest.fail(f"the manager did not stop within {seconds} s\n{srv.output()}")
 
 
+def stopped_by(srv: Server, sig: int) -> int:
+    srv.process.send_signal(sig)
+    return stopped(srv)
+
+
 # --- item 3: a worker that dies after it started is replaced, always ------------------------
 
 
@@ -157,11 +162,6 @@ def test_sigttin_adds_a_worker_that_is_replaced_when_it_dies() -> None:
         assert served_pid(srv) is not None
         assert stopped_by(srv, signal.SIGTERM) == 0, srv.output()
     assert "Traceback" not in srv.output()
-
-
-def stopped_by(srv: Server, sig: int) -> int:
-    srv.process.send_signal(sig)
-    return stopped(srv)
 
 
 def test_sigttou_removes_workers_down_to_one() -> None:
