@@ -13,10 +13,14 @@ pinned to CPU 1:
 * ``slowloris``: ``--connections`` connections each send a request line and then one header
   line per second, never finishing, reconnecting when closed;
 * ``trailer_bomb``, ``chunk_extension_bomb``, ``idna_charset``, ``pipelining``: HTTP/1.1
-  framing and charset attacks, and pipelined requests (``http_attacks_framing.py``).
+  framing and charset attacks, and pipelined requests (``http_attacks_framing.py``);
+* ``connection_cap``: :data:`CAP_CONNECTIONS` connections (more than ``fastevents serve``'s
+  default ``--max-connections``) each send a request line and one header, then nothing,
+  reconnecting when closed: every connection slot held by a half-sent request.
 
 The clients process keeps ``--clients`` keep-alive connections posting the README example
-(2 s timeout per request) from 1 s after the attack starts until 1 s before it ends; a
+(2 s timeout per request) from 1 s after the attack starts until 1 s before it ends (in the
+cap attack: from when the attacker holds every slot, each request on a new connection); a
 request succeeds on HTTP 200 with a ``:response`` event. Server RSS (process and children)
 is sampled every 0.5 s; the table gives the largest growth over the RSS before the attack.
 
@@ -57,6 +61,9 @@ from . import http_attacks_framing, http_load
 ROOT = http_load.ROOT
 HERE = Path(__file__).resolve().parent
 ATTACKS = ("header_bomb", "slowloris", *http_attacks_framing.ATTACKS)
+#: The connection-cap attack, with its own connection count (over the default cap of 1,000).
+CAP_ATTACK = "connection_cap"
+CAP_CONNECTIONS = 1100
 CANDIDATES = ("fastevents", "stock", "h11", "granian")
 THROUGHPUT_ONLY = ("bare", "fastapi")
 
@@ -85,6 +92,12 @@ async def _attack(kind: str, url: str, connections: int, seconds: float) -> dict
                 continue
             counts["connections"] += 1
             try:
+                if kind == CAP_ATTACK:  # half-sent headers, then wait to be closed
+                    writer.write(head)
+                    await writer.drain()
+                    if await _closed_before(reader, end):
+                        raise ConnectionResetError
+                    continue
                 writer.write(head + (b"X-Bomb: " if kind == "header_bomb" else b""))
                 line = 0
                 while time.monotonic() < end:
@@ -107,17 +120,39 @@ async def _attack(kind: str, url: str, connections: int, seconds: float) -> dict
             finally:
                 writer.close()
 
+    if kind == CAP_ATTACK:
+        _raise_open_file_limit()
     await asyncio.gather(*(one(i) for i in range(connections)))
     return counts
 
 
-async def _clients(url: str, body: bytes, connections: int, seconds: float) -> dict[str, Any]:
+async def _closed_before(reader: asyncio.StreamReader, end: float) -> bool:
+    """Wait until the server closes the connection (True) or ``end`` (False)."""
+    try:
+        await asyncio.wait_for(reader.read(65536), max(0.0, end - time.monotonic()))
+    except TimeoutError:
+        return False
+    return True
+
+
+def _raise_open_file_limit() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def _clients(url: str, body: bytes, connections: int, seconds: float, new: bool = False) -> dict[str, Any]:
+    """``connections`` clients posting ``body`` in a loop, on keep-alive connections (or each
+    request on a new one, ``new``)."""
     import aiohttp
 
     latencies: list[float] = []
     failures: list[str] = []
     timeout = aiohttp.ClientTimeout(total=2.0)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections), timeout=timeout) as session:
+    connector = aiohttp.TCPConnector(limit=connections, force_close=new)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         end = time.perf_counter() + seconds
 
         async def worker() -> None:
@@ -178,6 +213,8 @@ def attack_one(
     http_load.post(server.url, body)
     time.sleep(0.5)
     before = http_load.tree_rss_kib(server.pid) or 0
+    if kind == CAP_ATTACK:
+        connections = CAP_CONNECTIONS
     attacker = _run_pinned(
         ["--attack", kind, "--url", server.url, "--connections", str(connections), "--seconds", str(seconds)], load_cpu
     )
@@ -191,7 +228,10 @@ def attack_one(
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    time.sleep(1.0)
+    # The cap attack: the clients come once every slot is taken (after the attacker's ramp),
+    # each request on a new connection, as new clients do.
+    warmup = 1.0 if kind != CAP_ATTACK else 1.5 + CAP_CONNECTIONS * 0.002
+    time.sleep(warmup)
     with tempfile.NamedTemporaryFile("wb", suffix=".json") as body_file:
         body_file.write(body)
         body_file.flush()
@@ -204,7 +244,8 @@ def attack_one(
                 "--connections",
                 str(clients),
                 "--seconds",
-                str(seconds - 2),
+                str(seconds - 1 - warmup),
+                *(["--new-connections"] if kind == CAP_ATTACK else []),
             ],
             load_cpu,
         )
@@ -292,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=16, help="other clients' connections (default 16)")
     parser.add_argument("--servers", default=",".join(CANDIDATES))
     parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (0: skip)")
-    parser.add_argument("--attacks", default=",".join(ATTACKS), help="attacks to run (empty: none)")
+    parser.add_argument("--attacks", default=",".join((*ATTACKS, CAP_ATTACK)), help="attacks to run (empty: none)")
     parser.add_argument("--round-seconds", type=float, default=5.0)
     parser.add_argument("--max-p99-ms", type=float, default=500.0, help="fastevents serve's most p99 under attack")
     parser.add_argument("--max-rss-growth-mib", type=float, default=50.0, help="its most RSS growth under attack")
@@ -300,17 +341,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--markdown", type=Path, default=HERE / "attacks.md", help="BENCHMARKS.md section")
     parser.add_argument("--from-json", type=Path, help="re-render the section from saved results")
     parser.add_argument("--merge", action="store_true", help="keep the saved results of what is not run again")
-    parser.add_argument("--attack", choices=ATTACKS, help=argparse.SUPPRESS)
+    parser.add_argument("--attack", choices=(*ATTACKS, CAP_ATTACK), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--client-url", help=argparse.SUPPRESS)
     parser.add_argument("--body-file", help=argparse.SUPPRESS)
+    parser.add_argument("--new-connections", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.attack:  # the attacker process
         print(json.dumps(asyncio.run(_attack(args.attack, args.url, args.connections, args.seconds))))
         return
     if args.client_url:  # the clients process
         body = Path(args.body_file).read_bytes()
-        print(json.dumps(asyncio.run(_clients(args.client_url, body, args.connections, args.seconds))))
+        clients = _clients(args.client_url, body, args.connections, args.seconds, args.new_connections)
+        print(json.dumps(asyncio.run(clients)))
         return
 
     if args.from_json:
@@ -366,7 +409,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 raise RuntimeError(f"{server.label} does not give the protocol's answer")
             for kind in [k for k in args.attacks.split(",") if k]:
                 print(
-                    f"{server.label}: {kind}, {args.connections} connections, {args.seconds:g} s",
+                    f"{server.label}: {kind}, "
+                    f"{CAP_CONNECTIONS if kind == CAP_ATTACK else args.connections} connections, {args.seconds:g} s",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -477,18 +521,28 @@ def markdown(report: dict[str, Any]) -> str:
         "server takes it, reconnecting when cut off) and a *slowloris* (each sends a request line, then one "
         f"header line a second, never finishing). Meanwhile {report['clients']} other clients post the README "
         "example in a loop, 2 s timeout per request; a request succeeds on HTTP 200 with a `:response` event. "
-        "Server RSS (process and children) sampled every 0.5 s; growth is the peak over the RSS before.\n"
+        "Server RSS (process and children) sampled every 0.5 s; growth is the peak over the RSS before. "
+        f"The *connection cap* attack holds {CAP_CONNECTIONS:,} connections instead, each with half-sent "
+        "headers (a request line and one header, then nothing), reopening each one the server closes: more "
+        "than `fastevents serve`'s default `--max-connections` of 1,000, where a newcomer closes the "
+        "connection that has waited longest for its headers. The other clients come once the attacker "
+        "holds every slot, each request on a new connection, as new clients do.\n"
     )
     if any(kind in http_attacks_framing.ATTACKS for attacks in report["attacks"].values() for kind in attacks):
         lines.append(FRAMING)
 
+    if report.get("cap_when"):  # the cap rows, merged from a run of that attack alone
+        lines.append(
+            f"The connection-cap rows are from a run of {report['cap_when']} "
+            f"(`--attacks {CAP_ATTACK} --rounds 0 --servers fastevents,stock`), on the same machine.\n"
+        )
     lines += [
         "| stack | attack | other clients' requests succeeded | p99 | server RSS growth | "
         "attacker connections (closed by server) | serves after |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, attacks in report["attacks"].items():
-        for kind, r in sorted(attacks.items(), key=lambda item: ATTACKS.index(item[0])):
+        for kind, r in sorted(attacks.items(), key=lambda item: (*ATTACKS, CAP_ATTACK).index(item[0])):
             a = r["attack"]
             cell = http_attacks_framing.attack_cell(kind, a) or f"{a['connections']:,} ({a['closed_by_server']:,})"
             lines.append(

@@ -457,9 +457,13 @@ _SERVE_EPILOG = """\
 limits (per worker; defaults suit a service on the open internet):
   a request whose headers exceed --max-header-size is answered 431, one whose headers or body
   arrive too slowly 408, one whose body exceeds --max-body 413; then the connection closes
-  (after a short linger, so the client can read the answer). Connections over
-  --max-connections are answered 503 and closed, and logged. The cap is lowered, with a
+  (after a short linger, so the client can read the answer). At --max-connections, a new
+  connection makes room by closing the one that has waited longest for a request's headers
+  (a slow or silent client, or an idle keep-alive one); when every connection has a request
+  in progress it is answered 503 and closed. Both are logged. The cap is lowered, with a
   warning, to fit the open-file limit (raised to its hard limit at start).
+signals (with --workers N, to the manager): SIGTERM or SIGINT stop gracefully, SIGHUP
+replaces every worker, SIGTTIN adds a worker, SIGTTOU removes one.
 exit status: 0 after a graceful stop (SIGTERM or Ctrl+C), 1 if the server could not start
 or a worker kept failing to start, 2 for a usage error.
 """

@@ -23,7 +23,9 @@ class Limits:
     keep_alive_timeout: float = 5.0
     #: A client that reads nothing of an answer for this long (write buffer full) is cut off.
     write_timeout: float = 30.0
-    #: Open connections; one more is answered 503 and closed. Lowered to fit the open-file limit.
+    #: Open connections. One more closes the one waiting longest for a request's headers (a
+    #: slow or silent client, an idle keep-alive one), or is answered 503 when every one has a
+    #: request in progress. Lowered to fit the open-file limit.
     max_connections: int = 1000
     #: Request body, a chunked one with its chunk sizes and extensions; a larger one is
     #: answered 413 without being read (see ``asgi_app``).

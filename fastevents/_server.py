@@ -4,18 +4,24 @@ Three pieces on top of uvicorn (the measurements behind the choice are in BENCHM
 
 * :class:`HardenedHttpToolsProtocol` -- uvicorn's httptools protocol with the limits of
   :class:`Limits`: a header size cap (431), header and body read deadlines (408), a write
-  timeout, a connection cap (503 before the request is read), and a lingering close
+  timeout, a connection cap (a newcomer closes the connection waiting longest for a
+  request's headers, or is answered 503 if none is waiting), and a lingering close
   whenever an answer leaves part of a request unread (413, 408, 431, 503), so the client
   can read the answer instead of receiving a reset. A chunked body's framing counts against
   the body size cap and its trailer against the header size cap; a request offering an
   ``Upgrade`` (h2c, websocket) is answered over HTTP/1.1 with its body read as its body.
   Requests that arrive whole in one read -- nearly all of them -- arm no timer beyond
   uvicorn's own keep-alive timer.
-* :class:`Server` -- uvicorn's server, exiting 0 after a graceful stop on SIGTERM/SIGINT.
+* :class:`Server` -- uvicorn's server, exiting 0 after a graceful stop on SIGTERM/SIGINT;
+  the connections queued on the listening socket when it stops are accepted and answered.
 * :class:`Manager` -- uvicorn's multiprocess supervisor for ``--workers N``, with workers
-  that die with it (``PR_SET_PDEATHSIG`` on Linux), restarts with backoff for a worker
-  that keeps failing to start (then exit status 1), and a listening socket that is closed
-  as soon as it stops, so new clients are refused rather than queued and then reset.
+  that die with it (``PR_SET_PDEATHSIG`` on Linux), that are replaced whenever they die
+  after they started, restarts with backoff for a worker that keeps failing to start (then
+  exit status 1), and a listening socket that is closed as soon as it stops, so new
+  clients are refused rather than queued and then reset.
+
+The uvicorn methods this module copies, replaces or leans on are fingerprinted in
+``_uvicorn_contract.py``.
 
 Connections closed or refused by a limit are logged to ``fastevents.serve``: refusals at
 WARNING, client timeouts and oversized headers at INFO, each reason at most once every
@@ -33,6 +39,7 @@ import math
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -42,6 +49,7 @@ from typing import Any
 
 import httptools
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import HANDLED_SIGNALS
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
@@ -52,6 +60,7 @@ from ._limits import Limits
 from ._router import EventRouter
 from ._switch import flag
 from ._target import UsageError, load_router
+from ._uvicorn_contract import changed as _uvicorn_changes
 
 __all__ = ["Limits", "HardenedHttpToolsProtocol", "Manager", "Server", "ServeConfig", "run"]
 
@@ -66,10 +75,11 @@ logger = logging.getLogger("fastevents.serve")
 LINGER_SECONDS = 2.0
 LINGER_MAX_BYTES = 1_048_576
 LINGER_MAX_BYTES_OTHER = 65_536
+#: As the server stops, a connection that has not sent a request yet gets this long (at most
+#: --header-timeout) to send its headers: it is answered, with ``Connection: close``.
+SHUTDOWN_GRACE = 1.0
 #: File descriptors kept free for the listening socket, logs and the app's own files.
 FD_RESERVE = 64
-#: A worker that exits within this many seconds of starting has failed to start.
-STARTUP_WINDOW = 10.0
 #: Restarts of a worker that keeps failing to start: after 0.25, 0.5, 1 and 2 s; then give up.
 RESTART_DELAYS = (0.25, 0.5, 1.0, 2.0)
 
@@ -110,6 +120,14 @@ def _raw_answer(status: int, close: bool = True) -> bytes:
         b"connection: close\r\n" if close else b"",
         phrase,
     )
+
+
+def _waiting_room(server_state: Any) -> dict[Any, None]:
+    """A server's connections waiting for a request's headers, the longest waiting first."""
+    room: dict[Any, None] | None = getattr(server_state, "fastevents_waiting", None)
+    if room is None:
+        room = server_state.fastevents_waiting = {}
+    return room
 
 
 class _Transport:
@@ -217,6 +235,8 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         self._chunk_mark: tuple[bytearray, int] = (bytearray(), 0)
         # Set once a request offered an upgrade not taken: it reads that request's body.
         self._refused: _RefusedUpgradeBody | None = None
+        self._stopping = False  # the server stops: the next request is the last one
+        self._waiting = _waiting_room(server_state)
 
     # --- connection ----------------------------------------------------------------------
 
@@ -226,17 +246,20 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         # What cycles write to and close: their close() lingers when part of a request is unread.
         self._proxy = _Transport(transport, self)
         self.transport = self._proxy  # type: ignore[assignment]
-        if len(self.connections) > self._limits.max_connections:
+        if len(self.connections) > self._limits.max_connections and not self._make_room():
             _tally.note(
                 logging.WARNING,
-                f"refused connections: {self._limits.max_connections} open (--max-connections) -- answered 503",
+                f"refused connections: {self._limits.max_connections} open (--max-connections), "
+                "every one with a request in progress -- answered 503",
             )
             self._answer_and_linger(503)
             return
+        self._waiting[self] = None
         # A new connection must deliver its first request's headers in time.
         self._arm(_HEADERS, self._limits.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._waiting.pop(self, None)
         self._disarm()
         if self._idle_timer is not None:
             self._idle_timer.cancel()
@@ -399,6 +422,8 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             self._linger()
             return
         HttpToolsProtocol.on_response_complete(self)
+        if self.timeout_keep_alive_task is not None:  # idle, waiting for the next request
+            self._waiting[self] = None
         self._queued_turn()
 
     def _queued_turn(self) -> None:
@@ -441,6 +466,9 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         self.headers = self.scope["headers"] = headers
 
     def on_headers_complete(self) -> None:
+        # No longer waiting for a request's headers (see _make_room); a server stopping
+        # answers this request, the connection's last.
+        self._waiting.pop(self, None)
         cycle = self.cycle
         parser = self.parser
         if (
@@ -451,11 +479,13 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             and not parser.should_upgrade()
             and not self.flow.write_paused
         ):
-            keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
+            keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive() and not self._stopping
             self.cycle = DirectCycle(self, self.app, self.headers, keep_alive)  # type: ignore[assignment]
             return
         self._asgi_scope()
         HttpToolsProtocol.on_headers_complete(self)
+        if self._stopping:
+            self.cycle.keep_alive = False
 
     def on_body(self, body: bytes) -> None:
         cycle: Any = self.cycle
@@ -490,6 +520,7 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             self._start_asgi_task(cycle, app)
             self._queued_turn()
             return
+        self._waiting[self] = None  # idle, waiting for the next request
         self._answered_at = self.loop.time()
         if self._idle_timer is None:
             self._idle_timer = self.loop.call_at(self._answered_at + self.timeout_keep_alive, self._idle_expired)
@@ -511,6 +542,35 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             self._idle_timer = self.loop.call_at(due, self._idle_expired)
         else:
             self.timeout_keep_alive_handler()
+
+    # --- the connection cap ----------------------------------------------------------------
+
+    def _make_room(self) -> bool:
+        """Close the connection that has waited longest for a request's headers; False if none.
+
+        That is a connection sending its headers slowly or not at all, or an idle keep-alive
+        one, whichever began waiting first: the clients that hold every connection open
+        without sending a request lose theirs to newcomers, one at a time.
+        """
+        waiting = self._waiting
+        while waiting:
+            victim = next(iter(waiting))
+            del waiting[victim]
+            raw = victim._raw
+            if raw is None or raw.is_closing():
+                continue
+            _tally.note(
+                logging.WARNING,
+                f"shed connections: {self._limits.max_connections} open (--max-connections) -- "
+                "closed the one waiting longest for a request's headers",
+            )
+            victim._disarm()
+            if victim._state == _BETWEEN:
+                raw.close()
+            else:  # part of a request unread: a reset, and the slot is free at once
+                raw.abort()
+            return True
+        return False
 
     # --- flow control: the write timeout ---------------------------------------------------
 
@@ -555,10 +615,11 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             return
         if state == _HEADERS:
             if self._state == _BETWEEN:  # not a byte of a request: nobody to answer
-                _tally.note(
-                    logging.INFO,
-                    f"closed connections: no request within {self._limits.header_timeout:g} s (--header-timeout)",
-                )
+                if not self._stopping:
+                    _tally.note(
+                        logging.INFO,
+                        f"closed connections: no request within {self._limits.header_timeout:g} s (--header-timeout)",
+                    )
                 self._raw.close()
                 return
             _tally.note(
@@ -632,12 +693,25 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         return None
 
     def shutdown(self) -> None:
+        """The server stops: finish what was started, answer a request on its way; close the rest.
+
+        A connection that has sent part of a request's headers, or nothing yet on a new
+        connection (it arrived as the server stops: its request is surely on the way), is
+        answered with ``Connection: close`` if the headers come within their deadline,
+        :data:`SHUTDOWN_GRACE` at most for a new connection. Closing it at once, as uvicorn
+        does, would reset it. An idle keep-alive connection is closed at once.
+        """
         if self._lingering:
             return
-        if self.cycle is None or self.cycle.response_complete:
-            self._close()
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.keep_alive = False
+        elif self._state == _HEADERS or cycle is None:
+            self._stopping = True
+            if self._state == _BETWEEN:
+                self._arm(_HEADERS, min(self._limits.header_timeout, SHUTDOWN_GRACE))
         else:
-            self.cycle.keep_alive = False
+            self._close()
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's 400 for an unparsable request, then a lingering close (the rest is unread)."""
@@ -785,8 +859,18 @@ class Server(uvicorn.Server):
     """uvicorn's server; a graceful stop on SIGTERM or SIGINT ends with exit status 0.
 
     (uvicorn re-raises the signal once stopped, so a lone server would die "by SIGTERM"
-    while the workers' manager exits 0.)
+    while the workers' manager exits 0.) ``on_started`` is called once it has started: after
+    the lifespan startup, listening.
     """
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None] | None = None) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and self._on_started is not None:
+            self._on_started()
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         # Stopping: the health probe answers 503 from now on, while requests in flight finish.
@@ -794,6 +878,36 @@ class Server(uvicorn.Server):
         if isinstance(factory, AppFactory) and factory.app is not None:
             factory.app.stopping()
         super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Connections the kernel has queued on the listening socket would be reset when it
+        # closes: accept them first (each is then answered, see the protocol's shutdown), and
+        # close it right after, with nothing in between (uvicorn closes it again, harmlessly):
+        # later ones are refused. A connection that completes its handshake in between would
+        # be reset: the gap is kept to a few microseconds.
+        queued = _accept_queued(sockets or [])
+        for server in self.servers:
+            server.close()
+        loop = asyncio.get_running_loop()
+        adopting = [loop.create_task(self._adopt(conn)) for conn in queued]
+        await super().shutdown(sockets=sockets)
+        for task in adopting:
+            task.cancel()
+
+    async def _adopt(self, conn: socket.socket) -> None:
+        config = self.config
+
+        def protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+
+        try:
+            _, adopted = await asyncio.get_running_loop().connect_accepted_socket(protocol, sock=conn)
+        except OSError:
+            conn.close()
+            return
+        adopted.shutdown()  # type: ignore[attr-defined]
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -808,27 +922,152 @@ class Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+def _accept_queued(sockets: list[socket.socket]) -> list[socket.socket]:
+    """The connections waiting in the listening sockets' accept queues, accepted."""
+    accepted: list[socket.socket] = []
+    for sock in sockets:
+        try:
+            sock.setblocking(False)
+            while True:
+                conn, _ = sock.accept()
+                conn.setblocking(False)
+                accepted.append(conn)
+        except OSError:  # BlockingIOError: none left (or out of file descriptors)
+            continue
+    return accepted
+
+
+class _Worker(Process):
+    """uvicorn's worker process, running :class:`Server`, which reports once it has started.
+
+    The report is one message down a pipe of its own, sent after the lifespan startup, once
+    the worker listens. A message outlives its sender, so a worker that dies a moment after
+    it started (a request that crashes it) is never taken for one that failed to start, as
+    it could be by a health check that polls.
+    """
+
+    def __init__(self, config: ServeConfig, sockets: list[Any]) -> None:
+        self._started_in, self._started_out = multiprocessing.get_context("spawn").Pipe(duplex=False)
+        super().__init__(config, sockets)
+        self.launched = 0.0
+        #: Starts that failed in a row before this worker's (it carries the count on).
+        self.failures = 0
+        #: When a worker that failed to start is replaced (the backoff), else None.
+        self.restart_at: float | None = None
+        self._has_started = False
+
+    @property
+    def server(self) -> Server:  # the worker's server (uvicorn's property builds a plain one)
+        if self._server is None:
+            self._server = Server(config=self.config, on_started=self._report_started)
+        return self._server  # type: ignore[return-value]
+
+    def _report_started(self) -> None:  # in the worker
+        with contextlib.suppress(OSError):
+            self._started_out.send_bytes(b"started")
+
+    def start(self) -> None:
+        self.launched = time.monotonic()
+        super().start()
+
+    def has_started(self) -> bool:
+        """Whether the worker reported its start (it may have died since)."""
+        if not self._has_started:
+            with contextlib.suppress(OSError, EOFError):
+                if self._started_in.poll():
+                    self._has_started = self._started_in.recv_bytes() == b"started"
+        return self._has_started
+
+    def close_pipes(self) -> None:
+        """Once the worker is gone: its pipes' file descriptors are not left to the collector."""
+        self.has_started()  # read before the pipe closes
+        for conn in (self._started_in, self._started_out, self.parent_conn, self.child_conn):
+            conn.close()
+
+
 class Manager(Multiprocess):
-    """uvicorn's multiprocess supervisor with backoff, a give-up and an early socket close."""
+    """uvicorn's multiprocess supervisor with backoff, a give-up and an early socket close.
+
+    A worker that dies after it started is replaced at once, always. One that dies before
+    it started is restarted after :data:`RESTART_DELAYS`, then the manager gives up (exit
+    status 1), and at once when it exits with uvicorn's ``STARTUP_FAILURE`` status (the app
+    cannot be loaded, or its lifespan startup failed: a restart would fail the same way).
+    uvicorn's signals all work: SIGTERM, SIGINT (and SIGBREAK) stop, SIGHUP replaces every
+    worker, SIGTTIN adds one, SIGTTOU removes one; the other signals it catches are logged
+    and ignored.
+    """
+
+    processes: list[_Worker]  # type: ignore[assignment]
 
     def __init__(self, config: ServeConfig, sockets: list[Any]) -> None:
         super().__init__(config, sockets)
         self.exit_code = 0
-        self._started: list[float] = []
-        self._failures: list[int] = []
-        self._restart_at: dict[int, float] = {}
+
+    def _spawn(self, failures: int = 0) -> _Worker:
+        worker = _Worker(self.config, self.sockets)  # type: ignore[arg-type]
+        worker.failures = failures
+        worker.start()
+        return worker
+
+    # uvicorn's init_processes, restart_all and handle_ttin, with workers that report
+    # their start (``_uvicorn.COPIED`` fingerprints the originals).
 
     def init_processes(self) -> None:
-        super().init_processes()
-        now = time.monotonic()
-        self._started = [now] * len(self.processes)
-        self._failures = [0] * len(self.processes)
+        for _ in range(self.processes_num):
+            self.processes.append(self._spawn())
 
-    def _start(self, idx: int) -> None:
-        process = Process(self.config, self.sockets)
-        process.start()
-        self.processes[idx] = process
-        self._started[idx] = time.monotonic()
+    def restart_all(self) -> None:
+        """Replace each worker, its replacement serving before the old one is stopped."""
+        for idx, old in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            new = self._spawn()
+            if not new.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
+                new.kill()
+                new.join()
+                new.close_pipes()
+                if not self.should_exit.is_set():
+                    logger.error("new worker %s was not ready in time; keeping worker %s", new.pid, old.pid)
+                return
+            old.terminate()
+            old.join()
+            old.close_pipes()
+            self.processes[idx] = new
+
+    def handle_hup(self) -> None:
+        logger.warning("received SIGHUP: replacing every worker")
+        self.restart_all()
+
+    def handle_ttin(self) -> None:
+        logger.warning("received SIGTTIN: adding a worker")
+        self.processes_num += 1
+        self.processes.append(self._spawn())
+
+    def handle_ttou(self) -> None:
+        if self.processes_num <= 1:
+            logger.warning("received SIGTTOU: ignored, one worker is the fewest")
+            return
+        logger.warning("received SIGTTOU: removing a worker")
+        self.processes_num -= 1
+        worker = self.processes.pop()
+        worker.terminate()
+        worker.join()
+        worker.close_pipes()
+
+    def _ignore(self, name: str, level: int = logging.WARNING) -> None:
+        logger.log(level, "received %s: ignored", name)
+
+    def handle_quit(self) -> None:
+        self._ignore("SIGQUIT")
+
+    def handle_usr1(self) -> None:
+        self._ignore("SIGUSR1")
+
+    def handle_usr2(self) -> None:
+        self._ignore("SIGUSR2")
+
+    def handle_winch(self) -> None:  # a terminal's resize: not worth a warning
+        self._ignore("SIGWINCH", logging.INFO)
 
     def _startup_failed(self) -> bool:
         """A worker's lifespan startup failed (it said why): stop, exit status 1, no restart."""
@@ -841,54 +1080,65 @@ class Manager(Multiprocess):
     def keep_subprocess_alive(self) -> None:
         if self.should_exit.is_set() or self._startup_failed():
             return
-        for idx, process in enumerate(self.processes):
-            due = self._restart_at.get(idx)
-            if due is not None:
-                if time.monotonic() >= due:
-                    del self._restart_at[idx]
-                    self._start(idx)
+        for idx, worker in enumerate(self.processes):
+            if worker.restart_at is not None:  # failed to start: waiting for its restart
+                if time.monotonic() >= worker.restart_at:
+                    self.processes[idx] = self._spawn(worker.failures)
                 continue
-            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+            if worker.is_alive(timeout=self.config.timeout_worker_healthcheck):
                 continue
-            process.kill()  # hung or dead: make sure it is gone
-            process.join()
+            worker.kill()  # hung or dead: make sure it is gone
+            worker.join()
+            worker.close_pipes()
             if self.should_exit.is_set() or self._startup_failed():
                 return
-            lived = time.monotonic() - self._started[idx]
-            if lived >= STARTUP_WINDOW:  # it had been serving: replace it at once
-                self._failures[idx] = 0
-                logger.warning("worker %s exited with status %s; restarting it", process.pid, process.exitcode)
-                self._start(idx)
+            if worker.has_started():  # it had been serving: replace it at once, always
+                logger.warning("worker %s exited with status %s; restarting it", worker.pid, worker.exitcode)
+                self.processes[idx] = self._spawn()
                 continue
-            failures = self._failures[idx] = self._failures[idx] + 1
+            if worker.exitcode == STARTUP_FAILURE:
+                logger.error("worker %s could not start (exit status %d); stopping", worker.pid, STARTUP_FAILURE)
+                self.exit_code = 1
+                self.should_exit.set()
+                return
+            failures = worker.failures + 1
             if failures > len(RESTART_DELAYS):
                 logger.error(
                     "worker failed to start %d times in a row (last exit status %s); stopping",
                     failures,
-                    process.exitcode,
+                    worker.exitcode,
                 )
                 self.exit_code = 1
                 self.should_exit.set()
                 return
             delay = RESTART_DELAYS[failures - 1]
             logger.warning(
-                "worker %s exited with status %s %.1f s after it started; restarting in %g s (attempt %d of %d)",
-                process.pid,
-                process.exitcode,
-                lived,
+                "worker %s exited with status %s %.1f s after it was launched, before it started; "
+                "restarting in %g s (attempt %d of %d)",
+                worker.pid,
+                worker.exitcode,
+                time.monotonic() - worker.launched,
                 delay,
                 failures,
                 len(RESTART_DELAYS),
             )
-            self._restart_at[idx] = time.monotonic() + delay
+            worker.failures = failures
+            worker.restart_at = time.monotonic() + delay
 
     def terminate_all(self) -> None:
-        super().terminate_all()
-        # The workers now hold the only other copies of the listening socket and close
-        # theirs as they stop accepting: from then on new clients are refused, instead of
-        # being queued on a socket nobody accepts from and reset when it finally closes.
+        # The manager's copy of the listening socket closes first: the workers then hold the
+        # only copies, and each accepts what is queued when it stops, then closes its own.
+        # Once the last one has, new clients are refused, instead of being queued on a socket
+        # nobody accepts from (the manager's, were it closed last) and reset when it closes.
         for sock in self.sockets:
             sock.close()
+        super().terminate_all()
+
+
+def check_uvicorn() -> None:
+    """Warn, once as serving starts, for each uvicorn method ``_server.py`` builds on that changed."""
+    for line in _uvicorn_changes():
+        logger.warning("%s", line)
 
 
 def raise_open_file_limit(max_connections: int) -> int:
@@ -945,7 +1195,8 @@ def run(
         timeout_graceful_shutdown=limits.shutdown_timeout,
         workers=workers,
     )
-    # After the Config, which set up logging: the warning, if any, goes through it.
+    # After the Config, which set up logging: the warnings, if any, go through it.
+    check_uvicorn()
     config.limits = dataclasses.replace(limits, max_connections=raise_open_file_limit(limits.max_connections))
     sockets = [] if sock is None else [sock]
     if workers == 1:

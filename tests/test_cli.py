@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+import fastevents
 from fastevents import _cli
 
 from .helpers_http import PYTHON, ROOT, Server, free_port, serve_fastevents, sleeping
@@ -284,6 +285,7 @@ def test_bad_input_gives_one_line_and_exit_2(args: list[str], reason: str) -> No
 def test_serve_without_uvicorn_names_the_server_extra(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn raises ImportError
     monkeypatch.delitem(sys.modules, "fastevents._server", raising=False)
+    monkeypatch.delattr(fastevents, "_server", raising=False)  # else `from . import _server` finds it
     code, _, err = run_main(["serve", "tests.helpers_http:router", "--port", "0"], capsys)
     assert code == 2
     assert err.strip() == "fastevents: serving needs uvicorn and httptools: pip install 'fastevents-protocol[server]'"

@@ -197,10 +197,12 @@ def test_silent_and_idle_keep_alive_connections_are_closed_on_time(server: Serve
     assert (data, silent_end) == (b"", "eof") and silent_closed < 3.0, (data, silent_end, silent_closed)
 
 
-def test_connections_over_the_cap_are_refused_with_503_and_logged() -> None:
+def test_connections_over_the_cap_with_every_one_busy_are_refused_with_503_and_logged() -> None:
     with serve_fastevents("--max-connections", "10", "--log-level", "warning") as srv:
         idle = open_sockets(srv.pid)
         held = [connect(srv) for _ in range(10)]
+        for sock in held:  # a request in progress on each: its body still arriving
+            sock.sendall(post(EXAMPLE)[:-10])
         wait_until(lambda: open_sockets(srv.pid) >= idle + 10, what="the server holds the 10 connections")
         extra = connect(srv)
         extra.sendall(post(EXAMPLE))
@@ -227,17 +229,20 @@ def test_at_the_open_file_limit_new_clients_are_served_or_refused_cleanly() -> N
         outcomes = []
         for _ in range(5):
             sock = connect(srv)
-            sock.sendall(post(EXAMPLE))
+            sock.sendall(post(EXAMPLE, extra=b"Connection: close\r\n"))
             outcomes.append(read_until_closed(sock, 4.0))
             sock.close()
         for sock in held:
             sock.close()
-        assert all(data.startswith(b"HTTP/1.1 503 ") and end == "eof" for data, end in outcomes), outcomes
+        # the idle connections held make room for newcomers (tests/test_manager.py)
+        assert all(data.startswith((b"HTTP/1.1 200 ", b"HTTP/1.1 503 ")) and end == "eof" for data, end in outcomes), (
+            outcomes
+        )
         wait_until(
             lambda: httpx.post(srv.url, content=EXAMPLE, timeout=5).status_code == 200,
             what="once the held connections close, new clients are served again",
         )
-        assert log_lines(srv, "refused connections")
+        assert log_lines(srv, "connections: 64 open (--max-connections)")
         assert "Traceback" not in srv.output()
 
 
