@@ -312,3 +312,43 @@ def test_at_the_connection_cap_the_connection_waiting_longest_makes_room_for_a_n
         assert outcomes.count("HTTP 200") >= 0.9 * len(outcomes), (outcomes, out)
         assert int(out.split()[-1]) > 10  # the attacker's connections were closed to make room
         assert "shed connections: 100 open (--max-connections)" in srv.output()
+
+
+@pytest.mark.parametrize("path", ["direct", "asgi"])
+def test_at_the_connection_cap_an_idle_keep_alive_connection_makes_room(path: str) -> None:
+    """Idle keep-alive connections wait for their next request's headers: the one idle longest
+    is shed for a newcomer, whichever path (fastevents/_direct.py or the ASGI app) answered it."""
+    env = {"FASTEVENTS_SERVE_ASGI": "1"} if path == "asgi" else {}
+    request = b"POST /events HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (
+        len(EXAMPLE),
+        EXAMPLE,
+    )
+    with serve_fastevents("--max-connections", "10", "--keep-alive-timeout", "60", env=env) as srv:
+        address = _address(srv)
+        idle = []
+        for _ in range(10):
+            sock = socket.create_connection(address, timeout=10)
+            sock.sendall(request)
+            assert _read_answer(sock).startswith(b"HTTP/1.1 200 ")
+            idle.append(sock)
+        try:
+            assert _one_request(address) == "HTTP 200"
+            assert idle[0].recv(65536) == b""  # the longest idle was closed to make room
+        finally:
+            for sock in idle:
+                sock.close()
+        assert "shed connections: 10 open (--max-connections)" in srv.output()
+
+
+def _read_answer(sock: socket.socket) -> bytes:
+    """One whole answer (its head and its Content-Length of body), however it was written."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1]) for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
