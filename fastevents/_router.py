@@ -182,7 +182,7 @@ class EventRouter:
     :class:`DuplicateEventError`. With ``validate_names=True`` (or a ``name_pattern``),
     every name must match the pattern as a whole.
 
-    Extending it (see the README, "Extending the server"): ``interceptors`` wrap every
+    Extending it (docs/extending.md): ``interceptors`` wrap every
     handler this router serves, included routers' too, outermost first; exception handlers
     (:meth:`exception_handler`) turn your exceptions into answers; ``default_timeout``
     (seconds) bounds every handler without a ``timeout`` of its own; ``lifespan(router)``,

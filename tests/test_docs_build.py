@@ -64,3 +64,9 @@ def test_the_reference_documents_every_public_name(site: Path, module: str) -> N
     shown = set(re.findall(r'id="([\w.]+)"', reference))
     missing = [name for name in importlib.import_module(module).__all__ if f"{module}.{name}" not in shown]
     assert missing == []
+
+
+@pytest.mark.slow
+def test_the_reference_shows_cross_references_as_code_not_sphinx_roles(site: Path) -> None:
+    reference = (site / "reference" / "index.html").read_text(encoding="utf-8")
+    assert re.findall(r":(?:class|meth|func|attr|data|exc|mod|obj):", reference) == []
