@@ -64,3 +64,15 @@ def test_the_readme_links_every_docs_page() -> None:
         if page.stem != "index" and f"](docs/{page.name}" not in readme
     ]
     assert unlinked == []
+
+
+def test_the_testing_guide_shows_the_readme_example_that_is_run() -> None:
+    # tests/test_testing.py runs the README's copy; the guide's must be the same code.
+    def block(path: Path, marker: str) -> str:
+        return path.read_text(encoding="utf-8").split(marker + "\n```python\n", 1)[1].split("```", 1)[0]
+
+    readme = block(ROOT / "README.md", "<!-- tests/test_testing.py runs this block with pytest -->")
+    guide = block(
+        ROOT / "docs" / "testing.md", "<!-- the README's copy of this block is run by tests/test_testing.py -->"
+    )
+    assert guide == readme
