@@ -72,7 +72,5 @@ def test_the_testing_guide_shows_the_readme_example_that_is_run() -> None:
         return path.read_text(encoding="utf-8").split(marker + "\n```python\n", 1)[1].split("```", 1)[0]
 
     readme = block(ROOT / "README.md", "<!-- tests/test_testing.py runs this block with pytest -->")
-    guide = block(
-        ROOT / "docs" / "testing.md", "<!-- the README's copy of this block is run by tests/test_testing.py -->"
-    )
+    guide = block(ROOT / "docs/testing.md", "<!-- the README's copy of this block is run by tests/test_testing.py -->")
     assert guide == readme
