@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from . import _client
 from ._asgi import asgi_app
-from ._client import DEFAULT_TIMEOUT, _answer, _base_headers, _envelope, _with
+from ._client import _base as _client
+from ._client._base import DEFAULT_TIMEOUT, _answer, _base_headers, _envelope, _with
 from ._errors import EventConnectionError, TimeoutException
 from ._model import RequestEvent, ResponseEvent
 from ._processor import EventProcessor

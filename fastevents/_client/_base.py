@@ -36,17 +36,17 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from ._context import current_event
-from ._errors import (
+from .._context import current_event
+from .._errors import (
     BadProtocolException,
     EventClientError,
     EventConnectionError,
     FailedDependencyException,
     TimeoutException,
 )
-from ._model import ResponseEvent
-from ._observe import ClientCall, client_ended, client_observers, client_started
-from ._wire import encode, fresh_id
+from .._model import ResponseEvent
+from .._observe import ClientCall, client_ended, client_observers, client_started
+from .._wire import encode, fresh_id
 
 if TYPE_CHECKING:
     from typing import Self
@@ -421,7 +421,7 @@ class EventClient:
         _check_limits(timeout, max_answer, max_connections, pool_timeout)
         import httpx
 
-        from ._client_transport import DeadlineTransport, current_deadline
+        from ._sync_transport import DeadlineTransport, current_deadline
 
         self.url = url
         # Parsed once: httpx parses a str URL again on every request (about 13 us here).
