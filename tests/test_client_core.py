@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
 import pytest
 
 import fastevents
@@ -143,3 +144,14 @@ def test_test_clients_read_answers_over_the_real_clients_cap() -> None:
     router.add("big:one", 1, lambda event: big)
     with TestClient(router) as client:
         assert client.send_event("big:one", 1).payload == big
+
+
+def test_every_list_of_the_envelope_keys_is_the_wire_s_one_order() -> None:
+    from fastevents import _conformance, _openapi, _wire
+    from fastevents._client._base import _envelope
+
+    from .conftest import ENVELOPE_KEYS  # the protocol's order, written by the tests on their own
+
+    sent = msgspec.json.decode(_envelope("n", 1, None, "i", "f", None, None, None))
+    assert list(_wire.ENVELOPE_KEYS) == ENVELOPE_KEYS == list(sent)
+    assert _conformance.ENVELOPE_KEYS == _openapi._ANSWER_KEYS == ENVELOPE_KEYS

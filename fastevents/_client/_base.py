@@ -43,7 +43,7 @@ from .._errors import (
 )
 from .._model import ResponseEvent
 from .._observe import ClientCall, client_ended, client_observers, client_started
-from .._wire import encode, fresh_id
+from .._wire import EventFields, encode, fresh_id
 
 __all__ = ["AsyncTransport", "BaseClient", "Transport"]
 
@@ -61,17 +61,11 @@ ACCEPT_ENCODING = "gzip, deflate"
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
-class _Outgoing(msgspec.Struct, rename="camel", gc=False):
-    # The request envelope as written to the wire, in the protocol's key order.
-    name: str
-    version: int
-    id: str
-    flow_id: str
-    payload: Any
-    identity: Any
-    auth: Any
-    metadata: Any
-
+#: The request envelope as written to the wire: EventFields' fields, so the wire's one key
+#: order, with no defaults and no GC tracking (built and encoded once per call).
+_Outgoing: Any = msgspec.defstruct(
+    "_Outgoing", [(f.name, Any) for f in msgspec.structs.fields(EventFields)], rename="camel", gc=False, module=__name__
+)
 
 _EMPTY: dict[str, Any] = {}
 
