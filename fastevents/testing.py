@@ -265,14 +265,9 @@ class TestClient(EventClient):
             self._runner.close()
             self._runner = None
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> Self:  # leaving the with closes the loop (EventClient.__exit__ calls close)
         self._run(self._async.__aenter__())
         return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<TestClient {self.url} (in process)>"
