@@ -318,16 +318,15 @@ class AsyncTransport(Protocol):
     async def aclose(self) -> None: ...
 
 
-class _Call:
+class _Call(msgspec.Struct, gc=False):
     """One call under way: its body and headers, its total, and who answers or observes it."""
 
-    __slots__ = ("asked", "body", "headers", "limit", "mock", "observed")
-
-    def __init__(self, body: bytes, headers: dict[str, str], limit: float, asked: Any, mock: Any, observed: Any):
-        self.body, self.headers, self.limit = body, headers, limit
-        self.asked = asked  # the caller's own headers (what a MockEvents records)
-        self.mock = mock  # the MockEvents answering in place of the transport, if any
-        self.observed = observed  # the ClientCall observers see, if any
+    body: bytes
+    headers: dict[str, str]
+    limit: float
+    asked: Any  # the caller's own headers (what a MockEvents records)
+    mock: Any  # the MockEvents answering in place of the transport, if any
+    observed: Any  # the ClientCall observers see, if any
 
 
 class BaseClient:

@@ -68,16 +68,17 @@ class HttpxSyncTransport:
         self._deadline = current_deadline
         self._urls: dict[str, httpx.URL] = {}
         self._owns_client = client is None
-        # The headers our client sends by default, and the timeout it applies by default:
-        # a call that brings just those passes neither (httpx would merge them again).
+        # The client's headers, and what to send for them: nothing with our client (they are
+        # its defaults, and the timeout too), with yours the encodings _Body decodes added once.
         self._defaults = headers
+        self._sent: dict[str, str] | None = {"accept-encoding": ACCEPT_ENCODING, **(headers or {})}
         self._timeout: float | None = None
         if client is None:
             pool = DeadlineTransport(max_connections=max_connections, keepalive_expiry=KEEPALIVE_EXPIRY)
             client = httpx.Client(
                 timeout=timeout, headers={"accept-encoding": ACCEPT_ENCODING, **(headers or {})}, transport=pool
             )
-            self._timeout = timeout
+            self._timeout, self._sent = timeout, None
         self._client = client
         self._max_answer = max_answer
 
@@ -93,11 +94,10 @@ class HttpxSyncTransport:
     def send(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> tuple[int, bytes]:
         """One POST, never redirected; the answer read up to ``max_answer`` and the deadline."""
         call_headers: Mapping[str, str] | None = headers
-        if not self._owns_client:
-            if "accept-encoding" not in headers:  # what _Body decodes, whatever the client's default
-                call_headers = {**headers, "accept-encoding": ACCEPT_ENCODING}
-        elif headers is self._defaults:
-            call_headers = None
+        if headers is self._defaults:
+            call_headers = self._sent
+        elif not self._owns_client and "accept-encoding" not in headers:  # what _Body decodes
+            call_headers = {**headers, "accept-encoding": ACCEPT_ENCODING}
         deadline = monotonic() + timeout
         token = self._deadline.set(deadline)
         with _TransportErrors(url, timeout):
