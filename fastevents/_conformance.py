@@ -39,11 +39,12 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import _wire
 from ._errors import EventClientError
 
 __all__ = ["CaseResult", "add_command", "load_cases", "run_cases"]
 
-ENVELOPE_KEYS = ["name", "version", "id", "flowId", "payload", "identity", "auth", "metadata"]
+ENVELOPE_KEYS = list(_wire.ENVELOPE_KEYS)
 _CHUNK = 65536
 
 

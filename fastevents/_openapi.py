@@ -21,7 +21,7 @@ import copy
 from typing import Any
 
 from ._errors import PayloadValidationError
-from ._wire import EventErrorType
+from ._wire import ENVELOPE_KEYS, EventErrorType
 
 __all__ = ["OPENAPI_VERSION", "openapi"]
 
@@ -79,7 +79,7 @@ def _envelope(
     }
 
 
-_ANSWER_KEYS = ["name", "version", "id", "flowId", "payload", "identity", "auth", "metadata"]
+_ANSWER_KEYS = list(ENVELOPE_KEYS)
 
 
 def _text(event: dict[str, Any]) -> str:

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._client import DEFAULT_MAX_ANSWER, DEFAULT_TIMEOUT, AsyncEventClient
+from ._client._base import DEFAULT_MAX_ANSWER, DEFAULT_TIMEOUT
+from ._client._clients import AsyncEventClient
 from ._nats import NatsTransport, is_nats_url, parse_url
 from ._nats_serve import NatsServer, NatsSettings
 

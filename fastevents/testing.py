@@ -1,12 +1,13 @@
 """Testing kit: in-process test clients and a mock for the events your code sends.
 
 * :class:`TestClient` / :class:`AsyncTestClient` send events to a router (or any ASGI app)
-  in process, with no sockets, through the same ASGI app ``fastevents serve`` runs; their
-  ``send_event`` has exactly the real clients' signature and return type, and raises the
-  same client errors (a non-2xx answer is a ``FailedDependencyException``, running out of
+  in process, with no sockets, through the same ASGI app ``fastevents serve`` runs. They
+  are the real clients over an in-process transport: the same ``send_event``, return type
+  and client errors (a non-2xx answer is a ``FailedDependencyException``, running out of
   time a ``TimeoutException``). Used as context managers they run the app's lifespan.
 * :class:`MockEvents` answers the real :class:`~fastevents.EventClient` and
-  :class:`~fastevents.AsyncEventClient` while it is active: register answers with
+  :class:`~fastevents.AsyncEventClient` (every one, or the one it is given) while it is
+  active: register answers with
   :meth:`MockEvents.add`, read what was sent in :attr:`MockEvents.calls`. An event with no
   registered answer raises :class:`UnmockedEventError` at the call, and again when the
   mock exits, in case the code under test swallowed it.
@@ -18,16 +19,18 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, MutableMapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from . import _client
 from ._asgi import asgi_app
-from ._client import DEFAULT_TIMEOUT, _answer, _base_headers, _envelope, _with
-from ._errors import EventConnectionError, TimeoutException
+from ._client import AsyncEventClient, BaseClient, EventClient
+from ._client import _base as _client
+from ._client._base import DEFAULT_TIMEOUT
+from ._errors import EventConnectionError
 from ._model import RequestEvent, ResponseEvent
 from ._processor import EventProcessor
 from ._router import EventRouter
@@ -38,6 +41,8 @@ if TYPE_CHECKING:
 __all__ = ["AsyncTestClient", "MockCall", "MockEvents", "TestClient", "UnmockedEventError"]
 
 T = TypeVar("T")
+#: The test clients' max_answer and max_connections: an app in process is neither capped nor queued.
+_UNBOUNDED = sys.maxsize
 
 _Message = MutableMapping[str, Any]
 ASGIApp = Callable[
@@ -48,17 +53,33 @@ ASGIApp = Callable[
 # --- in-process clients ---------------------------------------------------------------------
 
 
-class AsyncTestClient:
+class _AppTransport:
+    """The in-process transport: one exchange with the test client's app, within the call's timeout."""
+
+    def __init__(self, client: AsyncTestClient) -> None:
+        self._client = client
+
+    async def send(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> tuple[int, bytes]:
+        async with asyncio.timeout(timeout):
+            return await self._client.request(body, headers)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class AsyncTestClient(AsyncEventClient):
     """Sends events to ``app`` (an EventRouter, EventProcessor or ASGI app) in process.
 
-    ``await send_event(...)`` behaves as :meth:`fastevents.AsyncEventClient.send_event`
-    does against ``fastevents serve``, with no socket: the request goes through the events
-    app at ``path``. ``async with`` runs the app's lifespan (startup, then shutdown); without
-    it, events are sent without a lifespan. Exceptions the app itself raises (not those of
+    ``await send_event(...)`` is :meth:`fastevents.AsyncEventClient.send_event`, the same
+    code, over a transport that hands the request to the events app at ``path`` instead of a
+    socket. ``async with`` runs the app's lifespan (startup, then shutdown); without it,
+    events are sent without a lifespan. Exceptions the app itself raises (not those of
     handlers, which are answered as events) propagate, so a broken app fails the test.
+    Client observers and a global :class:`MockEvents` leave it alone: it plays the server.
     """
 
     __test__ = False  # a class named Test*, not a test: pytest must not collect it
+    _real = False
 
     def __init__(
         self,
@@ -70,37 +91,17 @@ class AsyncTestClient:
     ) -> None:
         self.app: ASGIApp = asgi_app(app, path=path) if isinstance(app, (EventRouter, EventProcessor)) else app
         self.path = "/" + path.strip("/") if path.strip("/") else "/"
-        self.url = "http://testserver" + self.path
-        self.timeout = timeout
-        self._headers = _base_headers(headers)
+        super().__init__(
+            "http://testserver" + self.path,
+            timeout,
+            headers=headers,
+            transport=_AppTransport(self),
+            max_answer=_UNBOUNDED,
+            max_connections=_UNBOUNDED,
+        )
         self._lifespan: asyncio.Task[None] | None = None
         self._lifespan_inbox: asyncio.Queue[_Message] | None = None
         self._lifespan_outbox: asyncio.Queue[_Message] | None = None
-
-    async def send_event(
-        self,
-        name: str,
-        version: int,
-        payload: Any = None,
-        *,
-        id: str | None = None,
-        flow_id: str | None = None,
-        identity: dict[str, Any] | None = None,
-        auth: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-        timeout: float | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> ResponseEvent:
-        """Send one event and return the answer, as the real client does."""
-        body = _envelope(name, version, payload, id, flow_id, identity, auth, metadata)
-        call_headers = _with(self._headers, headers) if headers else self._headers
-        limit = self.timeout if timeout is None else timeout
-        try:
-            async with asyncio.timeout(limit):
-                status, answer = await self.request(body, call_headers)
-        except TimeoutError as exc:
-            raise TimeoutException(f"no answer from {self.url} in {limit} s") from exc
-        return _answer(self.url, status, answer)
 
     async def request(
         self, body: bytes, headers: Mapping[str, str], method: str = "POST", path: str | None = None
@@ -192,15 +193,31 @@ class AsyncTestClient:
         return f"<{type(self).__name__} {self.url} (in process)>"
 
 
-class TestClient:
+class _LoopTransport:
+    """:class:`TestClient`'s transport: its :class:`AsyncTestClient`'s, on the test client's loop."""
+
+    def __init__(self, client: TestClient) -> None:
+        self._client = client
+
+    def send(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> tuple[int, bytes]:
+        client = self._client
+        return client._run(client._async.transport.send(url, body, headers, timeout))
+
+    def close(self) -> None:
+        return None
+
+
+class TestClient(EventClient):
     """The synchronous twin of :class:`AsyncTestClient`, on an event loop of its own.
 
-    ``send_event`` behaves as :meth:`fastevents.EventClient.send_event`. Use it from plain
-    (synchronous) tests; inside a running event loop use :class:`AsyncTestClient`. ``with``
-    runs the app's lifespan; :meth:`close` (or leaving the ``with``) closes the loop.
+    ``send_event`` is :meth:`fastevents.EventClient.send_event`, over a transport that runs
+    the app in process. Use it from plain (synchronous) tests; inside a running event loop use
+    :class:`AsyncTestClient`. ``with`` runs the app's lifespan; :meth:`close` (or leaving the
+    ``with``) closes the loop.
     """
 
     __test__ = False
+    _real = False
 
     def __init__(
         self,
@@ -211,8 +228,16 @@ class TestClient:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self._async = AsyncTestClient(app, path, timeout=timeout, headers=headers)
-        self.app, self.url, self.timeout = self._async.app, self._async.url, timeout
+        self.app = self._async.app
         self._runner: asyncio.Runner | None = None
+        super().__init__(
+            self._async.url,
+            timeout,
+            headers=headers,
+            transport=_LoopTransport(self),
+            max_answer=_UNBOUNDED,
+            max_connections=_UNBOUNDED,
+        )
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         try:
@@ -225,36 +250,6 @@ class TestClient:
         if self._runner is None:
             self._runner = asyncio.Runner()
         return self._runner.run(coro)
-
-    def send_event(
-        self,
-        name: str,
-        version: int,
-        payload: Any = None,
-        *,
-        id: str | None = None,
-        flow_id: str | None = None,
-        identity: dict[str, Any] | None = None,
-        auth: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-        timeout: float | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> ResponseEvent:
-        """Send one event and return the answer, as the real client does."""
-        return self._run(
-            self._async.send_event(
-                name,
-                version,
-                payload,
-                id=id,
-                flow_id=flow_id,
-                identity=identity,
-                auth=auth,
-                metadata=metadata,
-                timeout=timeout,
-                headers=headers,
-            )
-        )
 
     def request(
         self, body: bytes, headers: Mapping[str, str], method: str = "POST", path: str | None = None
@@ -270,14 +265,9 @@ class TestClient:
             self._runner.close()
             self._runner = None
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> Self:  # leaving the with closes the loop (EventClient.__exit__ calls close)
         self._run(self._async.__aenter__())
         return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<TestClient {self.url} (in process)>"
@@ -310,9 +300,15 @@ class MockEvents:
     sync or async, registered as on an ``EventRouter`` (typed payloads included). Every
     event sent is recorded in :attr:`calls`. The answer is the same wire answer a
     fastevents server would give (ids and flow ids echoed). Mocks nest; the innermost wins.
+
+    ``MockEvents()`` answers every client of the process; ``MockEvents(client)`` only that
+    client (any ``EventClient``, ``AsyncEventClient`` or ``NatsEventClient``), and wins over
+    a global mock for it. Either way the client builds the envelope, runs its observers and
+    reads the answer as it does over the network: only the transport is left out.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, client: BaseClient | None = None) -> None:
+        self.client = client
         self._router = EventRouter()
         self._processor = EventProcessor(self._router)
         self.calls: list[MockCall] = []
@@ -364,14 +360,17 @@ class MockEvents:
         return ResponseEvent.from_json(await self._processor.process_event_async(body))
 
     def __enter__(self) -> Self:
-        self._previous.append(_client._mock)
-        _client._mock = self
+        # The seat a mock takes: the one client's, else the process's (read by BaseClient._start).
+        seat: Any = _client if self.client is None else self.client
+        self._previous.append(seat._mock)
+        seat._mock = self
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        _client._mock = self._previous.pop()
+        seat: Any = _client if self.client is None else self.client
+        seat._mock = self._previous.pop()
         if self.unanswered and exc_type is None:
             names = ", ".join(sorted({f"{c.name} v{c.version}" for c in self.unanswered}))
             raise UnmockedEventError(f"events sent with no answer registered in MockEvents: {names}")

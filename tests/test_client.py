@@ -220,9 +220,9 @@ def test_defaults_are_empty_objects_and_seconds() -> None:
 
 def test_own_client_default_timeout_is_15_seconds() -> None:
     client = EventClient("http://svc/events")
-    assert client._client.timeout.read == 15.0
+    assert client.transport._client.timeout.read == 15.0
     client.close()
-    assert client._client.is_closed
+    assert client.transport._client.is_closed
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[]", b'{"version": 1}', b"", b'{"name": "x", "version": "v"}'])

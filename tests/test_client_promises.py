@@ -21,7 +21,8 @@ from fastevents import (
     ResponseEvent,
     TimeoutException,
 )
-from fastevents._client import DEFAULT_MAX_ANSWER, _Slots
+from fastevents._client import DEFAULT_MAX_ANSWER
+from fastevents._client._clients import _Slots
 
 from .helpers_http import RawServer, Server, serve_fastevents
 from .waiting import wait_until_async

@@ -1,5 +1,7 @@
 """The package's layering, as the README's map of files draws it: each module imports only
-from the layers below it (function-level imports included), so there is no import cycle."""
+from the layers below it (function-level imports included), so there is no import cycle.
+A subpackage's modules are named with a dot (``_client._base``), its ``__init__`` by the
+subpackage's name (``_client``)."""
 
 from __future__ import annotations
 
@@ -23,10 +25,10 @@ LAYERS: list[set[str]] = [
     {"_catalogue", "_compose", "_observe"},
     {"_builder", "_router"},
     {"_processor"},
-    {"_client_transport", "_nats"},
-    {"_asgi", "_client", "_conformance", "_loadgen", "_target", "_nats_serve"},
-    {"_direct"},
-    {"_server", "nats"},
+    {"_client._sync_transport", "_client._base", "_nats"},
+    {"_asgi", "_client._httpx", "_client._aiohttp", "_conformance", "_loadgen", "_target", "_nats_serve"},
+    {"_direct", "_client._clients"},
+    {"_server", "_client", "nats"},
     {"_cli", "compat", "testing", "otel"},
     {"__init__", "__main__", "_pytest_plugin"},
 ]
@@ -51,40 +53,66 @@ def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
     return [node for node in ast.walk(tree) if id(node) not in skipped]
 
 
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts.pop()  # a subpackage's __init__ is the subpackage
+    return ".".join(parts)
+
+
+MODULES = sorted(p for p in PACKAGE.rglob("*") if p.suffix in (".py", ".pyx") and "__pycache__" not in p.parts)
+KNOWN = {_module_name(p) for p in MODULES}
+
+
+def _known(parts: list[str]) -> str:
+    """The module ``parts`` names: the longest known prefix (``_client._base.X`` is ``_client._base``)."""
+    for end in range(len(parts), 0, -1):
+        name = ".".join(parts[:end])
+        if name in KNOWN:
+            return name
+    return ".".join(parts) or "__init__"
+
+
 def _package_imports(path: Path) -> set[str]:
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".pyx":
         return _pyx_imports(text)
+    package = list(path.relative_to(PACKAGE).parts[:-1])  # the subpackage a module sits in, if any
     found: set[str] = set()
     for node in _runtime_nodes(ast.parse(text)):
         if isinstance(node, ast.ImportFrom):
-            if node.level == 1:
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
                 if node.module:
-                    found.add(node.module.split(".")[0])
+                    found.add(_known(base + node.module.split(".")))
                 else:
-                    found.update(alias.name for alias in node.names)
+                    found.update(_known([*base, alias.name]) for alias in node.names)
             elif node.module and node.module.split(".")[0] == "fastevents":
-                parts = node.module.split(".")
-                found.add(parts[1] if len(parts) > 1 else "__init__")
+                found.add(_known(node.module.split(".")[1:]))
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 parts = alias.name.split(".")
                 if parts[0] == "fastevents":
-                    found.add(parts[1] if len(parts) > 1 else "__init__")
+                    found.add(_known(parts[1:]))
     return found
 
 
-MODULES = sorted(p for p in PACKAGE.iterdir() if p.suffix in (".py", ".pyx"))
-
-
 def test_every_module_has_a_layer() -> None:
-    assert sorted(p.stem for p in MODULES if p.stem not in LAYER_OF) == []
+    assert sorted(name for name in KNOWN if name not in LAYER_OF) == []
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_modules_import_only_from_layers_below(path: Path) -> None:
-    own = LAYER_OF[path.stem]
-    wrong = {name for name in _package_imports(path) if LAYER_OF.get(name, len(LAYERS)) >= own}
-    if path.stem == "__main__":
+    name = _module_name(path)
+    own = LAYER_OF[name]
+    wrong = {found for found in _package_imports(path) if LAYER_OF.get(found, len(LAYERS)) >= own}
+    if name == "__main__":
         wrong -= {"_cli"}  # python -m fastevents: the command line, by definition
-    assert wrong == set(), f"{path.name} (layer {own}) imports {sorted(wrong)}"
+    assert wrong == set(), f"{name} (layer {own}) imports {sorted(wrong)}"
+
+
+def test_subpackage_imports_are_resolved_to_their_modules() -> None:
+    # The checker itself: relative imports inside a subpackage name the right modules.
+    imports = _package_imports(PACKAGE / "_client" / "__init__.py")
+    assert "_client._base" in imports and "_client" not in imports
+    assert "_errors" in _package_imports(PACKAGE / "_client" / "_base.py")

@@ -1,0 +1,418 @@
+"""What every client shares: the envelope, the capped answer read, the limits, the error mapping.
+
+Promises every client keeps (README, "Sending events"):
+
+- ``timeout`` is one total per call, counted once the call holds a connection slot;
+- at most ``max_connections`` calls are in flight; the others queue in the client for up to
+  ``pool_timeout`` seconds (default: ``timeout``), then fail with :class:`TimeoutException`;
+- no redirect is ever followed: a 3xx is a :class:`FailedDependencyException`, so the
+  envelope (``auth`` included) only ever goes to the URL the client was given;
+- answers over ``max_answer`` bytes are refused (:class:`BadProtocolException`) without
+  being read whole, and without decompressing more than that: a ``gzip`` or ``deflate``
+  answer is inflated as it arrives, a bounded piece at a time (:class:`_Body`), and a stack
+  of encodings (``gzip, gzip``: a few KB that inflate to GBs) or an encoding the client did
+  not ask for is refused;
+- idle pooled connections expire after :data:`KEEPALIVE_EXPIRY` seconds, below the idle
+  timeout of common servers, so a call is never sent on a connection the server is closing;
+- payloads are written by the package's one encoder, so numbers keep their exact text.
+
+The clients (``_clients.py``) are views of one send written here, :class:`BaseClient`; bytes
+move through transports (``_httpx.py``, ``_aiohttp.py``, NATS, the testing kit's app
+transport), which import their library when first built, never by ``import fastevents``.
+Transport errors of every library are translated in one place, :class:`_TransportErrors`.
+"""
+
+from __future__ import annotations
+
+import sys
+import zlib
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+import msgspec
+
+from .._context import current_event
+from .._errors import (
+    BadProtocolException,
+    EventClientError,
+    EventConnectionError,
+    FailedDependencyException,
+    TimeoutException,
+)
+from .._model import ResponseEvent
+from .._observe import ClientCall, client_ended, client_observers, client_started
+from .._wire import EventFields, encode, fresh_id
+
+__all__ = ["AsyncTransport", "BaseClient", "Transport"]
+
+DEFAULT_TIMEOUT = 15.0
+#: Largest answer a client reads (bytes, after decompression): 4 MiB.
+DEFAULT_MAX_ANSWER = 4 * 1024 * 1024
+DEFAULT_MAX_CONNECTIONS = 100
+#: Seconds an idle pooled connection is kept: below uvicorn's 5 s and gunicorn's 2 s
+#: keep-alive, so the server never closes a connection just as a call is sent on it.
+KEEPALIVE_EXPIRY = 1.0
+_KEPT = 64 * 1024  # how much of a refused answer a BadProtocolException keeps as .body
+_JSON = "application/json"
+#: What every client asks for, whatever its library would: the codings :class:`_Body` inflates.
+ACCEPT_ENCODING = "gzip, deflate"
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+#: The request envelope as written to the wire: EventFields' fields, so the wire's one key
+#: order, with no defaults and no GC tracking (built and encoded once per call).
+_Outgoing: Any = msgspec.defstruct(
+    "_Outgoing", [(f.name, Any) for f in msgspec.structs.fields(EventFields)], rename="camel", gc=False, module=__name__
+)
+
+_EMPTY: dict[str, Any] = {}
+
+#: The active ``fastevents.testing.MockEvents``, if any: it answers every client's calls
+#: in place of the network. One global check per call, ``None`` outside tests.
+_mock: Any = None
+
+
+def _ids(id: str | None, flow_id: str | None) -> tuple[str, str]:
+    """Explicit ids win, else the current event's, else fresh UUIDs."""
+    event = current_event.get()
+    if event is not None:
+        if id is None:
+            id = event.id
+        if flow_id is None:
+            flow_id = event.flow_id
+    return (fresh_id() if id is None else id), (fresh_id() if flow_id is None else flow_id)
+
+
+def _envelope(
+    name: str, version: int, payload: Any, id: str | None, flow_id: str | None, identity: Any, auth: Any, metadata: Any
+) -> bytes:
+    """The request body: explicit ids win, else the current event's, else fresh UUIDs.
+
+    Written by the package's encoder, the server's too: a received payload forwarded as is
+    keeps every number's exact text (``2.50``, ``1E5``, ``1e400``), and a ``Decimal`` is a
+    JSON number.
+    """
+    if id is None or flow_id is None:
+        id, flow_id = _ids(id, flow_id)
+    outgoing = _Outgoing(
+        name,
+        version,
+        id,
+        flow_id,
+        _EMPTY if payload is None else payload,
+        _EMPTY if identity is None else identity,
+        _EMPTY if auth is None else auth,
+        _EMPTY if metadata is None else metadata,
+    )
+    try:
+        return encode(outgoing)
+    except NotImplementedError:  # the encoder's hook saying "unsupported type"
+        raise TypeError(f"event {name!r} holds a value JSON cannot represent") from None
+
+
+def _too_big(url: str, cap: int, what: str, head: bytes = b"") -> BadProtocolException:
+    return BadProtocolException(
+        f"{url} answered {what}, over max_answer={cap} bytes: refused, not read", body=head[:_KEPT]
+    )
+
+
+class _Body:
+    """An answer's body as it arrives: decoded (``Content-Encoding``), never past the cap.
+
+    Each piece is inflated with ``max_length`` set to what the cap has left, so a
+    decompression bomb costs at most ``max_answer`` bytes (plus the piece) before it is
+    refused. One coding at most: nobody asked for a stack of them (the clients send
+    ``Accept-Encoding: gzip, deflate``), and a stack only amplifies.
+    """
+
+    __slots__ = ("cap", "chunks", "coding", "inflate", "size", "url")
+
+    def __init__(self, url: str, cap: int, encoding: str | None) -> None:
+        self.url = url
+        self.cap = cap
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.inflate: Any = None
+        self.coding = ""
+        if encoding:
+            codings = [c for c in (part.strip().lower() for part in encoding.split(",")) if c and c != "identity"]
+            if len(codings) > 1:
+                raise BadProtocolException(
+                    f"{url} answered Content-Encoding: {encoding[:100]}: stacked encodings are refused"
+                )
+            if codings:
+                self.coding = codings[0]
+                wbits = _WBITS.get(self.coding)
+                if wbits is None:
+                    raise BadProtocolException(
+                        f"{url} answered Content-Encoding: {encoding[:100]}, which was not asked for"
+                    )
+                self.inflate = zlib.decompressobj(wbits)
+
+    @classmethod
+    def start(cls, url: str, cap: int, length: int | None, encoding: str | None) -> _Body:
+        """The reader of one answer, refused at once when its declared length passes the cap."""
+        if length is not None and length > cap:
+            raise _too_big(url, cap, f"Content-Length: {length}")
+        return cls(url, cap, encoding)
+
+    def feed(self, data: bytes) -> None:
+        """Add one piece as received; raise once the decoded body passes the cap."""
+        if self.inflate is None:
+            self._add(data)
+            return
+        try:
+            out = self.inflate.decompress(data, self.cap + 1 - self.size)
+        except zlib.error as exc:
+            if self.coding == "deflate" and not self.chunks and self.size == 0:
+                # "deflate" is often sent raw, without the zlib wrapper (httpx and aiohttp
+                # accept both): one more try that way, from the start.
+                self.inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+                self.coding = "raw deflate"
+                self.feed(data)
+                return
+            raise self._unreadable(exc) from None
+        self._add(out)  # max_length was what the cap has left: a full output is past it
+
+    def finish(self) -> bytes:
+        """The whole decoded body."""
+        if self.inflate is not None:
+            try:
+                self._add(self.inflate.flush())  # what zlib still holds: less than a window
+            except zlib.error as exc:
+                raise self._unreadable(exc) from None
+        chunks = self.chunks
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _add(self, data: bytes) -> None:
+        if not data:
+            return
+        self.chunks.append(data)
+        self.size += len(data)
+        if self.size > self.cap:
+            raise _too_big(self.url, self.cap, f"more than {self.cap} bytes", b"".join(self.chunks)[:_KEPT])
+
+    def _unreadable(self, exc: Exception) -> BadProtocolException:
+        return BadProtocolException(f"{self.url} answered a body that is not valid {self.coding}: {exc}")
+
+
+def _declared(length: str | None) -> int | None:
+    return int(length) if length is not None and length.isdigit() else None
+
+
+def _queue_timeout(url: str, waited: float, slots: int) -> TimeoutException:
+    return TimeoutException(
+        f"no answer from {url}: waited for a free connection for {waited:g} s "
+        f"(all {slots} max_connections busy; see pool_timeout)"
+    )
+
+
+def _check_url(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise ValueError(f"not an http(s) URL: {url!r} ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+
+
+def _check_limits(timeout: float, max_answer: int, max_connections: int, pool_timeout: float | None) -> None:
+    if not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if not isinstance(max_answer, int) or max_answer < 1:
+        raise ValueError(f"max_answer must be a positive number of bytes, not {max_answer!r}")
+    if not isinstance(max_connections, int) or max_connections < 1:
+        raise ValueError(f"max_connections must be at least 1, not {max_connections!r}")
+    if pool_timeout is not None and (not isinstance(pool_timeout, (int, float)) or not pool_timeout >= 0):
+        raise ValueError(f"pool_timeout must be None or a number of seconds >= 0, not {pool_timeout!r}")
+
+
+def _classify(exc: Exception, url: str, limit: float) -> EventClientError | None:
+    """The client-side failure for a transport's exception; None for anything else (a bug).
+
+    Only libraries already imported are looked at: an exception cannot come from one that is not.
+    """
+    loaded = sys.modules
+    httpx, httpcore, aiohttp = loaded.get("httpx"), loaded.get("httpcore"), loaded.get("aiohttp")
+    if isinstance(exc, TimeoutError) or (  # asyncio.timeout's, aiohttp's ServerTimeoutError
+        (httpx is not None and isinstance(exc, httpx.TimeoutException))
+        or (httpcore is not None and isinstance(exc, httpcore.TimeoutException))
+    ):
+        detail = str(exc)
+        return TimeoutException(f"no answer from {url} in {limit:g} s" + (f": {detail}" if detail else ""))
+    if (
+        isinstance(exc, OSError)
+        or (httpx is not None and isinstance(exc, httpx.TransportError))
+        or (httpcore is not None and isinstance(exc, (httpcore.NetworkError, httpcore.ProtocolError)))
+        or (aiohttp is not None and isinstance(exc, aiohttp.ClientError))
+    ):
+        return EventConnectionError(f"cannot reach {url}: {exc!r}")
+    if httpx is not None and isinstance(exc, httpx.HTTPError):
+        return EventConnectionError(f"cannot reach {url}: {exc!r}")
+    return None
+
+
+class _TransportErrors:
+    """Translate transport errors (httpx, httpcore, aiohttp, sockets) to client-side failures.
+
+    A class rather than a generator-based context manager: it runs on every call, twice for
+    the async client, and costs a fraction of one.
+    """
+
+    __slots__ = ("limit", "url")
+
+    def __init__(self, url: str, limit: float) -> None:
+        self.url = url
+        self.limit = limit
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None or not isinstance(exc, Exception) or isinstance(exc, EventClientError):
+            return
+        mapped = _classify(exc, self.url, self.limit)
+        if mapped is not None:
+            raise mapped from exc
+
+
+def _lowered(base: dict[str, str], extra: Mapping[str, str] | None) -> dict[str, str]:
+    """``base`` updated with ``extra``, its names in lower case (HTTP's, and NATS' as we send them)."""
+    merged = dict(base)
+    if extra:
+        merged.update({k.lower(): v for k, v in extra.items()})
+    return merged
+
+
+class Transport(Protocol):
+    """How :class:`~fastevents.EventClient` moves bytes: one POST, answered with (status, body).
+
+    As :class:`AsyncTransport`, without ``await``: ``send`` raises :class:`TimeoutException`
+    or another :class:`EventClientError`, never follows a redirect, and should stop reading
+    past the ``max_answer`` it was built with; ``close`` releases its connections.
+    """
+
+    def send(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> tuple[int, bytes]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class AsyncTransport(Protocol):
+    """How :class:`AsyncEventClient` moves bytes: one POST, answered with (status, body).
+
+    ``send`` raises :class:`TimeoutException` when ``timeout`` (seconds) runs out and an
+    :class:`EventClientError` (e.g. :class:`EventConnectionError`) when no answer comes;
+    ``aclose`` releases its connections. It must not follow redirects. The client queues
+    calls (``max_connections``) in front of any transport and refuses answers over
+    ``max_answer``; a transport that can stop reading early should too.
+    """
+
+    async def send(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> tuple[int, bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class _Call(msgspec.Struct, gc=False):
+    """One call under way: its body and headers, its total, and who answers or observes it."""
+
+    body: bytes
+    headers: dict[str, str]
+    limit: float
+    asked: Any  # the caller's own headers (what a MockEvents records)
+    mock: Any  # the MockEvents answering in place of the transport, if any
+    observed: Any  # the ClientCall observers see, if any
+
+
+class BaseClient:
+    """One send for every client: settings, envelope, mocks, observers and answer, written once.
+
+    A client's ``send_event`` starts with :meth:`_prepare`, then has the call answered by its
+    mock or moved by its transport within its connection slots, read by :meth:`_read`, and
+    ends with :meth:`_done` or :meth:`_failed`. Only the waiting (threads or an event loop)
+    and ``await`` differ between the sync and the async client.
+    """
+
+    #: False for the in-process test clients: client observers and a global MockEvents
+    #: leave them alone (they stand for the server's side of a test, not the code's calls).
+    _real = True
+    #: Refuses a URL the transport cannot reach (the NATS client accepts nats:// instead).
+    _check_url = staticmethod(_check_url)
+
+    def _setup(
+        self,
+        url: str,
+        timeout: float,
+        headers: Mapping[str, str] | None,
+        max_answer: int,
+        max_connections: int,
+        pool_timeout: float | None,
+    ) -> None:
+        self._check_url(url)
+        _check_limits(timeout, max_answer, max_connections, pool_timeout)
+        self.url = url
+        self.timeout = timeout
+        self.max_answer = max_answer
+        self.max_connections = max_connections
+        self.pool_timeout = pool_timeout
+        self._headers = _lowered({"content-type": _JSON}, headers)
+        self._mock: Any = None  # a MockEvents scoped to this client (MockEvents(client)), if active
+
+    def _prepare(
+        self,
+        name: str,
+        version: int,
+        payload: Any,
+        id: str | None,
+        flow_id: str | None,
+        identity: dict[str, Any] | None,
+        auth: dict[str, Any] | None,
+        metadata: dict[str, Any] | None,
+        timeout: float | None,
+        headers: Mapping[str, str] | None,
+    ) -> _Call:
+        """The call ``send_event`` was asked for, started for the observers if any."""
+        observed = None
+        if client_observers and self._real:  # they see the call, and may add headers and metadata
+            id, flow_id = _ids(id, flow_id)
+            observed = ClientCall(name, version, id, flow_id, self.url, _lowered({}, headers), dict(metadata or {}))
+            client_started(observed)
+            metadata, headers = observed.metadata, observed.headers
+        try:
+            body = _envelope(name, version, payload, id, flow_id, identity, auth, metadata)
+        except BaseException as exc:
+            if observed is not None:
+                client_ended(observed, None, exc)
+            raise
+        mock = self._mock
+        if mock is None and self._real:
+            mock = _mock
+        call_headers = _lowered(self._headers, headers) if headers else self._headers
+        return _Call(body, call_headers, self.timeout if timeout is None else timeout, headers, mock, observed)
+
+    def _read(self, status: int, answer: bytes) -> ResponseEvent:
+        """The answer moved by the transport: a ResponseEvent, or a client-side failure."""
+        if len(answer) > self.max_answer:  # a custom transport read it all: still refused
+            raise _too_big(self.url, self.max_answer, f"{len(answer)} bytes", answer)
+        if not 200 <= status < 300:
+            raise FailedDependencyException(f"{self.url} answered HTTP {status}", status=status, body=answer)
+        try:
+            return ResponseEvent.from_json(answer)
+        except Exception as exc:
+            raise BadProtocolException(
+                f"{self.url} answered a body that is not a response event: {exc}", body=answer
+            ) from None
+
+    def _done(self, call: _Call, response: ResponseEvent) -> ResponseEvent:
+        if call.observed is not None:
+            client_ended(call.observed, response, None)
+        return response
+
+    def _failed(self, call: _Call, exc: BaseException) -> None:
+        if call.observed is not None:
+            client_ended(call.observed, None, exc)
