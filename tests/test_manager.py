@@ -342,7 +342,7 @@ def test_at_the_connection_cap_an_idle_keep_alive_connection_makes_room(path: st
         finally:
             for sock in idle:
                 sock.close()
-        assert "shed connections: 10 open (--max-connections)" in srv.output()
+        until(lambda: "shed connections: 10 open (--max-connections)" in srv.output(), what="the shedding logged")
 
 
 def _read_answer(sock: socket.socket) -> bytes:
