@@ -1,5 +1,8 @@
 """The package's layering, as the README's map of files draws it: each module imports only
-from the layers below it (function-level imports included), so there is no import cycle."""
+from the layers below it (function-level imports included), so there is no import cycle.
+
+A subpackage's modules are named by their dotted path under ``fastevents`` (``_server._protocol``;
+its ``__init__.py`` is ``_server``)."""
 
 from __future__ import annotations
 
@@ -26,7 +29,8 @@ LAYERS: list[set[str]] = [
     {"_client_transport", "_nats"},
     {"_asgi", "_client", "_conformance", "_loadgen", "_target", "_nats_serve"},
     {"_direct"},
-    {"_server", "nats"},
+    {"_server._protocol", "nats"},
+    {"_server"},
     {"_cli", "compat", "testing", "otel"},
     {"__init__", "__main__", "_pytest_plugin"},
 ]
@@ -51,40 +55,59 @@ def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
     return [node for node in ast.walk(tree) if id(node) not in skipped]
 
 
+def _name(path: Path) -> str:
+    """``_server._protocol`` for fastevents/_server/_protocol.py, ``_server`` for its __init__.py."""
+    parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+    if len(parts) > 1 and parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _known(dotted: str) -> str:
+    """The module of LAYERS that ``dotted`` (a module, or a name in one) is, or is in."""
+    parts = dotted.split(".")
+    for end in range(len(parts), 0, -1):
+        if ".".join(parts[:end]) in LAYER_OF:
+            return ".".join(parts[:end])
+    return parts[0]
+
+
 def _package_imports(path: Path) -> set[str]:
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".pyx":
         return _pyx_imports(text)
+    # The package a relative import starts from, as parts under fastevents.
+    here = list(path.relative_to(PACKAGE).parent.parts)
     found: set[str] = set()
     for node in _runtime_nodes(ast.parse(text)):
         if isinstance(node, ast.ImportFrom):
-            if node.level == 1:
-                if node.module:
-                    found.add(node.module.split(".")[0])
-                else:
-                    found.update(alias.name for alias in node.names)
+            if node.level:
+                base = here[: len(here) - (node.level - 1)]
+                module = [*base, *(node.module.split(".") if node.module else [])]
+                for alias in node.names:
+                    found.add(_known(".".join([*module, alias.name])) if module else _known(alias.name))
             elif node.module and node.module.split(".")[0] == "fastevents":
-                parts = node.module.split(".")
-                found.add(parts[1] if len(parts) > 1 else "__init__")
+                parts = node.module.split(".")[1:]
+                found.update(_known(".".join([*parts, a.name])) if parts else "__init__" for a in node.names)
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 parts = alias.name.split(".")
                 if parts[0] == "fastevents":
-                    found.add(parts[1] if len(parts) > 1 else "__init__")
+                    found.add(_known(".".join(parts[1:])) if len(parts) > 1 else "__init__")
     return found
 
 
-MODULES = sorted(p for p in PACKAGE.iterdir() if p.suffix in (".py", ".pyx"))
+MODULES = sorted(p for p in PACKAGE.rglob("*") if p.suffix in (".py", ".pyx") and "__pycache__" not in p.parts)
 
 
 def test_every_module_has_a_layer() -> None:
-    assert sorted(p.stem for p in MODULES if p.stem not in LAYER_OF) == []
+    assert sorted(_name(p) for p in MODULES if _name(p) not in LAYER_OF) == []
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", MODULES, ids=_name)
 def test_modules_import_only_from_layers_below(path: Path) -> None:
-    own = LAYER_OF[path.stem]
+    own = LAYER_OF[_name(path)]
     wrong = {name for name in _package_imports(path) if LAYER_OF.get(name, len(LAYERS)) >= own}
-    if path.stem == "__main__":
+    if _name(path) == "__main__":
         wrong -= {"_cli"}  # python -m fastevents: the command line, by definition
-    assert wrong == set(), f"{path.name} (layer {own}) imports {sorted(wrong)}"
+    assert wrong == set(), f"{_name(path)} (layer {own}) imports {sorted(wrong)}"

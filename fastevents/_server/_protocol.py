@@ -54,13 +54,13 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import HANDLED_SIGNALS
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
-from ._asgi import asgi_app
-from ._direct import DirectCycle, direct_urls
-from ._limits import Limits
-from ._router import EventRouter
-from ._switch import flag
-from ._target import UsageError, load_router
-from ._uvicorn_contract import changed as _uvicorn_changes
+from .._asgi import asgi_app
+from .._direct import DirectCycle, direct_urls
+from .._limits import Limits
+from .._router import EventRouter
+from .._switch import flag
+from .._target import UsageError, load_router
+from .._uvicorn_contract import changed as _uvicorn_changes
 
 __all__ = ["Limits", "HardenedHttpToolsProtocol", "Manager", "Server", "ServeConfig", "run"]
 
