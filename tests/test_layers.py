@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "fastevents"
 # Bottom up. A module may import from any earlier layer, never from its own or a later one
 # (the two twins share a layer and must not import each other).
 LAYERS: list[set[str]] = [
-    {"_switch", "_version", "_wire", "_limits", "_seedenv", "_uvicorn_contract"},
+    {"_switch", "_version", "_wire", "_limits", "_seedenv", "_server._uvicorn_contract"},
     {"_errors", "_context", "_sync"},
     {"_answers", "_logfilter", "_openapi", "_codegen"},
     {"_core_py", "_core"},
@@ -28,7 +28,7 @@ LAYERS: list[set[str]] = [
     {"_processor"},
     {"_client_transport", "_nats"},
     {"_asgi", "_client", "_conformance", "_loadgen", "_target", "_nats_serve"},
-    {"_direct"},
+    {"_server._direct"},
     {"_server._protocol", "_server._config", "nats"},
     {"_server._manager"},
     {"_server._run"},
@@ -113,3 +113,22 @@ def test_modules_import_only_from_layers_below(path: Path) -> None:
     if _name(path) == "__main__":
         wrong -= {"_cli"}  # python -m fastevents: the command line, by definition
     assert wrong == set(), f"{_name(path)} (layer {own}) imports {sorted(wrong)}"
+
+
+def _third_party_imports(path: Path) -> set[str]:
+    if path.suffix == ".pyx":
+        return set(re.findall(r"^\s*(?:from|import) (\w+)", path.read_text(encoding="utf-8"), re.MULTILINE))
+    found: set[str] = set()
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+    return found
+
+
+def test_uvicorn_and_httptools_are_imported_only_under_the_server_subpackage() -> None:
+    """The ``server`` extra stays at its edge: the rest of the package imports without it."""
+    outside = [p for p in MODULES if _name(p).split(".")[0] != "_server"]
+    wrong = {_name(p): sorted(_third_party_imports(p) & {"uvicorn", "httptools"}) for p in outside}
+    assert {name: found for name, found in wrong.items() if found} == {}

@@ -10,9 +10,11 @@ The only place uvicorn is imported (the ``server`` extra). One module per concer
 * ``_manager`` -- :class:`Server` (signals, a graceful stop) and, for ``--workers N``,
   :class:`Manager`, uvicorn's process manager with workers that report their start.
 * ``_run`` -- :func:`run`: the open-file limit, the uvicorn check, one server or a manager.
+* ``_direct`` -- the direct path: ``POST <path>`` answered by the processor, without ASGI.
+* ``_uvicorn_contract`` -- fingerprints of the uvicorn internals the modules above rely on.
 
 The uvicorn methods these modules copy, replace or lean on are fingerprinted in
-``fastevents/_uvicorn_contract.py``. Names other code imports are re-exported here:
+``_uvicorn_contract``. Names other code imports are re-exported here:
 ``uvicorn --http fastevents._server:HardenedHttpToolsProtocol`` keeps working.
 """
 

@@ -58,7 +58,7 @@ _startup_failure = _StartupFailure()
 
 class ServeConfig(uvicorn.Config):
     """uvicorn's ``Config`` plus :class:`Limits`, the manager's pid (workers die with it) and
-    ``direct``: whether ``POST <path>`` takes the direct path (``fastevents/_direct.py``).
+    ``direct``: whether ``POST <path>`` takes the direct path (``_direct.py``).
 
     ``startup_failed`` (with ``--workers N``) is shared by the workers and the manager: set by
     the first worker whose lifespan startup fails, which alone reports it.

@@ -29,8 +29,8 @@ import httptools
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .._direct import DirectCycle, direct_urls
 from .._limits import Limits
+from ._direct import DirectCycle, direct_urls
 
 __all__ = ["HardenedHttpToolsProtocol", "Limits", "SHUTDOWN_GRACE"]
 
@@ -401,7 +401,7 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             else:
                 self._arm(_BODY, self._limits.body_timeout)
 
-    # --- the direct path: POST <path> answered without ASGI (fastevents/_direct.py) ---------
+    # --- the direct path: POST <path> answered without ASGI (_direct.py) ---------
 
     def _init_direct(self, config: uvicorn.Config) -> None:
         # Only for the events app itself, served as fastevents serve serves it: not wrapped in

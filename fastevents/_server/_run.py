@@ -14,7 +14,6 @@ import uvicorn
 
 from .._limits import Limits
 from .._switch import flag
-from .._uvicorn_contract import changed as _uvicorn_changes
 from ._config import AppFactory, ServeConfig
 from ._manager import Manager, Server
 from ._protocol import HardenedHttpToolsProtocol
@@ -28,8 +27,10 @@ FD_RESERVE = 64
 
 
 def check_uvicorn() -> None:
-    """Warn, once as serving starts, for each uvicorn method ``_server.py`` builds on that changed."""
-    for line in _uvicorn_changes():
+    """Warn, once as serving starts, for each uvicorn method ``fastevents._server`` builds on that changed."""
+    from ._uvicorn_contract import changed  # here: python -m fastevents._server._uvicorn_contract runs it alone
+
+    for line in changed():
         logger.warning("%s", line)
 
 
