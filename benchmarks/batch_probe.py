@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from fastevents import _direct
+from fastevents._server import _direct
 
 from . import http_load, scenarios
 from .http_app import router

@@ -585,7 +585,7 @@ before reading the body.
 
 CHOICE = """\
 **The choice.** `fastevents serve` stays on uvicorn + httptools + uvloop, with uvicorn's
-httptools protocol subclassed (`fastevents/_server.py`). Stock httptools is the fastest stack
+httptools protocol subclassed (`fastevents/_server/`). Stock httptools is the fastest stack
 here but a header bomb stops every other client and grows the server by gigabytes, as
 httptools rebuilds the partial header on each read; a slowloris holds its connections for
 good. h11 and Granian hold both attacks, but at about a quarter (h11) and three fifths

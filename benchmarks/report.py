@@ -700,7 +700,7 @@ HTTP_FAIRNESS = """\
 - **Floors and the direct path.** The two floors (`benchmarks/http_raw.py`) run no uvicorn at
   all: one `asyncio.Protocol` per connection on uvloop with an httptools parser, answering from
   the parser's `on_message_complete` callback; they check nothing and keep no limit, timer or
-  log. `fastevents serve`'s direct path (`fastevents/_direct.py`) runs inside its hardened
+  log. `fastevents serve`'s direct path (`fastevents/_server/_direct.py`) runs inside its hardened
   uvicorn protocol: every limit, deadline, keep-alive timer and the date header stay; a `POST`
   to the events path goes from the parser's callbacks to the processor without an ASGI scope,
   `receive`/`send` or a task (for a synchronous handler such as this one).

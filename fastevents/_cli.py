@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import math
 import os
 import platform
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import msgspec
@@ -67,16 +68,7 @@ def serve(args: argparse.Namespace) -> int:
         _fail("serving needs uvicorn and httptools: pip install 'fastevents-protocol[server]'", EXIT_USAGE)
     try:
         router = load_router(args.target)
-        limits = Limits(
-            max_header_size=args.max_header_size,
-            header_timeout=args.header_timeout,
-            body_timeout=args.body_timeout,
-            keep_alive_timeout=args.keep_alive_timeout,
-            write_timeout=args.write_timeout,
-            max_connections=args.max_connections,
-            max_body=args.max_body,
-            shutdown_timeout=args.shutdown_timeout,
-        )
+        limits = Limits(**{field.name: getattr(args, field.name) for field in dataclasses.fields(Limits)})
     except (UsageError, ValueError) as exc:
         _fail(str(exc), EXIT_USAGE)
     path = "/" + args.path.strip("/")
@@ -453,6 +445,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+#: A limit's unit (``Limits`` fields) -> its option's metavar, parser and how its default is shown.
+_UNITS: dict[str, tuple[str, Callable[[str], Any], Callable[[Any], str]]] = {
+    "bytes": ("BYTES", _count, lambda value: f"{value:_}"),
+    "count": ("N", _count, lambda value: f"{value:_}"),
+    "seconds": ("S", _seconds, lambda value: f"{value:g}"),
+}
+
 _SERVE_EPILOG = """\
 limits (per worker; defaults suit a service on the open internet):
   a request whose headers exceed --max-header-size is answered 431, one whose headers or body
@@ -472,7 +471,6 @@ or a worker kept failing to start, 2 for a usage error.
 def _parser() -> argparse.ArgumentParser:
     from ._limits import Limits
 
-    d = Limits()
     parser = _Parser(prog="fastevents", description="Serve or send events-protocol events.")
     parser.add_argument("--version", action="version", version=version_line())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -501,64 +499,16 @@ def _parser() -> argparse.ArgumentParser:
         choices=["critical", "error", "warning", "info", "debug", "trace"],
         help="level of the uvicorn and fastevents loggers (default warning)",
     )
-    p.add_argument(
-        "--max-body",
-        metavar="BYTES",
-        type=_count,
-        default=d.max_body,
-        help=f"largest request body, a chunked one with its chunk framing (default {d.max_body:_})",
-    )
-    p.add_argument(
-        "--max-header-size",
-        metavar="BYTES",
-        type=_count,
-        default=d.max_header_size,
-        help=f"largest request line plus headers, and chunked trailer (default {d.max_header_size:_})",
-    )
-    p.add_argument(
-        "--max-connections",
-        metavar="N",
-        type=_count,
-        default=d.max_connections,
-        help=f"open connections per worker (default {d.max_connections:_})",
-    )
-    p.add_argument(
-        "--header-timeout",
-        metavar="S",
-        type=_seconds,
-        default=d.header_timeout,
-        help=f"seconds to receive a request's headers, from its first byte or from connecting "
-        f"(default {d.header_timeout:g})",
-    )
-    p.add_argument(
-        "--body-timeout",
-        metavar="S",
-        type=_seconds,
-        default=d.body_timeout,
-        help=f"seconds to receive a body after its headers (default {d.body_timeout:g})",
-    )
-    p.add_argument(
-        "--keep-alive-timeout",
-        metavar="S",
-        type=_seconds,
-        default=d.keep_alive_timeout,
-        help=f"idle seconds before a keep-alive connection closes (default {d.keep_alive_timeout:g})",
-    )
-    p.add_argument(
-        "--write-timeout",
-        metavar="S",
-        type=_seconds,
-        default=d.write_timeout,
-        help=f"seconds a client may leave an answer unread before it is cut off (default {d.write_timeout:g})",
-    )
-    p.add_argument(
-        "--shutdown-timeout",
-        metavar="S",
-        type=_seconds,
-        default=d.shutdown_timeout,
-        help=f"seconds requests in flight get to finish on SIGTERM; the rest are cancelled "
-        f"(default {d.shutdown_timeout:g})",
-    )
+    for field in dataclasses.fields(Limits):
+        metavar, parse, shown = _UNITS[field.metadata["unit"]]
+        p.add_argument(
+            "--" + field.name.replace("_", "-"),
+            dest=field.name,
+            metavar=metavar,
+            type=parse,
+            default=field.default,
+            help=f"{field.metadata['help']} (default {shown(field.default)})",
+        )
     p.add_argument(
         "--catalogue",
         action="store_true",

@@ -284,7 +284,8 @@ def test_bad_input_gives_one_line_and_exit_2(args: list[str], reason: str) -> No
 
 def test_serve_without_uvicorn_names_the_server_extra(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn raises ImportError
-    monkeypatch.delitem(sys.modules, "fastevents._server", raising=False)
+    for name in [m for m in sys.modules if m == "fastevents._server" or m.startswith("fastevents._server.")]:
+        monkeypatch.delitem(sys.modules, name)  # the subpackage and its modules, imported anew
     monkeypatch.delattr(fastevents, "_server", raising=False)  # else `from . import _server` finds it
     code, _, err = run_main(["serve", "tests.helpers_http:router", "--port", "0"], capsys)
     assert code == 2

@@ -1,4 +1,4 @@
-"""``fastevents serve``'s direct path (``fastevents/_direct.py``).
+"""``fastevents serve``'s direct path (``fastevents/_server/_direct.py``).
 
 In process, with a stand-in transport: which requests take the direct path, that a
 synchronous handler is answered inside the read with no task and an ``async`` one gets one
@@ -23,7 +23,7 @@ from uvicorn.server import ServerState
 
 from fastevents import Event, EventRouter, _observe, asgi_app
 from fastevents._conformance import _body, load_cases
-from fastevents._direct import DirectCycle
+from fastevents._server._direct import DirectCycle
 
 from .helpers_http import Server, serve_fastevents
 

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "fastevents"
 # Bottom up. A module may import from any earlier layer, never from its own or a later one
 # (the two twins share a layer and must not import each other).
 LAYERS: list[set[str]] = [
-    {"_switch", "_version", "_wire", "_limits", "_seedenv", "_uvicorn_contract"},
+    {"_switch", "_version", "_wire", "_limits", "_seedenv", "_server._uvicorn_contract"},
     {"_errors", "_context", "_sync"},
     {"_answers", "_logfilter", "_openapi", "_codegen"},
     {"_core_py", "_core"},
@@ -27,8 +27,11 @@ LAYERS: list[set[str]] = [
     {"_processor"},
     {"_client._sync_transport", "_client._base", "_nats"},
     {"_asgi", "_client._httpx", "_client._aiohttp", "_conformance", "_loadgen", "_target", "_nats_serve"},
-    {"_direct", "_client._clients"},
-    {"_server", "_client", "nats"},
+    {"_server._direct", "_client._clients"},
+    {"_server._protocol", "_server._config", "_client", "nats"},
+    {"_server._manager"},
+    {"_server._run"},
+    {"_server"},
     {"_cli", "compat", "testing", "otel"},
     {"__init__", "__main__", "_pytest_plugin"},
 ]
@@ -116,3 +119,22 @@ def test_subpackage_imports_are_resolved_to_their_modules() -> None:
     imports = _package_imports(PACKAGE / "_client" / "__init__.py")
     assert "_client._base" in imports and "_client" not in imports
     assert "_errors" in _package_imports(PACKAGE / "_client" / "_base.py")
+
+
+def _third_party_imports(path: Path) -> set[str]:
+    if path.suffix == ".pyx":
+        return set(re.findall(r"^\s*(?:from|import) (\w+)", path.read_text(encoding="utf-8"), re.MULTILINE))
+    found: set[str] = set()
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+    return found
+
+
+def test_uvicorn_and_httptools_are_imported_only_under_the_server_subpackage() -> None:
+    """The ``server`` extra stays at its edge: the rest of the package imports without it."""
+    outside = [p for p in MODULES if _module_name(p).split(".")[0] != "_server"]
+    wrong = {_module_name(p): sorted(_third_party_imports(p) & {"uvicorn", "httptools"}) for p in outside}
+    assert {name: found for name, found in wrong.items() if found} == {}

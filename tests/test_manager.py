@@ -322,7 +322,7 @@ def test_at_the_connection_cap_the_connection_waiting_longest_makes_room_for_a_n
 @pytest.mark.parametrize("path", ["direct", "asgi"])
 def test_at_the_connection_cap_an_idle_keep_alive_connection_makes_room(path: str) -> None:
     """Idle keep-alive connections wait for their next request's headers: the one idle longest
-    is shed for a newcomer, whichever path (fastevents/_direct.py or the ASGI app) answered it."""
+    is shed for a newcomer, whichever path (fastevents/_server/_direct.py or the ASGI app) answered it."""
     env = {"FASTEVENTS_SERVE_ASGI": "1"} if path == "asgi" else {}
     request = b"POST /events HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (
         len(EXAMPLE),

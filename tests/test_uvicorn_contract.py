@@ -1,9 +1,9 @@
 """The uvicorn internals ``fastevents serve`` copies or overrides are the ones it was tested on.
 
-A failure here is not a bug in fastevents: uvicorn changed a method that ``_server.py``
-copies, replaces or leans on. Re-read the new uvicorn source against ``_server.py`` (the
+A failure here is not a bug in fastevents: uvicorn changed a method that ``fastevents/_server/``
+copies, replaces or leans on. Re-read the new uvicorn source against ``fastevents/_server/`` (the
 message says what to re-check), fix what needs fixing, re-record the fingerprints with
-``python -m fastevents._uvicorn_contract`` and move the pin in ``pyproject.toml``.
+``python -m fastevents._server._uvicorn_contract`` and move the pin in ``pyproject.toml``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 from fastevents import _server
-from fastevents._uvicorn_contract import COPIED, TESTED_ON, changed, fingerprint, table
+from fastevents._server._uvicorn_contract import COPIED, TESTED_ON, changed, fingerprint, table
 
 from .helpers_http import ROOT
 
@@ -31,7 +31,7 @@ def test_copied_uvicorn_method_is_the_one_fastevents_was_tested_on(name: str) ->
     recorded, recheck = COPIED[name]
     assert fingerprint(name) == recorded, (
         f"uvicorn {uvicorn.__version__} changed {name} (fastevents was tested on uvicorn {TESTED_ON}): "
-        f"re-check {recheck} in fastevents/_server.py, then re-record with python -m fastevents._uvicorn_contract"
+        f"re-check {recheck} in fastevents/_server/, then re-record with python -m fastevents._server._uvicorn_contract"
     )
 
 
@@ -45,14 +45,14 @@ def test_copied_uvicorn_method_is_the_one_fastevents_was_tested_on(name: str) ->
     ],
 )
 def test_every_uvicorn_method_fastevents_overrides_is_fingerprinted(ours: type, theirs: type) -> None:
-    """A method added to ``_server.py`` over one of uvicorn's joins the contract, or this fails."""
+    """A method added to ``fastevents/_server/`` over one of uvicorn's joins the contract, or this fails."""
     prefix = f"{theirs.__module__}:{theirs.__qualname__}."
     overridden = {name for name in vars(ours) if name != "__doc__" and hasattr(theirs, name)}
     overridden = {
         name for name in overridden if inspect.isfunction(vars(ours)[name]) or isinstance(vars(ours)[name], property)
     }
     missing = sorted(prefix + name for name in overridden if prefix + name not in COPIED)
-    assert not missing, f"add to fastevents/_uvicorn_contract.py COPIED: {missing}"
+    assert not missing, f"add to fastevents/_server/_uvicorn_contract.py COPIED: {missing}"
 
 
 def _uvicorn_requirements() -> dict[str, Requirement]:

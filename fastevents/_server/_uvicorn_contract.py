@@ -1,16 +1,16 @@
 """The uvicorn internals ``fastevents serve`` relies on, fingerprinted: an upgrade is a decision.
 
-``_server.py`` subclasses uvicorn's httptools protocol, its server and its process manager.
+``fastevents._server`` subclasses uvicorn's httptools protocol, its server and its process manager.
 Where it copies a uvicorn method to change a few lines, replaces one, or leans on what one
 does in detail, it is right only for the source it was written against. :data:`COPIED`
 holds, for each such method, a fingerprint of that source (SHA-256 of ``inspect.getsource``,
-first 16 hex digits) and what to re-check in ``_server.py`` when it changes.
+first 16 hex digits) and what to re-check in ``fastevents/_server/`` when it changes.
 :data:`TESTED_ON` is the uvicorn release the fingerprints were taken from; ``pyproject.toml``
 pins the range to it. ``tests/test_uvicorn_contract.py`` fails when a fingerprint differs,
 and ``fastevents serve`` logs one warning per changed method at startup.
 
-After re-checking (and fixing) ``_server.py`` against a new uvicorn: re-record with
-``python -m fastevents._uvicorn_contract``, which prints the table.
+After re-checking (and fixing) ``fastevents/_server/`` against a new uvicorn: re-record with
+``python -m fastevents._server._uvicorn_contract``, which prints the table.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ _SERVER = "uvicorn.server:Server"
 _MULTIPROCESS = "uvicorn.supervisors.multiprocess:Multiprocess"
 _PROCESS = "uvicorn.supervisors.multiprocess:Process"
 
-#: uvicorn method -> (fingerprint of its source, what to re-check in ``_server.py``).
+#: uvicorn method -> (fingerprint of its source, what to re-check in ``fastevents/_server/``).
 COPIED: dict[str, tuple[str, str]] = {
     f"{_PROTOCOL}.__init__": (
         "4f08999410347141",

@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
-from . import _observe
-from ._asgi import EVENT_CONTENT_TYPE, REFUSE_413, REFUSE_503, EventsApp, decode_body, plain_headers
+from .. import _observe
+from .._asgi import EVENT_CONTENT_TYPE, REFUSE_413, REFUSE_503, EventsApp, decode_body, plain_headers
 
 if TYPE_CHECKING:
-    from ._server import HardenedHttpToolsProtocol
+    from ._protocol import HardenedHttpToolsProtocol
 
 __all__ = ["DirectCycle", "direct_urls", "head"]
 
