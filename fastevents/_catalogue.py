@@ -27,10 +27,9 @@ import msgspec
 
 from ._model import Event
 from ._openapi import openapi
-from ._wire import MODE_EVENT, MODE_RAW, MODE_TYPED
 
 if TYPE_CHECKING:
-    from ._router import EventRouter, _Spec
+    from ._router import EventRouter, PayloadMode, Registration
 
 __all__ = ["REF_PREFIX", "CataloguePages", "catalogue", "catalogue_json", "docs_page", "example_value"]
 
@@ -43,28 +42,28 @@ _NO_SCHEMA = (Any, object, inspect.Signature.empty)
 
 def catalogue(router: EventRouter) -> dict[str, Any]:
     """Describe every event of ``router`` (see the module docstring); JSON-ready."""
-    specs: list[_Spec] = list(router._specs.values())
-    payload_types = [spec.schema if spec.mode == MODE_TYPED else None for spec in specs]
-    response_types = [_response_type(spec.handler) for spec in specs]
+    registrations = router.registrations()
+    payload_types = [reg.payload_type for reg in registrations]
+    response_types = [_response_type(reg) for reg in registrations]
     schemas, components = _schemas(payload_types + response_types)
-    payload_schemas, response_schemas = schemas[: len(specs)], schemas[len(specs) :]
+    payload_schemas, response_schemas = schemas[: len(registrations)], schemas[len(registrations) :]
 
     events = []
-    for spec, payload, response in zip(specs, payload_schemas, response_schemas, strict=True):
-        summary, description = _doc(spec.handler)
+    for reg, payload, response in zip(registrations, payload_schemas, response_schemas, strict=True):
+        summary, description = _doc(reg)
         events.append(
             {
-                "name": spec.name,
-                "version": spec.version,
+                "name": reg.name,
+                "version": reg.version,
                 "summary": summary,
                 "description": description,
                 "payload": payload,
-                "payloadKind": _payload_kind(spec.mode, payload),
+                "payloadKind": _payload_kind(reg.payload_mode, payload),
                 "response": response,
                 "responseKind": "schema" if response is not None else "unknown",
                 "example": {
-                    "name": spec.name,
-                    "version": spec.version,
+                    "name": reg.name,
+                    "version": reg.version,
                     "payload": {} if payload is None else example_value(payload, components),
                 },
             }
@@ -100,10 +99,10 @@ def _valid_text(value: Any) -> Any:
     return value
 
 
-def _payload_kind(mode: int, schema: Any) -> str:
-    if mode == MODE_EVENT:
+def _payload_kind(mode: PayloadMode, schema: Any) -> str:
+    if mode == "none":
         return "ignored"
-    if mode == MODE_RAW:
+    if mode == "raw":
         return "raw"
     return "schema" if schema is not None else "any"
 
@@ -128,14 +127,9 @@ def _schemas(types: list[Any]) -> tuple[list[dict[str, Any] | None], dict[str, A
     return schemas, dict(sorted(components.items()))
 
 
-def _response_type(handler: Callable[..., Any]) -> Any:
+def _response_type(registration: Registration) -> Any:
     """The handler's return annotation, or ``None`` when it describes no payload."""
-    target = handler if inspect.isroutine(handler) else getattr(handler, "__call__", handler)  # noqa: B004
-    try:
-        hints = typing.get_type_hints(target)
-    except Exception:  # unresolvable forward references: no schema rather than a crash
-        return None
-    hint = hints.get("return", inspect.Signature.empty)
+    hint = registration.response_annotation()
     if hint in _NO_SCHEMA or hint is msgspec.Raw:
         return None
     if hint is type(None):
@@ -146,16 +140,9 @@ def _response_type(handler: Callable[..., Any]) -> Any:
     return hint
 
 
-def _doc(handler: Callable[..., Any]) -> tuple[str, str]:
+def _doc(registration: Registration) -> tuple[str, str]:
     """(summary, description): the docstring's first line and the rest of it."""
-    doc = inspect.getdoc(handler)
-    if not doc:
-        owner = getattr(handler, "__self__", None)  # a class-style handler's bound ``handle``
-        if owner is None and not inspect.isroutine(handler):
-            owner = handler  # a callable object
-        text = getattr(type(owner), "__doc__", None) if owner is not None else None
-        doc = inspect.cleandoc(text) if text else ""
-    first, _, rest = doc.strip().partition("\n")
+    first, _, rest = registration.doc().strip().partition("\n")
     return first.strip(), rest.strip()
 
 
