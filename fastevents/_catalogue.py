@@ -19,12 +19,12 @@ import base64
 import hashlib
 import inspect
 import typing
-from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from ._http import Scope, Send, get_body, json_headers, refuse_method, respond, respond_plain
 from ._model import Event
 from ._openapi import openapi
 
@@ -268,39 +268,16 @@ class CataloguePages:
         self._catalogue_json()
         return self._openapi_json
 
-    async def __call__(self, scope: Any, path: str, send: Callable[[Any], Awaitable[None]]) -> None:
+    async def __call__(self, scope: Scope, path: str, send: Send) -> None:
         if path == self.catalogue_path or path == self.openapi_path:
             body = self._catalogue_json() if path == self.catalogue_path else self._openapi()
-            headers = [
-                (b"content-type", b"application/json"),
-                (b"content-length", b"%d" % len(body)),
-                (b"cache-control", b"no-cache"),
-            ]
+            headers = json_headers(body, b"no-cache")
         elif path == self.docs_path:
             body, headers = self._page, self._page_headers
         else:
-            body, headers = b"Not Found", [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"9")]
-            await send({"type": "http.response.start", "status": 404, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-            return
-        method = scope["method"]
-        if method not in ("GET", "HEAD"):
-            text = b"Method Not Allowed"
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 405,
-                    "headers": [
-                        (b"content-type", b"text/plain; charset=utf-8"),
-                        (b"content-length", b"%d" % len(text)),
-                        (b"allow", b"GET, HEAD"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": text})
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+            return await respond_plain(send, 404, b"Not Found")
+        if not await refuse_method(scope, send):
+            await respond(send, 200, headers, get_body(scope, body))
 
 
 # --- the command: fastevents catalogue MODULE:ROUTER ------------------------------------
