@@ -40,10 +40,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._errors import EventClientError
+from ._wire import ENVELOPE_KEYS as _ENVELOPE_KEYS
 
 __all__ = ["CaseResult", "add_command", "load_cases", "run_cases"]
 
-ENVELOPE_KEYS = ["name", "version", "id", "flowId", "payload", "identity", "auth", "metadata"]
+ENVELOPE_KEYS = list(_ENVELOPE_KEYS)
 _CHUNK = 65536
 
 

@@ -21,7 +21,7 @@ import copy
 from typing import Any
 
 from ._errors import PayloadValidationError
-from ._wire import EventErrorType
+from ._wire import ENVELOPE_KEYS, EventErrorType
 
 __all__ = ["OPENAPI_VERSION", "openapi"]
 
@@ -66,20 +66,27 @@ def _envelope(
         **({"description": description} if description else {}),
         "type": "object",
         "required": required,
-        "properties": {
-            "name": name,
-            "version": version,
-            "id": {"type": "string"},
-            "flowId": {"type": "string"},
-            "payload": payload,
-            "identity": _ref(JSON_OBJECT),
-            "auth": _ref(JSON_OBJECT),
-            "metadata": _ref(JSON_OBJECT),
-        },
+        # Values in ENVELOPE_KEYS' order: id, flowId strings; identity, auth, metadata objects.
+        "properties": dict(
+            zip(
+                ENVELOPE_KEYS,
+                (
+                    name,
+                    version,
+                    {"type": "string"},
+                    {"type": "string"},
+                    payload,
+                    _ref(JSON_OBJECT),
+                    _ref(JSON_OBJECT),
+                    _ref(JSON_OBJECT),
+                ),
+                strict=True,
+            )
+        ),
     }
 
 
-_ANSWER_KEYS = ["name", "version", "id", "flowId", "payload", "identity", "auth", "metadata"]
+_ANSWER_KEYS = list(ENVELOPE_KEYS)
 
 
 def _text(event: dict[str, Any]) -> str:
