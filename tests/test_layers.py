@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "fastevents"
 # Bottom up. A module may import from any earlier layer, never from its own or a later one
 # (the two twins share a layer and must not import each other).
 LAYERS: list[set[str]] = [
-    {"_switch", "_version", "_wire", "_limits", "_seedenv", "_uvicorn_contract", "_http"},
+    {"_switch", "_version", "_wire", "_limits", "_uvicorn_contract", "_http"},
     {"_errors", "_context", "_sync"},
     {"_answers", "_logfilter", "_openapi", "_codegen"},
     {"_core_py", "_core"},
@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"_builder", "_router"},
     {"_processor"},
     {"_client_transport", "_nats"},
-    {"_asgi", "_client", "_conformance", "_loadgen", "_target", "_nats_serve"},
+    {"_asgi", "_client", "_conformance", "_target", "_nats_serve"},
     {"_direct"},
     {"_server", "nats"},
     {"_cli", "compat", "testing", "otel"},
