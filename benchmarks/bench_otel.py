@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.trace import SpanKind
 
 import fastevents
+from fastevents._http import http_scope
 from fastevents.otel import FastEventsInstrumentor
 
 from .http_app import router
@@ -61,21 +62,9 @@ def fastapi_app() -> FastAPI:
     return app
 
 
-SCOPE: dict[str, Any] = {
-    "type": "http",
-    "asgi": {"version": "3.0"},
-    "http_version": "1.1",
-    "method": "POST",
-    "scheme": "http",
-    "path": "/events",
-    "raw_path": b"/events",
-    "root_path": "",
-    "query_string": b"",
-    "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"), (b"content-length", b"88")],
-    "client": ("127.0.0.1", 50000),
-    "server": ("127.0.0.1", 8000),
-    "state": {},
-}
+SCOPE: dict[str, Any] = http_scope(
+    "POST", "/events", [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"), (b"content-length", b"88")]
+)
 
 
 async def call(app: Any) -> bytes:

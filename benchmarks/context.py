@@ -76,9 +76,9 @@ class RunContext:
     def seed_python(self) -> str:
         """The seed venv's interpreter, created on first use (needs PyPI the first time)."""
         if self._seed_python is None:
-            from fastevents._seedenv import ensure_seed_python
+            from tools.seedenv import ensure_seed_python
 
-            self.progress("provisioning the events-protocol 0.2.4 venv (fastevents._seedenv)")
+            self.progress("provisioning the events-protocol 0.2.4 venv (tools/seedenv.py)")
             self._seed_python = ensure_seed_python()
         return self._seed_python
 

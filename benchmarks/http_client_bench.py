@@ -3,7 +3,7 @@
 Compares, on the same server (pinned to CPU 0; every client process pinned to CPU 1):
 
 * sequential: ``fastevents.EventClient`` vs a raw ``httpx.Client`` loop posting prebuilt
-  bytes vs events-protocol 0.2.4's ``EventClient`` (run in its own venv, see fastevents._seedenv);
+  bytes vs events-protocol 0.2.4's ``EventClient`` (run in its own venv, see tools/seedenv.py);
 * 32 in flight: ``fastevents.AsyncEventClient`` (default aiohttp transport, and over a
   user's ``httpx.AsyncClient``) vs a raw aiohttp loop vs a raw ``httpx.AsyncClient`` loop.
 
@@ -277,7 +277,7 @@ def main() -> None:
     seed_python = None
     if not args.no_seed:
         sys.path.insert(0, str(HERE))
-        from fastevents._seedenv import ensure_seed_python
+        from tools.seedenv import ensure_seed_python
 
         seed_python = ensure_seed_python()
     result = measure(args.seconds, args.repeat, seed_python=seed_python, only=args.only)

@@ -21,7 +21,7 @@ The servers (:data:`SERVERS`) answer the README example at ``POST /events``:
 * ``fastapi``: FastAPI + the pydantic v2 variant (``http_fastapi_app.py``), same uvicorn.
 
 Load generators: ``wrk`` (C, one thread, a Lua script for the POST body and a JSON summary)
-when installed, else the aiohttp loop of ``fastevents._loadgen`` (uvloop when installed, the
+when installed, else the aiohttp loop of ``tools.loadgen`` (uvloop when installed, the
 one the tests use too) in a process of its own. Both
 keep ``connections`` keep-alive connections busy for a bounded time and report requests/s
 and latency percentiles; the generator used is part of every result.
@@ -46,9 +46,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fastevents._loadgen import aiohttp_load, has_uvloop
-
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: python benchmarks/http_load.py
+    sys.path.insert(0, str(ROOT))
+
+from tools.loadgen import aiohttp_load, has_uvloop  # noqa: E402 - the repository's root first
+
 PYTHON = sys.executable
 SERVER_CPU = 0
 LOAD_CPU = 1
@@ -355,8 +358,6 @@ def load(
 
 
 def _example() -> tuple[bytes, Any]:
-    if str(ROOT) not in sys.path:  # run as a script: python benchmarks/http_load.py
-        sys.path.insert(0, str(ROOT))
     from benchmarks import scenarios
 
     scenario = scenarios.scenario_by_name("success")

@@ -1,7 +1,7 @@
 """Time the real ``events-protocol`` 0.2.4 dispatching events; runs INSIDE the seed venv.
 
 Only the standard library, ``events_protocol`` and pydantic v1 are importable there
-(see ``fastevents._seedenv``), so timing uses the stdlib-only ``harness.py`` (``perf_counter_ns``
+(see ``tools/seedenv.py``), so timing uses the stdlib-only ``harness.py`` (``perf_counter_ns``
 loops) rather than pytest-benchmark, on the very request bodies of ``scenarios.py``. The
 server is built exactly as the package's README shows: a ``CamelPydanticMixin`` schema, an
 ``EventHandler`` subclass with ``_SCHEMA``, an ``EventRegister`` subclass,

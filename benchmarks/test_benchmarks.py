@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from fastevents._seedenv import _is_ready, seed_venv_dir
+from tools.seedenv import _is_ready, seed_venv_dir
 
 from . import harness, implementations, report, run, scenarios, suite_dispatch
 from .context import HERE

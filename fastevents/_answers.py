@@ -13,7 +13,7 @@ import msgspec
 from msgspec import Raw
 
 from ._errors import EventException, PayloadValidationError, field_error
-from ._wire import EventErrorType, EventFields, diagnose_envelope, encode
+from ._wire import ENVELOPE_KEYS, EventErrorType, EventFields, diagnose_envelope, encode
 
 logger = logging.getLogger("fastevents")
 _BAD_REQUEST = EventErrorType.BAD_REQUEST._value_
@@ -21,9 +21,17 @@ _BAD_REQUEST = EventErrorType.BAD_REQUEST._value_
 _encode = encode
 _decode = msgspec.json.decode
 
-# Everything after the payload in an answer: the request's identity, auth and metadata are
-# never echoed.
-TAIL = b',"identity":{},"auth":{},"metadata":{}}'
+# An answer's bytes around its values, keys in ENVELOPE_KEYS' order (both dispatch cores
+# read them from here): ANSWER_HEAD % (name, version) is b'{"name":<name>,"version":<n>,"id":',
+# then the id, FLOW_KEY, the flowId, PAYLOAD_KEY, the payload, and TAIL: the request's
+# identity, auth and metadata are never echoed (b',"identity":{},"auth":{},"metadata":{}}').
+_NAME_KEY, _VERSION_KEY, _ID_KEY, _FLOW_ID_KEY, _PAYLOAD_KEY, *_NOT_ECHOED = (
+    b'"%s":' % key.encode() for key in ENVELOPE_KEYS
+)
+ANSWER_HEAD = b"{" + _NAME_KEY + b"%s," + _VERSION_KEY + b"%d," + _ID_KEY
+FLOW_KEY = b"," + _FLOW_ID_KEY
+PAYLOAD_KEY = b"," + _PAYLOAD_KEY
+TAIL = b"".join(b"," + key + b"{}" for key in _NOT_ECHOED) + b"}"
 #: Typed errors: ``expected=True`` is part of normal operation (INFO), others WARNING.
 ERROR_LOG_LEVEL = {True: logging.INFO, False: logging.WARNING}
 #: Answers the client caused (``badProtocol``, ``eventNotFound``, ``badRequest``): a
@@ -58,19 +66,7 @@ def log_text(value: Any) -> Any:
 
 def answer(name: str, version: int, id_raw: Raw, flow_raw: Raw, payload: bytes) -> bytes:
     """Assemble one answer envelope, keys in protocol order."""
-    return b"".join(
-        (
-            b'{"name":',
-            _encode(name),
-            b',"version":%d,"id":' % version,
-            id_raw,
-            b',"flowId":',
-            flow_raw,
-            b',"payload":',
-            payload,
-            TAIL,
-        )
-    )
+    return b"".join((ANSWER_HEAD % (_encode(name), version), id_raw, FLOW_KEY, flow_raw, PAYLOAD_KEY, payload, TAIL))
 
 
 def _text(raw: Raw) -> str:

@@ -6,21 +6,26 @@ import asyncio
 import contextlib
 import logging
 import types
-from collections.abc import Awaitable, Callable, Generator, MutableMapping
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 from . import _observe
+from ._http import (
+    Receive,
+    Scope,
+    Send,
+    get_body,
+    json_headers,
+    refuse_method,
+    respond,
+    respond_plain,
+)
 from ._processor import EventProcessor
 from ._router import EventRouter
 
 logger = logging.getLogger("fastevents")
 
 __all__ = ["EventsApp", "asgi_app"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 # Media types accepted besides ``application/*+json``; an absent or empty Content-Type is
 # accepted too (docs/protocol.md §4). Anything else is a 415 -- ``text/plain`` on purpose:
@@ -191,25 +196,6 @@ def _normal_path(path: str) -> str:
     return "/" + stripped if stripped and not stripped.startswith("/") else stripped
 
 
-def plain_headers(text: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> list[tuple[bytes, bytes]]:
-    """The headers of a plain-text answer (a refusal, a 404...)."""
-    headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(text)).encode()),
-    ]
-    if extra:
-        headers.extend(extra)
-    return headers
-
-
-def _plain(status: int, text: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> tuple[Message, Message]:
-    headers = plain_headers(text, extra)
-    return (
-        {"type": "http.response.start", "status": status, "headers": headers},
-        {"type": "http.response.body", "body": text},
-    )
-
-
 class EventsApp:
     """An ASGI 3 application answering events at one path; see :func:`asgi_app`."""
 
@@ -281,15 +267,15 @@ class EventsApp:
                 return await self._health(scope, send)
             if self._other_paths is not None:
                 return await self._other_paths(scope, path, send)
-            return await self._answer(send, 404, b"Not Found")
+            return await respond_plain(send, 404, b"Not Found")
         if scope["method"] != "POST":
-            return await self._answer(send, 405, b"Method Not Allowed", [(b"allow", b"POST")])
+            return await respond_plain(send, 405, b"Method Not Allowed", [(b"allow", b"POST")])
         if _observe.observing():  # observers read trace context from the request's headers
             _observe.request_headers.set({k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]})
 
         charset = self.read_headers(scope["headers"])
         if type(charset) is tuple:  # a refusal
-            return await self._answer(send, *charset)
+            return await respond_plain(send, *charset)
         max_body = self.max_body
 
         message = await receive()
@@ -304,13 +290,13 @@ class EventsApp:
                     async with asyncio.timeout(self.body_timeout):
                         body = await _read_rest(receive, body, max_body)
             except TimeoutError:
-                return await self._answer(send, 408, b"Request Timeout", _CLOSE)
+                return await respond_plain(send, 408, b"Request Timeout", _CLOSE)
             if body is None:
                 return None
             if body is _TOO_LARGE:
-                return await self._answer(send, *REFUSE_413)
+                return await respond_plain(send, *REFUSE_413)
         elif len(body) > max_body:
-            return await self._answer(send, *REFUSE_413)
+            return await respond_plain(send, *REFUSE_413)
 
         processing = self._process(decode_body(body, charset))
         try:  # one step by hand: done at once unless the handler waits
@@ -328,8 +314,9 @@ class EventsApp:
                 # Cancelled by the server it is stopping (a shutdown past its grace period): one
                 # short answer and a quiet end, instead of a traceback per request in its log.
                 with contextlib.suppress(Exception):
-                    await self._answer(send, *REFUSE_503)
+                    await respond_plain(send, *REFUSE_503)
                 return None
+        # What _http.respond() sends, written out: the hot path, where a call costs a few %.
         await send(
             {
                 "type": "http.response.start",
@@ -362,31 +349,13 @@ class EventsApp:
                     return REFUSE_413
         return charset
 
-    @staticmethod
-    async def _answer(send: Send, status: int, text: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
-        start, body = _plain(status, text, extra)
-        await send(start)
-        await send(body)
-
     async def _health(self, scope: Scope, send: Send) -> None:
         # Not an event, and not logged: a load balancer asks every few seconds.
-        if scope["method"] not in ("GET", "HEAD"):
-            return await self._answer(send, 405, b"Method Not Allowed", [(b"allow", b"GET, HEAD")])
+        if await refuse_method(scope, send):
+            return None
         serving = self.state == "serving"
         body = b'{"status":"ok"}' if serving else b'{"status":"%s"}' % self.state.encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200 if serving else 503,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", b"%d" % len(body)),
-                    (b"cache-control", b"no-store"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
-        return None
+        return await respond(send, 200 if serving else 503, json_headers(body, b"no-store"), get_body(scope, body))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         # The router's lifespan (and those of the routers it included) around serving.

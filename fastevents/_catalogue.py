@@ -19,18 +19,17 @@ import base64
 import hashlib
 import inspect
 import typing
-from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from ._http import Scope, Send, get_body, json_headers, refuse_method, respond, respond_plain
 from ._model import Event
 from ._openapi import openapi
-from ._wire import MODE_EVENT, MODE_RAW, MODE_TYPED
 
 if TYPE_CHECKING:
-    from ._router import EventRouter, _Spec
+    from ._router import EventRouter, PayloadMode, Registration
 
 __all__ = ["REF_PREFIX", "CataloguePages", "catalogue", "catalogue_json", "docs_page", "example_value"]
 
@@ -43,28 +42,28 @@ _NO_SCHEMA = (Any, object, inspect.Signature.empty)
 
 def catalogue(router: EventRouter) -> dict[str, Any]:
     """Describe every event of ``router`` (see the module docstring); JSON-ready."""
-    specs: list[_Spec] = list(router._specs.values())
-    payload_types = [spec.schema if spec.mode == MODE_TYPED else None for spec in specs]
-    response_types = [_response_type(spec.handler) for spec in specs]
+    registrations = router.registrations()
+    payload_types = [reg.payload_type for reg in registrations]
+    response_types = [_response_type(reg) for reg in registrations]
     schemas, components = _schemas(payload_types + response_types)
-    payload_schemas, response_schemas = schemas[: len(specs)], schemas[len(specs) :]
+    payload_schemas, response_schemas = schemas[: len(registrations)], schemas[len(registrations) :]
 
     events = []
-    for spec, payload, response in zip(specs, payload_schemas, response_schemas, strict=True):
-        summary, description = _doc(spec.handler)
+    for reg, payload, response in zip(registrations, payload_schemas, response_schemas, strict=True):
+        summary, description = _doc(reg)
         events.append(
             {
-                "name": spec.name,
-                "version": spec.version,
+                "name": reg.name,
+                "version": reg.version,
                 "summary": summary,
                 "description": description,
                 "payload": payload,
-                "payloadKind": _payload_kind(spec.mode, payload),
+                "payloadKind": _payload_kind(reg.payload_mode, payload),
                 "response": response,
                 "responseKind": "schema" if response is not None else "unknown",
                 "example": {
-                    "name": spec.name,
-                    "version": spec.version,
+                    "name": reg.name,
+                    "version": reg.version,
                     "payload": {} if payload is None else example_value(payload, components),
                 },
             }
@@ -100,10 +99,10 @@ def _valid_text(value: Any) -> Any:
     return value
 
 
-def _payload_kind(mode: int, schema: Any) -> str:
-    if mode == MODE_EVENT:
+def _payload_kind(mode: PayloadMode, schema: Any) -> str:
+    if mode == "none":
         return "ignored"
-    if mode == MODE_RAW:
+    if mode == "raw":
         return "raw"
     return "schema" if schema is not None else "any"
 
@@ -128,14 +127,9 @@ def _schemas(types: list[Any]) -> tuple[list[dict[str, Any] | None], dict[str, A
     return schemas, dict(sorted(components.items()))
 
 
-def _response_type(handler: Callable[..., Any]) -> Any:
+def _response_type(registration: Registration) -> Any:
     """The handler's return annotation, or ``None`` when it describes no payload."""
-    target = handler if inspect.isroutine(handler) else getattr(handler, "__call__", handler)  # noqa: B004
-    try:
-        hints = typing.get_type_hints(target)
-    except Exception:  # unresolvable forward references: no schema rather than a crash
-        return None
-    hint = hints.get("return", inspect.Signature.empty)
+    hint = registration.response_annotation()
     if hint in _NO_SCHEMA or hint is msgspec.Raw:
         return None
     if hint is type(None):
@@ -146,16 +140,9 @@ def _response_type(handler: Callable[..., Any]) -> Any:
     return hint
 
 
-def _doc(handler: Callable[..., Any]) -> tuple[str, str]:
+def _doc(registration: Registration) -> tuple[str, str]:
     """(summary, description): the docstring's first line and the rest of it."""
-    doc = inspect.getdoc(handler)
-    if not doc:
-        owner = getattr(handler, "__self__", None)  # a class-style handler's bound ``handle``
-        if owner is None and not inspect.isroutine(handler):
-            owner = handler  # a callable object
-        text = getattr(type(owner), "__doc__", None) if owner is not None else None
-        doc = inspect.cleandoc(text) if text else ""
-    first, _, rest = doc.strip().partition("\n")
+    first, _, rest = registration.doc().strip().partition("\n")
     return first.strip(), rest.strip()
 
 
@@ -281,39 +268,16 @@ class CataloguePages:
         self._catalogue_json()
         return self._openapi_json
 
-    async def __call__(self, scope: Any, path: str, send: Callable[[Any], Awaitable[None]]) -> None:
+    async def __call__(self, scope: Scope, path: str, send: Send) -> None:
         if path == self.catalogue_path or path == self.openapi_path:
             body = self._catalogue_json() if path == self.catalogue_path else self._openapi()
-            headers = [
-                (b"content-type", b"application/json"),
-                (b"content-length", b"%d" % len(body)),
-                (b"cache-control", b"no-cache"),
-            ]
+            headers = json_headers(body, b"no-cache")
         elif path == self.docs_path:
             body, headers = self._page, self._page_headers
         else:
-            body, headers = b"Not Found", [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"9")]
-            await send({"type": "http.response.start", "status": 404, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-            return
-        method = scope["method"]
-        if method not in ("GET", "HEAD"):
-            text = b"Method Not Allowed"
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 405,
-                    "headers": [
-                        (b"content-type", b"text/plain; charset=utf-8"),
-                        (b"content-length", b"%d" % len(text)),
-                        (b"allow", b"GET, HEAD"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": text})
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+            return await respond_plain(send, 404, b"Not Found")
+        if not await refuse_method(scope, send):
+            await respond(send, 200, headers, get_body(scope, body))
 
 
 # --- the command: fastevents catalogue MODULE:ROUTER ------------------------------------

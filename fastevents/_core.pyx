@@ -136,8 +136,8 @@ cdef int _RULE_VERSION = Rule.VERSION, _RULE_ID = Rule.ID, _RULE_FLOW_ID = Rule.
 cdef int _RULE_IDENTITY = Rule.IDENTITY, _RULE_AUTH = Rule.AUTH, _RULE_METADATA = Rule.METADATA
 
 cdef bytes _TAIL = _answers.TAIL
-cdef bytes _FLOW_KEY = b',"flowId":'
-cdef bytes _PAYLOAD_KEY = b',"payload":'
+cdef bytes _FLOW_KEY = _answers.FLOW_KEY
+cdef bytes _PAYLOAD_KEY = _answers.PAYLOAD_KEY
 cdef int _MODE_EVENT = MODE_EVENT
 cdef int _MODE_PLAIN = MODE_PLAIN
 cdef int _MODE_TYPED = MODE_TYPED
@@ -166,7 +166,7 @@ cdef class Route:
         self.decoder = decoder
         self.decode = decoder.decode if decoder is not None else None
         self.is_async = is_async
-        self.prefix = b'{"name":%s,"version":%d,"id":' % (_encode(name + ":response"), version)
+        self.prefix = _answers.ANSWER_HEAD % (_encode(name + ":response"), version)
 
 
 cdef class Pending:

@@ -142,8 +142,8 @@ _set_current = current_event.set
 _reset_current = current_event.reset
 
 _TAIL = _answers.TAIL
-_FLOW_KEY = b',"flowId":'
-_PAYLOAD_KEY = b',"payload":'
+_FLOW_KEY = _answers.FLOW_KEY
+_PAYLOAD_KEY = _answers.PAYLOAD_KEY
 # The object-valued slots and the rule each breaks when it holds something else.
 _OBJECT_SLOTS = ((IDENTITY_SLOT, Rule.IDENTITY), (AUTH_SLOT, Rule.AUTH), (METADATA_SLOT, Rule.METADATA))
 
@@ -172,7 +172,7 @@ class Route:
         self.decode: Callable[[Any], Any] | None = decoder.decode if decoder is not None else None
         self.is_async = bool(is_async)
         # The success answer up to the id, written once here instead of per event.
-        self.prefix = b'{"name":%s,"version":%d,"id":' % (_encode(name + ":response"), version)
+        self.prefix = _answers.ANSWER_HEAD % (_encode(name + ":response"), version)
 
 
 class Pending:

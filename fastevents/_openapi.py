@@ -66,16 +66,23 @@ def _envelope(
         **({"description": description} if description else {}),
         "type": "object",
         "required": required,
-        "properties": {
-            "name": name,
-            "version": version,
-            "id": {"type": "string"},
-            "flowId": {"type": "string"},
-            "payload": payload,
-            "identity": _ref(JSON_OBJECT),
-            "auth": _ref(JSON_OBJECT),
-            "metadata": _ref(JSON_OBJECT),
-        },
+        # Values in ENVELOPE_KEYS' order: id, flowId strings; identity, auth, metadata objects.
+        "properties": dict(
+            zip(
+                ENVELOPE_KEYS,
+                (
+                    name,
+                    version,
+                    {"type": "string"},
+                    {"type": "string"},
+                    payload,
+                    _ref(JSON_OBJECT),
+                    _ref(JSON_OBJECT),
+                    _ref(JSON_OBJECT),
+                ),
+                strict=True,
+            )
+        ),
     }
 
 

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import math
 import re
 import typing
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import msgspec
 
 from ._compose import ExceptionHandler, Interceptor, Layer, compose, is_async_callable
 from ._impl import MODE_EVENT, MODE_PLAIN, MODE_RAW, MODE_TYPED, Route
 
-__all__ = ["DuplicateEventError", "EventHandler", "EventRouter"]
+__all__ = ["DuplicateEventError", "EventHandler", "EventRouter", "PayloadMode", "Registration"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 IT = TypeVar("IT", bound=Interceptor)
@@ -47,6 +48,56 @@ class EventHandler:
 
     def handle(self, event: Any, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.handle")
+
+
+#: How a handler receives the payload: ``"typed"`` decoded into ``payload_type``, ``"json"``
+#: as a plain JSON value, ``"raw"`` as undecoded ``msgspec.Raw`` bytes, ``"none"`` not at all
+#: (the handler takes the event alone).
+PayloadMode = Literal["typed", "json", "raw", "none"]
+
+_PAYLOAD_MODES: dict[int, PayloadMode] = {MODE_TYPED: "typed", MODE_PLAIN: "json", MODE_RAW: "raw", MODE_EVENT: "none"}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Registration:
+    """One registered (name, version), as :meth:`EventRouter.registrations` shows it.
+
+    A read-only record of what was registered: changing it changes nothing in the router.
+    ``handler`` is the callable the router calls (a class-style handler's bound ``handle``);
+    ``timeout`` is its own, or that of the router it was included from, or ``None``.
+    """
+
+    name: str
+    version: int
+    handler: Callable[..., Any]
+    payload_mode: PayloadMode
+    #: The type the payload is decoded into when ``payload_mode`` is ``"typed"``, else ``None``.
+    payload_type: Any
+    timeout: float | None
+
+    def response_annotation(self) -> Any:
+        """The handler's return annotation, resolved (``inspect.Signature.empty`` when it has
+        none, or when its forward references cannot be resolved)."""
+        handler = self.handler
+        target = handler if inspect.isroutine(handler) else getattr(handler, "__call__", handler)  # noqa: B004
+        try:
+            hints = typing.get_type_hints(target)
+        except Exception:  # unresolvable forward references: no annotation rather than a crash
+            return inspect.Signature.empty
+        return hints.get("return", inspect.Signature.empty)
+
+    def doc(self) -> str:
+        """The handler's docstring, cleaned; for a class-style handler or a callable object
+        without one of its own, its class's; ``""`` when there is none."""
+        handler = self.handler
+        doc = inspect.getdoc(handler)
+        if doc:
+            return doc
+        owner = getattr(handler, "__self__", None)  # a class-style handler's bound ``handle``
+        if owner is None and not inspect.isroutine(handler):
+            owner = handler  # a callable object
+        text = getattr(type(owner), "__doc__", None) if owner is not None else None
+        return inspect.cleandoc(text) if text else ""
 
 
 class _Spec:
@@ -87,6 +138,16 @@ class _Spec:
             self.timeout if self.timeout is not None else default_timeout,
         )
         return route_type(self.name, self.version, handler, self.mode, decoder, is_async)
+
+    def registration(self) -> Registration:
+        return Registration(
+            self.name,
+            self.version,
+            self.handler,
+            _PAYLOAD_MODES[self.mode],
+            self.schema if self.mode == MODE_TYPED else None,
+            self.timeout,
+        )
 
 
 def _qualname(fn: Any) -> str:
@@ -351,6 +412,12 @@ class EventRouter:
         from ._openapi import openapi
 
         return openapi(catalogue(self), title=title, version=version, path=path)
+
+    def registrations(self) -> tuple[Registration, ...]:
+        """Every registered event, in registration order, as read-only :class:`Registration`
+        records (name, version, handler, payload mode and type, timeout): what the catalogue,
+        the OpenAPI document and generated clients are built from."""
+        return tuple(spec.registration() for spec in self._specs.values())
 
     @property
     def routes(self) -> list[tuple[str, int]]:

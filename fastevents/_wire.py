@@ -231,7 +231,8 @@ class EventFields(msgspec.Struct, kw_only=True, rename="camel"):
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-#: The envelope's keys in the wire's order, EventFields' own: every list of them derives from this one.
+#: The envelope's keys in the protocol's order (docs/protocol.md), as on the wire: the one
+#: definition every other rendering (answer bytes, OpenAPI, conformance checks) reads.
 ENVELOPE_KEYS: tuple[str, ...] = tuple(field.encode_name for field in msgspec.structs.fields(EventFields))
 
 # Slot descriptors: the stored value as it is (a Raw on a received event).

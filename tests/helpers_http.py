@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from fastevents import Event, EventRouter
-from fastevents._loadgen import aiohttp_load
+from tools.loadgen import aiohttp_load
 
 from .conftest import build_fixture_router
 
@@ -209,7 +209,7 @@ def load(
 ) -> dict[str, Any]:
     """Keep ``connections`` keep-alive connections busy for ``seconds``; count and time answers.
 
-    The aiohttp load generator the benchmarks use too (``fastevents._loadgen``), in this
+    The aiohttp load generator the benchmarks use too (``tools.loadgen``), in this
     process: every answer must be HTTP 200 and a ``:response`` event; anything else is an
     error. Returns ``{"requests", "errors", "rate", "p50_ms", "p99_ms", "max_ms", ...}``.
     """

@@ -15,6 +15,7 @@ from starlette.routing import Mount
 
 from fastevents import EventProcessor, EventRouter, asgi_app
 from fastevents._conformance import matches
+from fastevents._http import http_scope
 
 from .conftest import assert_envelope, load_cases
 from .waiting import wait_until_async
@@ -38,20 +39,12 @@ class Call:
         root_path: str = "",
     ) -> None:
         self.app = app
-        self.scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": method,
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "root_path": root_path,
-            "query_string": b"",
-            "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-            "client": ("127.0.0.1", 5000),
-            "server": ("127.0.0.1", 8000),
-        }
+        self.scope = http_scope(
+            method,
+            path,
+            [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+            root_path=root_path,
+        )
         chunks = list(chunks)
         self.messages: list[dict[str, Any]] = [
             {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1 or disconnect}

@@ -5,7 +5,7 @@ What 0.2.4's schemas took from pydantic v1 (``Field`` defaults, aliases and chec
 behaves as it did, or fails when the class is defined with a message naming the feature and
 the msgspec way to write it (README, "Migrating from events-protocol 0.2.4").
 
-Each ``SAME`` case runs in the real 0.2.4 (its venv, fastevents/_seedenv.py, with pydantic 1
+Each ``SAME`` case runs in the real 0.2.4 (its venv, tools/seedenv.py, with pydantic 1
 and the old imports) and here (imports pointed at ``fastevents.compat``), and the results
 must be equal; each ``DIFFERENCES`` case pins what both sides do. The other tests need no
 old package.

@@ -1,7 +1,7 @@
 """``fastevents.compat`` against the real ``events-protocol`` 0.2.4, snippet by snippet.
 
 Each case is one snippet of 0.2.4-style code. It runs twice: in the old package's own venv
-(fastevents/_seedenv.py) with the old imports, and here with the imports pointed at
+(tools/seedenv.py) with the old imports, and here with the imports pointed at
 ``fastevents.compat``; the observable results must be equal. ``DIFFERENCES`` are the cases
 where fastevents differs on purpose (README.md, "Migrating from events-protocol 0.2.4"): the
 test pins what each side does. All cases of one side run in one subprocess.

@@ -12,7 +12,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = ["fastevents", "tests", "benchmarks", "setup.py"]
+TARGETS = ["fastevents", "tests", "benchmarks", "tools", "setup.py"]
 
 
 @pytest.mark.parametrize("command", [["format", "--check"], ["check"]], ids=["format", "lint"])

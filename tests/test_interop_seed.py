@@ -1,4 +1,4 @@
-"""Interop with the real ``events-protocol`` 0.2.4 (its own venv, see fastevents/_seedenv.py).
+"""Interop with the real ``events-protocol`` 0.2.4 (its own venv, see tools/seedenv.py).
 
 * its ``EventClient`` (run in the seed venv) against ``fastevents serve``;
 * fastevents' clients against a server built on the old package as its README says
@@ -27,7 +27,7 @@ from fastevents import (
     FailedDependencyException,
     ResponseEvent,
 )
-from fastevents._seedenv import ensure_seed_python
+from tools.seedenv import ensure_seed_python
 
 from .helpers_http import Server
 

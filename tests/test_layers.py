@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "fastevents"
 # Bottom up. A module may import from any earlier layer, never from its own or a later one
 # (the two twins share a layer and must not import each other).
 LAYERS: list[set[str]] = [
-    {"_switch", "_version", "_wire", "_limits", "_seedenv", "_server._uvicorn_contract"},
+    {"_switch", "_version", "_wire", "_limits", "_http", "_server._uvicorn_contract"},
     {"_errors", "_context", "_sync"},
     {"_answers", "_logfilter", "_openapi", "_codegen"},
     {"_core_py", "_core"},
@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
     {"_builder", "_router"},
     {"_processor"},
     {"_client._sync_transport", "_client._base", "_nats"},
-    {"_asgi", "_client._httpx", "_client._aiohttp", "_conformance", "_loadgen", "_target", "_nats_serve"},
+    {"_asgi", "_client._httpx", "_client._aiohttp", "_conformance", "_target", "_nats_serve"},
     {"_server._direct", "_client._clients"},
     {"_server._protocol", "_server._config", "_client", "nats"},
     {"_server._manager"},

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from fastevents import EventRouter, asgi_app
+from fastevents._http import http_scope
 
 from .helpers_http import PYTHON, ROOT
 from .waiting import wait_until_async
@@ -41,21 +42,7 @@ class Harness:
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
 
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": method,
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "root_path": "",
-            "query_string": b"",
-            "headers": [],
-            "client": ("127.0.0.1", 1),
-            "server": ("127.0.0.1", 2),
-        }
-        await self.app(scope, receive, send)
+        await self.app(http_scope(method, path), receive, send)
         return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
 

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from .. import _observe
-from .._asgi import EVENT_CONTENT_TYPE, REFUSE_413, REFUSE_503, EventsApp, decode_body, plain_headers
+from .._asgi import EVENT_CONTENT_TYPE, REFUSE_413, REFUSE_503, EventsApp, decode_body
+from .._http import plain_headers
 
 if TYPE_CHECKING:
     from ._protocol import HardenedHttpToolsProtocol

@@ -6,9 +6,10 @@ pydantic 2. ``ensure_seed_python()`` creates the venv once, caches it behind a
 marker file holding the pinned requirements, rebuilds it when it is broken, and
 returns the path of its python interpreter.
 
-Run ``python -m fastevents._seedenv`` to provision it and print that path. Tests (interop with
-the old package) and benchmarks (the comparison) both use it; nothing in the package
-imports it.
+Run ``python tools/seedenv.py`` (or ``python -m tools.seedenv`` from the repository's root)
+to provision it and print that path. Tests (interop with the old package) and benchmarks
+(the comparison) both use it; nothing in the package imports it, and the wheel does not
+ship it. It needs nothing but the standard library.
 """
 
 from __future__ import annotations
