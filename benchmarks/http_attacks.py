@@ -533,7 +533,7 @@ def markdown(report: dict[str, Any]) -> str:
 
     if report.get("cap_when"):  # the cap rows, merged from a run of that attack alone
         lines.append(
-            f"The connection-cap rows are from a run of {report['cap_when']} "
+            f"The connection-cap rows not listed below with a run of their own are from a run of {report['cap_when']} "
             f"(`--attacks {CAP_ATTACK} --rounds 0 --servers fastevents,stock`), on the same machine.\n"
         )
     lines += [
