@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import math
 import uuid
 from typing import Any, Literal
 
@@ -64,7 +65,7 @@ class Created(CamelStruct):
 
 class Total(msgspec.Struct):
     count: int
-    total: float
+    total: float | None  # None when the sum is no finite number: JSON has no inf or NaN
 
 
 router = EventRouter()
@@ -96,8 +97,9 @@ async def create_user(event: Event, payload: CreateUser) -> Created:
 
 @router.event("sum:numbers", 1)
 def sum_numbers(event: Event, payload: list[float]) -> Total:
-    """Add numbers up."""
-    return Total(count=len(payload), total=sum(payload))
+    """Add numbers up (``total`` is null when the sum overflows)."""
+    total = sum(payload)
+    return Total(count=len(payload), total=total if math.isfinite(total) else None)
 
 
 @router.event("echo:any", 1)
