@@ -31,6 +31,7 @@ from ._client import AsyncEventClient, BaseClient, EventClient
 from ._client import _base as _client
 from ._client._base import DEFAULT_TIMEOUT
 from ._errors import EventConnectionError
+from ._http import http_scope
 from ._model import RequestEvent, ResponseEvent
 from ._processor import EventProcessor
 from ._router import EventRouter
@@ -114,20 +115,7 @@ class AsyncTestClient(AsyncEventClient):
             if k.lower() not in ("host", "content-length")
         ]
         path = self.path if path is None else path
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": "1.1",
-            "method": method,
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode("utf-8"),
-            "root_path": "",
-            "query_string": b"",
-            "headers": raw_headers,
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-        }
+        scope = http_scope(method, path, raw_headers, server=("testserver", 80))
         request_sent = False
         done = asyncio.Event()
         status: int | None = None
