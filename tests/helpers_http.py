@@ -216,6 +216,27 @@ def load(
     return aiohttp_load(url, body, connections, seconds)
 
 
+def read_message(conn: socket.socket, data: bytes = b"") -> tuple[bytes, bytes, bytes] | None:
+    """One HTTP/1.1 message from ``conn`` (``data``: what was already read of it): its head,
+    its body (by Content-Length) and what followed it; None if the peer closed first."""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = next(
+        (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")),
+        0,
+    )
+    while len(rest) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        rest += chunk
+    return head, rest[:length], rest[length:]
+
+
 class RawServer:
     """A loopback HTTP/1.1 server on a raw socket: ``answer(conn, request)`` writes the reply.
 
@@ -244,25 +265,12 @@ class RawServer:
         with conn:
             conn.settimeout(5)
             try:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = next(
-                    (
-                        int(line.split(b":")[1])
-                        for line in head.split(b"\r\n")
-                        if line.lower().startswith(b"content-length:")
-                    ),
-                    0,
-                )
-                while len(body) < length:
-                    body += conn.recv(65536)
+                message = read_message(conn)
+                if message is None:
+                    return
+                head, body, _ = message
                 self.requests.append(head + b"\r\n\r\n" + body)
-                self.answer(conn, data)
+                self.answer(conn, self.requests[-1])
             except OSError:  # the client gave up
                 return
 

@@ -26,6 +26,8 @@ import pytest
 from fastevents import AsyncEventClient, EventClient
 from fastevents._client import KEEPALIVE_EXPIRY, HttpxTransport
 
+from .helpers_http import read_message
+
 pytestmark = pytest.mark.slow
 
 OK_ANSWER = (
@@ -61,24 +63,8 @@ class KeepAliveServer:
         with conn:
             conn.settimeout(10)
             try:
-                while True:
-                    while b"\r\n\r\n" not in data:
-                        chunk = conn.recv(65536)
-                        if not chunk:
-                            return
-                        data += chunk
-                    head, _, data = data.partition(b"\r\n\r\n")
-                    length = next(
-                        (
-                            int(line.split(b":")[1])
-                            for line in head.split(b"\r\n")
-                            if line.lower().startswith(b"content-length:")
-                        ),
-                        0,
-                    )
-                    while len(data) < length:
-                        data += conn.recv(65536)
-                    data = data[length:]
+                while (message := read_message(conn, data)) is not None:
+                    data = message[2]  # what follows: the next request, pipelined
                     self.peers.append(port)
                     conn.sendall(
                         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"

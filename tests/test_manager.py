@@ -21,7 +21,7 @@ from typing import TypeVar
 import httpx
 import pytest
 
-from .helpers_http import PYTHON, ROOT, Server, serve_fastevents
+from .helpers_http import PYTHON, ROOT, Server, read_message, serve_fastevents
 
 pytestmark = [
     pytest.mark.slow,
@@ -334,7 +334,7 @@ def test_at_the_connection_cap_an_idle_keep_alive_connection_makes_room(path: st
         for _ in range(10):
             sock = socket.create_connection(address, timeout=10)
             sock.sendall(request)
-            assert _read_answer(sock).startswith(b"HTTP/1.1 200 ")
+            assert (message := read_message(sock)) is not None and message[0].startswith(b"HTTP/1.1 200 ")
             idle.append(sock)
         try:
             assert _one_request(address) == "HTTP 200"
@@ -343,17 +343,3 @@ def test_at_the_connection_cap_an_idle_keep_alive_connection_makes_room(path: st
             for sock in idle:
                 sock.close()
         until(lambda: "shed connections: 10 open (--max-connections)" in srv.output(), what="the shedding logged")
-
-
-def _read_answer(sock: socket.socket) -> bytes:
-    """One whole answer (its head and its Content-Length of body), however it was written."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += sock.recv(65536)
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":")[1]) for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")
-    )
-    while len(body) < length:
-        body += sock.recv(65536)
-    return head + b"\r\n\r\n" + body
