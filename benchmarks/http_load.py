@@ -2,8 +2,8 @@
 
 The library of the HTTP suites (``suite_server.py``, ``suite_clients.py``) and a command:
 
-    python -m benchmarks.http_load [--server fastevents|asgi|raw|raw_msgspec|bare|fastapi|...] [--seconds 8]
-                                   [--connections 64] [--generator auto|wrk|aiohttp]
+    python -m benchmarks.http_load [--server fastevents|asgi|raw|raw_msgspec|raw_events|...]
+                                   [--seconds 8] [--connections 64] [--generator auto|wrk|aiohttp]
                                    [--min-requests N] [--max-rss-growth-kib KIB]
 
 The command exits 1 when any answer is wrong, when fewer than ``--min-requests`` requests
@@ -17,6 +17,8 @@ The servers (:data:`SERVERS`) answer the README example at ``POST /events``:
 * ``fastevents``: ``fastevents serve benchmarks.http_app:router`` (1 worker);
 * ``asgi``: the same with ``FASTEVENTS_SERVE_ASGI=1``: every request through the ASGI app;
 * ``raw``, ``raw_msgspec``: the floors, a raw protocol on uvloop + httptools (``http_raw.py``);
+* ``raw_events``, ``raw_compiled``: that raw protocol around fastevents' dispatch, in Python
+  and compiled with Cython (the bounds of a direct path);
 * ``bare``: the bare msgspec ASGI app (``http_bare_app.py``) under the same uvicorn;
 * ``fastapi``: FastAPI + the pydantic v2 variant (``http_fastapi_app.py``), same uvicorn.
 
@@ -70,6 +72,13 @@ SERVERS: dict[str, tuple[str, list[str]]] = {
     # The floors: a raw asyncio.Protocol on uvloop + httptools, no ASGI (``http_raw.py``).
     "raw": ("raw protocol, fixed answer (floor)", ["-m", "benchmarks.http_raw", "--answer", "fixed"]),
     "raw_msgspec": ("raw protocol, bare msgspec (floor)", ["-m", "benchmarks.http_raw", "--answer", "msgspec"]),
+    # The same raw protocol around fastevents' dispatch, in Python and compiled: the bounds
+    # of a direct path (what serve's limits and bookkeeping cost, what Python's share is).
+    "raw_events": ("raw protocol, fastevents dispatch", ["-m", "benchmarks.http_raw", "--answer", "events"]),
+    "raw_compiled": (
+        "compiled raw protocol, fastevents dispatch",
+        ["-m", "benchmarks.http_raw", "--answer", "events-compiled"],
+    ),
     # The candidate HTTP stacks for ``fastevents serve``, all serving the same events app:
     "stock": (
         "fastevents app, stock uvicorn + httptools (no limits)",

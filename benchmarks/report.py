@@ -703,7 +703,14 @@ HTTP_FAIRNESS = """\
   log. `fastevents serve`'s direct path (`fastevents/_server/_direct.py`) runs inside its hardened
   uvicorn protocol: every limit, deadline, keep-alive timer and the date header stay; a `POST`
   to the events path goes from the parser's callbacks to the processor without an ASGI scope,
-  `receive`/`send` or a task (for a synchronous handler such as this one).
+  `receive`/`send` or a task (for a synchronous handler such as this one). Two more rows put
+  the same raw protocol around fastevents' own dispatch (`EventProcessor.process_event`, the
+  router serve serves): in Python (`--answer events`), and compiled with Cython
+  (`benchmarks/raw_events.pyx`, `--answer events-compiled`), where the parser's callbacks are C
+  calls and the state C fields. They bound what a direct path can reach on this stack: the
+  first is serve without its limits and bookkeeping; the second is what is left when the HTTP
+  side costs nothing in Python, so its ratio to the fixed-answer floor is the most any events
+  server on uvloop + httptools that decodes and encodes each event can reach.
 - **Load.** wrk (C, one thread) is far cheaper per request than any Python server, so one core
   keeps the server's core saturated; the aiohttp fallback generator (used only when wrk is
   absent) is slower than the servers and then measures itself as much as them. No request

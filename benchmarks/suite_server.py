@@ -5,7 +5,9 @@ each, all pinned to CPU 0: ``fastevents serve`` (uvicorn with its hardened httpt
 protocol and its direct path), the same with every request through its ASGI app
 (``FASTEVENTS_SERVE_ASGI=1``), two floors on a raw ``asyncio.Protocol`` with uvloop and
 httptools (``http_raw.py``: fixed answer bytes, the ceiling of the stack; the bare msgspec
-answer), and on stock uvicorn with the same settings (httptools + uvloop, access log off)
+answer), the same raw protocol around fastevents' dispatch in Python and compiled with
+Cython (the bounds of a direct path: what serve's limits cost, and what is left when the
+HTTP side costs nothing in Python), and on stock uvicorn with the same settings (httptools + uvloop, access log off)
 a bare msgspec ASGI app (the server's own limit) and FastAPI + pydantic v2; then the other
 candidate stacks for ``fastevents serve`` with the same events app: stock uvicorn +
 httptools (what the limits cost), stock uvicorn + h11, and Granian when installed (see
@@ -23,7 +25,9 @@ work on the machine disturbs far less than requests/s. Every server is stopped b
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import statistics
+import sysconfig
 from typing import Any
 
 from . import http_load, scenarios
@@ -31,7 +35,19 @@ from .context import RunContext
 
 NAME = "server"
 TITLE = "ASGI server under load"
-ORDER = ("fastevents", "asgi", "raw", "raw_msgspec", "bare", "fastapi", "stock", "h11", "granian")
+ORDER = (
+    "fastevents",
+    "asgi",
+    "raw",
+    "raw_msgspec",
+    "raw_events",
+    "raw_compiled",
+    "bare",
+    "fastapi",
+    "stock",
+    "h11",
+    "granian",
+)
 #: The floors every server is compared with: a raw asyncio.Protocol on uvloop + httptools
 #: answering fixed bytes, and the bare msgspec app on that protocol (``http_raw.py``).
 FLOORS = ("raw", "raw_msgspec")
@@ -39,6 +55,19 @@ FLOORS = ("raw", "raw_msgspec")
 BASELINES = ("fastapi", "bare", "asgi", "raw", "raw_msgspec")
 #: Servers that need a package the ``bench`` extra does not install.
 OPTIONAL = {"fastapi": "fastapi", "granian": "granian"}
+
+
+def _missing(name: str) -> str | None:
+    """Why server ``name`` cannot run here (``None``: it can)."""
+    if name in OPTIONAL and importlib.util.find_spec(OPTIONAL[name]) is None:
+        return f"{OPTIONAL[name]} is not installed"
+    if name == "raw_compiled":  # built by pyximport when it starts
+        if importlib.util.find_spec("Cython") is None:
+            return "Cython is not installed"
+        compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+        if shutil.which(compiler) is None:
+            return f"no C compiler ({compiler}) to build benchmarks/raw_events.pyx"
+    return None
 
 
 def unavailable() -> str | None:
@@ -60,8 +89,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
     generator = http_load.generator_name()
     scenario = scenarios.scenario_by_name("success")
     body = scenario.body
-    names = [n for n in ORDER if n not in OPTIONAL or importlib.util.find_spec(OPTIONAL[n]) is not None]
-    skipped = {n: f"{OPTIONAL[n]} is not installed" for n in ORDER if n not in names}
+    skipped = {n: reason for n in ORDER if (reason := _missing(n)) is not None}
+    names = [n for n in ORDER if n not in skipped]
     servers: dict[str, http_load.Server] = {}
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     answers: dict[str, str] = {}
