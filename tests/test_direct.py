@@ -23,7 +23,7 @@ from uvicorn.server import ServerState
 
 from fastevents import Event, EventRouter, _observe, asgi_app
 from fastevents._conformance import _body, load_cases
-from fastevents._server._direct import DirectCycle
+from fastevents._server._direct import ANSWERED, DirectCycle
 
 from .helpers_http import Server, serve_fastevents
 
@@ -138,14 +138,69 @@ def connection(router: EventRouter) -> Iterator[Connection]:
     conn.close()
 
 
-def test_a_sync_handler_is_answered_inside_the_read_without_a_task(connection: Connection) -> None:
-    connection.protocol.data_received(request())
-    assert type(connection.protocol.cycle) is DirectCycle
+def split(raw: bytes) -> list[bytes]:
+    """A request in two reads: its headers, then its body."""
+    end = raw.index(b"\r\n\r\n") + 4
+    return [raw[:end], raw[end:]]
+
+
+@pytest.mark.parametrize(
+    ("reads", "cycle"),
+    [([request()], ANSWERED), (split(request()), DirectCycle)],
+    ids=["one-read-fast-lane", "headers-then-body"],
+)
+def test_a_sync_handler_is_answered_inside_the_read_without_a_task(
+    connection: Connection, reads: list[bytes], cycle: object
+) -> None:
+    for data in reads:
+        connection.protocol.data_received(data)
+    # One whole request in one read takes the fast lane (no cycle); in two reads, a DirectCycle.
+    assert connection.protocol.cycle is cycle or type(connection.protocol.cycle) is cycle
     assert connection.state.tasks == set()
     head, _, body = bytes(connection.transport.written).partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK\r\n")
     assert json.loads(body)["payload"] == {"MyEventPayload": "x"}
     assert not connection.transport.closed
+    assert connection.state.total_requests == 1
+
+
+def test_a_connection_whose_reads_split_requests_stops_trying_the_fast_lane(connection: Connection) -> None:
+    from fastevents._server._protocol import _LANE_TRIES
+
+    for _ in range(_LANE_TRIES):
+        assert connection.protocol._lane_tries > 0
+        for data in split(request()):
+            connection.protocol.data_received(data)
+    assert connection.protocol._lane_tries == 0  # given up: reads go straight to the parser
+    connection.protocol.data_received(request())
+    answers = bytes(connection.transport.written).split(b"HTTP/1.1 200 OK\r\n")[1:]
+    assert len(answers) == _LANE_TRIES + 1
+    assert all(json.loads(a.partition(b"\r\n\r\n")[2])["payload"] == {"MyEventPayload": "x"} for a in answers)
+
+
+def test_after_a_fast_lane_answer_a_shutdown_closes_the_idle_connection_at_once(connection: Connection) -> None:
+    connection.protocol.data_received(request())
+    assert connection.protocol.cycle is ANSWERED and not connection.transport.closed
+    connection.protocol.shutdown()
+    assert connection.transport.closed
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        request(extra=b"Connection: close\r\n"),
+        request().replace(b"HTTP/1.1", b"HTTP/1.0"),
+        request().replace(b"Content-Type: application/json", b"Content-Type: text/plain"),
+        request(extra=b"Expect: 100-continue\r\n"),
+        request() + request()[:10],
+        request(extra=b"Connection: Upgrade\r\nUpgrade: h2c\r\n"),
+    ],
+    ids=["connection-close", "http-1.0", "refused-415", "expect", "pipelined-partial", "upgrade"],
+)
+def test_what_the_fast_lane_does_not_answer_goes_to_the_parser_unchanged(connection: Connection, raw: bytes) -> None:
+    connection.protocol.data_received(raw)
+    assert connection.protocol.cycle is not ANSWERED
+    connection.run_until(lambda: b"\r\n\r\n" in connection.transport.written)
 
 
 def test_pipelined_sync_requests_are_answered_in_order_in_one_read(connection: Connection) -> None:

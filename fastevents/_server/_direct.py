@@ -20,6 +20,15 @@ header checks and the body decoding are the app's own (``EventsApp.read_headers`
 ``decode_body``, ``REFUSE_*``); the bytes are laid out as uvicorn's ``send`` lays them out.
 Refusals are written when the ASGI app's task would have run (``loop.call_soon``), so a
 refused request whose body is still arriving gets the same lingering close.
+
+Before any of that, a read that holds exactly one whole request on an idle connection
+-- nearly every read of a keep-alive client -- may take the :class:`FastLane`: a parser of
+its own reads it with the fewest callbacks, and if it is a plain ``POST`` to the events
+path that the app accepts as it stands (no refusal, no ``Expect``, no ``Upgrade``, no chunked
+framing, kept alive, the server not stopping), it is answered right there, with no cycle.
+Anything else the lane has only read, not answered: the same bytes then go to the
+protocol's own parser, which serves them as above. A connection whose reads do not hold
+whole requests (a client that writes headers and body apart) stops trying the lane.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import contextvars
 import logging
 from typing import TYPE_CHECKING, Any
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from .. import _observe
@@ -38,7 +48,7 @@ from .._http import plain_headers
 if TYPE_CHECKING:
     from ._protocol import HardenedHttpToolsProtocol
 
-__all__ = ["DirectCycle", "direct_urls", "head"]
+__all__ = ["ANSWERED", "DirectCycle", "FastLane", "direct_urls", "event_answer", "head", "start"]
 
 logger = logging.getLogger("fastevents.serve")
 
@@ -84,6 +94,33 @@ def _event_head(defaults: list[tuple[bytes, bytes]]) -> bytes:
     if _event_prefix[0] is not defaults:
         _event_prefix = (defaults, head(200, [], defaults, True)[:-2] + _EVENT_HEAD)
     return _event_prefix[1]
+
+
+def start(
+    context: contextvars.Context, app: EventsApp, headers: list[tuple[bytes, bytes]], body: bytes, charset: Any
+) -> Any:
+    """Dispatch ``body`` in ``context``: the answer's bytes, or an ``async`` handler's outcome.
+
+    ``context`` is the request's own, as a task would have: what handlers and observers set
+    in it (the request's headers, the current event, a span) stays with this request.
+    """
+    if charset is not None:
+        body = decode_body(body, charset)  # type: ignore[assignment]
+    if _observe.observing():
+        return context.run(_start_observed, app, headers, body)
+    return context.run(app.processor._start_event, body)
+
+
+def _start_observed(app: EventsApp, headers: list[tuple[bytes, bytes]], body: bytes | str) -> Any:
+    # Observers read trace context from the request's headers.
+    _observe.request_headers.set({k.decode("latin-1"): v.decode("latin-1") for k, v in headers})
+    return app.processor._start_event(body)
+
+
+def event_answer(defaults: list[tuple[bytes, bytes]], answer: bytes, keep_alive: bool) -> bytes:
+    """An event's answer as it goes on the wire: head, ``Content-Length``, body."""
+    prefix = _event_prefix[1] if _event_prefix[0] is defaults else _event_head(defaults)
+    return b"".join((prefix, (_KEEP_ALIVE_TAIL if keep_alive else _CLOSE_TAIL) % len(answer), answer))
 
 
 class DirectCycle:
@@ -166,28 +203,19 @@ class DirectCycle:
     # --- answering -----------------------------------------------------------------------
 
     def _process(self) -> None:
-        body = bytes(self.body)
-        if self.charset is not None:
-            body = decode_body(body, self.charset)  # type: ignore[assignment]
-        # A context of its own, as a task would have: what handlers and observers set in it
-        # (the request's headers, the current event, a span) stays with this request.
         context = contextvars.copy_context()
-        if _observe.observing():
-            outcome = context.run(self._start_observed, body)
-        else:
-            outcome = context.run(self.app.processor._start_event, body)
+        outcome = start(context, self.app, self.headers, bytes(self.body), self.charset)
         if type(outcome) is bytes:
             self._send_event(outcome)
-            return
+        else:
+            self.finish_soon(outcome, context)
+
+    def finish_soon(self, outcome: Any, context: contextvars.Context) -> None:
+        """Await an ``async`` handler's ``outcome`` in one task, then answer."""
         protocol = self.protocol
         self.task = task = protocol.loop.create_task(self._finish(outcome), context=context)
         protocol.tasks.add(task)  # a graceful shutdown waits for it, then cancels it
         task.add_done_callback(protocol.tasks.discard)
-
-    def _start_observed(self, body: bytes | str) -> Any:
-        # Observers read trace context from the request's headers.
-        _observe.request_headers.set({k.decode("latin-1"): v.decode("latin-1") for k, v in self.headers})
-        return self.app.processor._start_event(body)
 
     async def _finish(self, outcome: Any) -> None:
         try:
@@ -207,10 +235,7 @@ class DirectCycle:
         if self.disconnected:
             return
         self.response_started = True
-        defaults = self.protocol.server_state.default_headers
-        prefix = _event_prefix[1] if _event_prefix[0] is defaults else _event_head(defaults)
-        tail = _KEEP_ALIVE_TAIL if self.keep_alive else _CLOSE_TAIL
-        self.transport.write(b"".join((prefix, tail % len(answer), answer)))
+        self.transport.write(event_answer(self.protocol.server_state.default_headers, answer, self.keep_alive))
         self._complete()
 
     def _refuse_soon(self, refusal: tuple[int, bytes, Any]) -> None:
@@ -234,3 +259,84 @@ class DirectCycle:
         if not self.keep_alive:
             self.transport.close()
         self.protocol.direct_answered()
+
+
+class _Answered:
+    """The connection's cycle after a request the lane answered: complete, as uvicorn's last
+    cycle is once answered (a shutdown closes the idle connection at once; a client gone has
+    nothing to cancel)."""
+
+    __slots__ = ()
+    response_complete = True
+    response_started = True
+    more_body = False
+    disconnected = False
+    keep_alive = True
+
+    @property
+    def message_event(self) -> _Answered:
+        return self
+
+    def set(self) -> None:
+        return None
+
+
+ANSWERED = _Answered()
+
+
+class FastLane:
+    """A parser of its own for reads that hold exactly one whole request (module docstring).
+
+    :meth:`read` only parses; the protocol answers what it found, or hands the same bytes to
+    its own parser. A lane whose parser stopped anywhere but between two requests (a partial
+    request, a parse error, an upgrade) is not used again: the protocol makes a new one.
+    """
+
+    __slots__ = ("begun", "body", "ended", "headers", "parser", "plain", "url")
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpRequestParser(self)
+        self.begun = self.ended = 0
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body = b""
+        self.plain = True
+
+    def read(self, data: bytes) -> bool:
+        """Parse ``data``; True if it is exactly one whole HTTP/1.1 request, neither chunked
+        nor with an ``Expect`` or ``Upgrade``, whose connection is kept alive."""
+        self.begun = self.ended = 0
+        self.url = self.body = b""
+        self.headers = []
+        self.plain = True
+        try:
+            self.parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            return False
+        return self.ended == 1 and self.begun == 1 and self.plain
+
+    def on_message_begin(self) -> None:
+        self.begun += 1
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name == b"expect":
+            self.plain = False
+        self.headers.append((name, value.rstrip(b" \t")))  # as uvicorn keeps them
+
+    def on_body(self, body: bytes) -> None:
+        self.body += body
+
+    def on_chunk_header(self) -> None:
+        self.plain = False  # chunk framing and trailers are the protocol's to bound
+
+    def on_message_complete(self) -> None:
+        # Read here: the parser forgets them once the request is over.
+        # (An upgrade the parser would take raises HttpParserUpgrade from feed_data.)
+        parser = self.parser
+        if not parser.should_keep_alive() or parser.get_http_version() != "1.1":
+            self.plain = False
+        self.ended += 1

@@ -19,6 +19,7 @@ WARNING, client timeouts and oversized headers at INFO, each reason at most once
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import math
 import time
@@ -29,8 +30,9 @@ import httptools
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from .. import _observe
 from .._limits import Limits
-from ._direct import DirectCycle, direct_urls
+from ._direct import ANSWERED, DirectCycle, FastLane, direct_urls, event_answer, start
 
 __all__ = ["HardenedHttpToolsProtocol", "Limits", "SHUTDOWN_GRACE"]
 
@@ -51,6 +53,9 @@ SHUTDOWN_GRACE = 1.0
 
 
 _DEFAULT_LIMITS = Limits()
+#: Reads in a row that did not hold one whole request before a connection stops trying the
+#: fast lane (a client that writes its headers and body apart).
+_LANE_TRIES = 3
 
 
 class _Tally:
@@ -236,6 +241,15 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if (
+            self._lane_tries
+            and self._state == _BETWEEN
+            and ((cycle := self.cycle) is None or cycle.response_complete)
+            and not (self._lingering or self.pipeline or self._stopping or self.flow.write_paused)
+            and self._refused is None
+            and self._lane_answered(data)
+        ):
+            return None
         if self._lingering:  # an answer was sent; the rest of the request is discarded
             self._discarded += len(data)
             if self._discarded > self._discard_limit and self._raw is not None:
@@ -403,6 +417,45 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
 
     # --- the direct path: POST <path> answered without ASGI (_direct.py) ---------
 
+    def _lane_answered(self, data: bytes) -> bool:
+        """Answer ``data`` on the fast lane if it is one whole direct request (``_direct.py``)."""
+        lane = self._lane
+        if lane is None:
+            lane = self._lane = FastLane()
+        if not lane.read(data):
+            self._lane = None  # its parser may be inside a request: a new one next time
+            if lane.begun != 1 or lane.ended != 1:
+                self._lane_tries -= 1
+            return False
+        app = self.app
+        if lane.url not in self._direct_urls or lane.parser.get_method() != b"POST":
+            return False
+        charset = app.read_headers(lane.headers)
+        if type(charset) is tuple:  # a refusal: the protocol's parser answers it as ever
+            return False
+        self._lane_tries = _LANE_TRIES  # whole requests come in single reads here
+        if self.timeout_keep_alive_task is not None:
+            self._unset_keepalive_if_required()
+        if self._deadline is not None:
+            self._disarm()
+        self._waiting.pop(self, None)
+        context = contextvars.copy_context()
+        if charset is None and not _observe._observers:  # start()'s common case, inlined
+            outcome = context.run(app.processor._start_event, lane.body)
+        else:
+            outcome = start(context, app, lane.headers, lane.body, charset)
+        if type(outcome) is not bytes:  # an async handler: a cycle, as if the parser had read it
+            cycle = DirectCycle(self, app, lane.headers, True)
+            cycle.more_body = False
+            self.cycle = cycle  # type: ignore[assignment]
+            cycle.finish_soon(outcome, context)
+            return True
+        self.cycle = ANSWERED  # type: ignore[assignment]
+        self.transport.write(event_answer(self.server_state.default_headers, outcome, True))
+        self.server_state.total_requests += 1
+        self._idle_from_now()
+        return True
+
     def _init_direct(self, config: uvicorn.Config) -> None:
         # Only for the events app itself, served as fastevents serve serves it: not wrapped in
         # a middleware (uvicorn's trace logging), no access log, no concurrency limit.
@@ -416,6 +469,10 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             and not getattr(config, "reset_contextvars", False)
         ):
             self._direct_urls = frozenset()
+        # The fast lane (_direct.FastLane), made on first use; tried while reads hold whole
+        # requests, given up after _LANE_TRIES reads in a row that did not.
+        self._lane: FastLane | None = None
+        self._lane_tries = _LANE_TRIES if self._direct_urls else 0
 
     def on_message_begin(self) -> None:
         # uvicorn builds the ASGI scope here; the direct path needs none, so it is built in
@@ -486,7 +543,11 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             self._start_asgi_task(cycle, app)
             self._queued_turn()
             return
-        self._waiting[self] = None  # idle, waiting for the next request
+        self._idle_from_now()
+
+    def _idle_from_now(self) -> None:
+        """Idle, waiting for the next request: in the waiting room, the keep-alive timeout running."""
+        self._waiting[self] = None
         self._answered_at = self.loop.time()
         if self._idle_timer is None:
             self._idle_timer = self.loop.call_at(self._answered_at + self.timeout_keep_alive, self._idle_expired)
