@@ -24,6 +24,7 @@ the wire's field names, and ``<Name>Client`` over ``fetch`` (``tsc --strict`` cl
 
 from __future__ import annotations
 
+import abc
 import builtins
 import json
 import keyword
@@ -99,15 +100,111 @@ class _Unique:
         return candidate
 
 
-class _Writer:
-    def __init__(self, catalogue: dict[str, Any], prefix: str) -> None:
+class _Walker(abc.ABC):
+    """One walk of a catalogue's schemas and events for both languages: a subclass gives the
+    language's tables (``ANY``, ``SCALARS``; ``ARRAY`` and ``MAPPING`` format the item type)
+    and spells what the tables cannot (the abstract methods)."""
+
+    ANY: str
+    SCALARS: dict[str, str]
+    ARRAY: str
+    MAPPING: str
+    TAKEN: frozenset[str]  # names a generated type must not take
+    METHODS_TAKEN: frozenset[str]  # names a generated method must not take
+
+    def __init__(self, catalogue: dict[str, Any], prefix: str, taken: tuple[str, ...] = ()) -> None:
         self.schemas: dict[str, Any] = catalogue.get("components", {}).get("schemas", {}) or {}
         self.events: list[dict[str, Any]] = catalogue.get("events", []) or []
+        self.client, self.error, self.redirect = f"{prefix}Client", f"{prefix}Error", f"{prefix}Redirect"
+        names = _Unique({self.client, self.error, self.redirect, *self.TAKEN, *taken})
+        self.names = {schema: names(_pascal(schema)) for schema in self.schemas}
+
+    def type_of(self, schema: Any) -> str:
+        """The type expression for a JSON Schema."""
+        if not isinstance(schema, dict) or not schema:
+            return self.ANY
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            return self.names.get(ref[len(_REF) :], self.ANY) if ref.startswith(_REF) else self.ANY
+        if "const" in schema:
+            return self.literal([schema["const"]])
+        if isinstance(schema.get("enum"), list) and schema["enum"]:
+            return self.literal(schema["enum"])
+        for key in ("anyOf", "oneOf"):
+            if isinstance(schema.get(key), list):
+                return self.union([self.type_of(option) for option in schema[key]])
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            return self.union([self.type_of({**schema, "type": k}) for k in kind])
+        if kind in self.SCALARS:
+            return self.SCALARS[kind]
+        if kind == "string":
+            return self.string(schema)
+        if kind == "array":
+            prefix = schema.get("prefixItems")
+            if isinstance(prefix, list):
+                return self.tuple_of([self.type_of(item) for item in prefix], schema)
+            return self.ARRAY.format(self.type_of(schema.get("items")))
+        if kind == "object" or "properties" in schema:
+            if schema.get("properties"):
+                return self.object_of(schema)
+            extra = schema.get("additionalProperties")
+            return self.MAPPING.format(self.type_of(extra) if isinstance(extra, dict) else self.ANY)
+        return self.ANY
+
+    def union(self, types: list[str]) -> str:
+        unique = list(dict.fromkeys(types))
+        return self.ANY if self.ANY in unique or not unique else " | ".join(unique)
+
+    @abc.abstractmethod
+    def literal(self, values: list[Any]) -> str: ...  # a ``const`` (one value) or an ``enum``
+
+    @abc.abstractmethod
+    def string(self, schema: dict[str, Any]) -> str: ...
+
+    @abc.abstractmethod
+    def tuple_of(self, items: list[str], schema: dict[str, Any]) -> str: ...  # ``prefixItems``' types
+
+    @abc.abstractmethod
+    def object_of(self, schema: dict[str, Any]) -> str: ...  # an unnamed object with ``properties``
+
+    @abc.abstractmethod
+    def method_name(self, name: str, version: int) -> str: ...
+
+    def methods(self) -> list[dict[str, Any]]:
+        """One client method per event: its name, the event's, the payload and answer types, a doc."""
+        names = _Unique(set(self.METHODS_TAKEN))
+        methods = []
+        for event in self.events:
+            payload = None if event.get("payloadKind") == "ignored" else self.type_of(event.get("payload"))
+            response = event.get("response")
+            methods.append(
+                {
+                    "method": names(self.method_name(event["name"], event["version"])),
+                    "name": event["name"],
+                    "version": event["version"],
+                    "payload": payload,
+                    "returns": self.type_of(response) if response is not None else self.ANY,
+                    "doc": "\n\n".join(p for p in (event.get("summary"), event.get("description")) if p),
+                }
+            )
+        return methods
+
+
+class _Writer(_Walker):
+    """Python: msgspec Structs, enums and aliases, and the two client classes."""
+
+    ANY = "typing.Any"
+    SCALARS = _SCALARS
+    ARRAY = "list[{}]"
+    MAPPING = "dict[str, {}]"
+    TAKEN = frozenset({"_Options", "_T", "_success"})
+    METHODS_TAKEN = frozenset({"close", "aclose"})
+
+    def __init__(self, catalogue: dict[str, Any], prefix: str) -> None:
         self.imports: set[str] = {"msgspec", "fastevents", "typing"}
-        self.client, self.async_client = f"{prefix}Client", f"Async{prefix}Client"
-        self.error, self.redirect = f"{prefix}Error", f"{prefix}Redirect"
-        names = _Unique({self.client, self.async_client, self.error, self.redirect, "_Options", "_T", "_success"})
-        self.classes = {schema: names(_pascal(schema)) for schema in self.schemas}
+        self.async_client = f"Async{prefix}Client"
+        super().__init__(catalogue, prefix, (self.async_client,))
         # Structs of a tagged union (a ``discriminator``): schema name -> (tag field, tag).
         self.tags: dict[str, tuple[str, str]] = {}
         self._find_tags([self.schemas, [(e.get("payload"), e.get("response")) for e in self.events]])
@@ -126,56 +223,29 @@ class _Writer:
 
     # --- JSON Schema -> Python type expression --------------------------------------
 
-    def type_of(self, schema: Any) -> str:
-        if not isinstance(schema, dict) or not schema:
-            return "typing.Any"
-        ref = schema.get("$ref")
-        if isinstance(ref, str):
-            return self.classes.get(ref[len(_REF) :], "typing.Any") if ref.startswith(_REF) else "typing.Any"
-        if "const" in schema:
-            return self._literal_type([schema["const"]])
-        if isinstance(schema.get("enum"), list) and schema["enum"]:
-            return self._literal_type(schema["enum"])
-        for key in ("anyOf", "oneOf"):
-            if isinstance(schema.get(key), list):
-                return self._union([self.type_of(option) for option in schema[key]])
-        kind = schema.get("type")
-        if isinstance(kind, list):
-            return self._union([self.type_of({**schema, "type": k}) for k in kind])
-        if kind in _SCALARS:
-            return _SCALARS[kind]
-        if kind == "string":
-            if schema.get("contentEncoding") == "base64":
-                return "bytes"
-            module, name = _STRING_FORMATS.get(schema.get("format", ""), ("", "str"))
-            if module:
-                self.imports.add(module)
-            return name
-        if kind == "array":
-            prefix = schema.get("prefixItems")
-            if isinstance(prefix, list):
-                items = [self.type_of(item) for item in prefix]
-                if schema.get("items") is False or "maxItems" in schema:
-                    return f"tuple[{', '.join(items)}]" if items else "tuple[()]"
-                return f"tuple[{self._union(items)}, ...]"
-            return f"list[{self.type_of(schema.get('items'))}]"
-        if kind == "object" or "properties" in schema:
-            extra = schema.get("additionalProperties")
-            value = self.type_of(extra) if isinstance(extra, dict) and not schema.get("properties") else "typing.Any"
-            return f"dict[str, {value}]"
-        return "typing.Any"
-
-    def _literal_type(self, values: list[Any]) -> str:
+    def literal(self, values: list[Any]) -> str:
         if all(v is None or isinstance(v, (str, int, bool)) for v in values):
             return f"typing.Literal[{', '.join(_literal(v) for v in values)}]"
-        return self._union([self.type_of({"type": _json_type(v)}) for v in values])
+        return self.union([self.type_of({"type": _json_type(v)}) for v in values])
 
-    @staticmethod
-    def _union(types: list[str]) -> str:
-        if "typing.Any" in types or not types:
-            return "typing.Any"
-        unique = list(dict.fromkeys(types))
-        return " | ".join(unique)
+    def string(self, schema: dict[str, Any]) -> str:
+        if schema.get("contentEncoding") == "base64":
+            return "bytes"
+        module, name = _STRING_FORMATS.get(schema.get("format", ""), ("", "str"))
+        if module:
+            self.imports.add(module)
+        return name
+
+    def tuple_of(self, items: list[str], schema: dict[str, Any]) -> str:
+        if schema.get("items") is False or "maxItems" in schema:
+            return f"tuple[{', '.join(items)}]" if items else "tuple[()]"
+        return f"tuple[{self.union(items)}, ...]"
+
+    def object_of(self, schema: dict[str, Any]) -> str:
+        return "dict[str, typing.Any]"  # an unnamed object: its fields are not checked here
+
+    def method_name(self, name: str, version: int) -> str:
+        return f"{_snake(name)}_v{version}"
 
     # --- defaults ------------------------------------------------------------------
 
@@ -189,7 +259,7 @@ class _Writer:
             target = self.schemas.get(ref[len(_REF) :]) if ref.startswith(_REF) else None
             if isinstance(target, dict) and self._is_enum(target) and value in target["enum"]:
                 members = self._members(target["enum"])
-                return f"{self.classes[ref[len(_REF) :]]}.{members[target['enum'].index(value)]}"
+                return f"{self.names[ref[len(_REF) :]]}.{members[target['enum'].index(value)]}"
             return None
         for key in ("anyOf", "oneOf"):
             if isinstance(schema.get(key), list):
@@ -253,7 +323,7 @@ class _Writer:
         classes: list[str] = []
         aliases: dict[str, tuple[str, set[str]]] = {}
         for schema_name, schema in self.schemas.items():
-            name = self.classes[schema_name]
+            name = self.names[schema_name]
             doc = schema.get("description") or "" if isinstance(schema, dict) else ""
             if not isinstance(schema, dict):
                 aliases[name] = ("typing.Any", set())
@@ -269,10 +339,9 @@ class _Writer:
                 classes.append(self._struct(name, schema, doc, self.tags.get(schema_name)))
             else:
                 expr = self.type_of(schema)
-                uses = {n for n in self.classes.values() if re.search(rf"\b{re.escape(n)}\b", expr)}
+                uses = {n for n in self.names.values() if re.search(rf"\b{re.escape(n)}\b", expr)}
                 aliases[name] = (expr, uses)
         ordered: list[str] = []
-        placed: set[str] = set()
         pending = dict(aliases)
         while pending:  # aliases after the aliases they use (a cycle falls back to typing.Any)
             ready = [n for n, (_, uses) in pending.items() if not (uses & set(pending)) - {n}] or [next(iter(pending))]
@@ -281,7 +350,6 @@ class _Writer:
                 if (uses & set(pending)) or alias in uses:
                     expr = "typing.Any"
                 ordered.append(f"{alias}: typing.TypeAlias = {expr}")
-                placed.add(alias)
         return enums + classes, ordered
 
     def _struct(self, name: str, schema: dict[str, Any], doc: str, tag: tuple[str, str] | None) -> str:
@@ -327,40 +395,12 @@ class _Writer:
             lines.append("    pass")
         return "\n".join(lines)
 
-    # --- the clients ---------------------------------------------------------------
 
-    def methods(self) -> list[dict[str, Any]]:
-        names = _Unique({"close", "aclose"})
-        methods = []
-        for event in self.events:
-            kind = event.get("payloadKind")
-            payload = None if kind == "ignored" else self.type_of(event.get("payload"))
-            response = event.get("response")
-            methods.append(
-                {
-                    "method": names(f"{_snake(event['name'])}_v{event['version']}"),
-                    "name": event["name"],
-                    "version": event["version"],
-                    "payload": payload,
-                    "returns": self.type_of(response) if response is not None else "typing.Any",
-                    "doc": "\n\n".join(p for p in (event.get("summary"), event.get("description")) if p),
-                }
-            )
-        return methods
+_JSON_TYPES = ((type(None), "null"), (bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"))
 
 
 def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "any"
+    return next((name for kind, name in _JSON_TYPES if isinstance(value, kind)), "any")
 
 
 _HELPERS = '''
@@ -429,7 +469,7 @@ def _client_class(writer: _Writer, decoders: dict[str, str], *, asynchronous: bo
         f'    """The {title} events over a :class:`{base}`, one method per event.',
         "",
         f"    ``{name}(url)`` opens its own client (closed by :meth:`{close}` or on leaving",
-        f"    ``{'async ' if asynchronous else ''}with``); ``{name}(client)`` uses yours and leaves it open. A method",
+        f"    ``{a}with``); ``{name}(client)`` uses yours and leaves it open. A method",
         "    returns the success answer's payload, typed; it raises",
         f"    :class:`{writer.error}` for an error answer, :class:`{writer.redirect}` for a redirect,",
         "    and the client's own exceptions (:class:`fastevents.EventClientError`) when no",
@@ -445,23 +485,12 @@ def _client_class(writer: _Writer, decoders: dict[str, str], *, asynchronous: bo
         "        if self._owned:",
         f"            {aw}self._client.{close}()",
         "",
+        f"    {a}def __{a[:1]}enter__(self) -> typing.Self:",
+        "        return self",
+        "",
+        f"    {a}def __{a[:1]}exit__(self, *exc_info: object) -> None:",
+        f"        {aw}self.{close}()",
     ]
-    if asynchronous:
-        lines += [
-            "    async def __aenter__(self) -> typing.Self:",
-            "        return self",
-            "",
-            "    async def __aexit__(self, *exc_info: object) -> None:",
-            "        await self.aclose()",
-        ]
-    else:
-        lines += [
-            "    def __enter__(self) -> typing.Self:",
-            "        return self",
-            "",
-            "    def __exit__(self, *exc_info: object) -> None:",
-            "        self.close()",
-        ]
     for method in writer.methods():
         payload = f", payload: {method['payload']}" if method["payload"] is not None else ""
         sent = ", payload" if method["payload"] is not None else ""
@@ -499,7 +528,7 @@ def python_client(catalogue: dict[str, Any], *, name: str, header: list[str]) ->
     writer.imports.add("collections.abc")
     title = name
     public = [writer.client, writer.async_client, writer.error, writer.redirect]
-    public += [writer.classes[s] for s in writer.schemas]
+    public += [writer.names[s] for s in writer.schemas]
     stdlib = sorted(m for m in writer.imports if m not in ("msgspec", "fastevents"))
     parts = [
         "\n".join(f"# {line}" for line in header),
@@ -540,7 +569,7 @@ _TS_RESERVED = frozenset(
     | {"EventOptions", "ResponseEvent"}
 )
 _TS_IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
-_TS_SCALARS = {"boolean": "boolean", "integer": "number", "number": "number", "null": "null", "string": "string"}
+_TS_SCALARS = {"boolean": "boolean", "integer": "number", "number": "number", "null": "null"}
 
 
 def _camel(text: str) -> str:
@@ -559,89 +588,62 @@ def _ts_comment(text: str, indent: str) -> list[str]:
     return [f"{indent}/**", *(f"{indent} * {line}".rstrip() for line in lines), f"{indent} */"]
 
 
-class _TsWriter:
-    def __init__(self, catalogue: dict[str, Any], prefix: str) -> None:
-        self.schemas: dict[str, Any] = catalogue.get("components", {}).get("schemas", {}) or {}
-        self.events: list[dict[str, Any]] = catalogue.get("events", []) or []
-        self.client = f"{prefix}Client"
-        self.error, self.redirect = f"{prefix}Error", f"{prefix}Redirect"
-        names = _Unique({self.client, self.error, self.redirect, *_TS_RESERVED})
-        self.types = {schema: names(_pascal(schema)) for schema in self.schemas}
+class _TsWriter(_Walker):
+    """TypeScript: interfaces and type aliases, and the client class's methods."""
 
-    def type_of(self, schema: Any) -> str:
-        if not isinstance(schema, dict) or not schema:
-            return "unknown"
-        ref = schema.get("$ref")
-        if isinstance(ref, str):
-            return self.types.get(ref[len(_REF) :], "unknown") if ref.startswith(_REF) else "unknown"
-        if "const" in schema:
-            return json.dumps(schema["const"], ensure_ascii=False)
-        if isinstance(schema.get("enum"), list) and schema["enum"]:
-            return self._union([json.dumps(v, ensure_ascii=False) for v in schema["enum"]])
-        for key in ("anyOf", "oneOf"):
-            if isinstance(schema.get(key), list):
-                return self._union([self.type_of(option) for option in schema[key]])
-        kind = schema.get("type")
-        if isinstance(kind, list):
-            return self._union([self.type_of({**schema, "type": k}) for k in kind])
-        if kind in _TS_SCALARS:
-            return _TS_SCALARS[kind]
-        if kind == "array":
-            prefix = schema.get("prefixItems")
-            if isinstance(prefix, list):
-                return f"[{', '.join(self.type_of(item) for item in prefix)}]"
-            return f"Array<{self.type_of(schema.get('items'))}>"
-        if kind == "object" or "properties" in schema:
-            if schema.get("properties"):
-                return self._object(schema, "")
-            extra = schema.get("additionalProperties")
-            return f"Record<string, {self.type_of(extra) if isinstance(extra, dict) else 'unknown'}>"
-        return "unknown"
+    ANY = "unknown"
+    SCALARS = _TS_SCALARS
+    ARRAY = "Array<{}>"
+    MAPPING = "Record<string, {}>"
+    TAKEN = _TS_RESERVED
+    METHODS_TAKEN = frozenset({"send", "url", "constructor"})
 
-    @staticmethod
-    def _union(types: list[str]) -> str:
-        unique = list(dict.fromkeys(types))
-        return "unknown" if "unknown" in unique or not unique else " | ".join(unique)
+    def literal(self, values: list[Any]) -> str:
+        return self.union([json.dumps(v, ensure_ascii=False) for v in values])
 
-    def _object(self, schema: dict[str, Any], indent: str) -> str:
+    def string(self, schema: dict[str, Any]) -> str:
+        return "string"
+
+    def tuple_of(self, items: list[str], schema: dict[str, Any]) -> str:
+        return f"[{', '.join(items)}]"
+
+    def object_of(self, schema: dict[str, Any]) -> str:
         required = set(schema.get("required") or [])
         lines = ["{"]
         for wire, sub in (schema.get("properties") or {}).items():
             key = wire if _TS_IDENTIFIER.match(wire) else json.dumps(wire, ensure_ascii=False)
             optional = "" if wire in required else "?"
             if isinstance(sub, dict) and sub.get("description"):
-                lines += _ts_comment(sub["description"], indent + "  ")
-            lines.append(f"{indent}  {key}{optional}: {self.type_of(sub)};")
-        lines.append(indent + "}")
+                lines += _ts_comment(sub["description"], "  ")
+            lines.append(f"  {key}{optional}: {self.type_of(sub)};")
+        lines.append("}")
         return "\n".join(lines)
+
+    def method_name(self, name: str, version: int) -> str:
+        return _camel(f"{name} v{version}")
 
     def definitions(self) -> list[str]:
         out = []
         for schema_name, schema in self.schemas.items():
-            name = self.types[schema_name]
+            name = self.names[schema_name]
             doc = _ts_comment(schema.get("description") or "", "") if isinstance(schema, dict) else []
             if isinstance(schema, dict) and (schema.get("type") == "object" or "properties" in schema):
-                out.append("\n".join([*doc, f"export interface {name} {self._object(schema, '')}"]))
+                out.append("\n".join([*doc, f"export interface {name} {self.object_of(schema)}"]))
             else:
                 out.append("\n".join([*doc, f"export type {name} = {self.type_of(schema)};"]))
         return out
 
-    def methods(self) -> list[str]:
-        names = _Unique({"send", "url", "constructor"})
+    def client_methods(self) -> list[str]:
         out = []
-        for event in self.events:
-            method = names(_camel(f"{event['name']} v{event['version']}"))
-            takes = event.get("payloadKind") != "ignored"
-            payload = f"payload: {self.type_of(event.get('payload'))}, " if takes else ""
-            response = event.get("response")
-            returns = self.type_of(response) if response is not None else "unknown"
-            doc = "\n\n".join(p for p in (event.get("summary"), event.get("description")) if p)
+        for method in self.methods():
+            payload = f"payload: {method['payload']}, " if method["payload"] is not None else ""
+            returns = method["returns"]
             out += [
                 "",
-                *_ts_comment(doc or f"Send `{event['name']}` v{event['version']}.", "  "),
-                f"  async {method}({payload}options: EventOptions = {{}}): Promise<{returns}> {{",
-                f"    return (await this.send({json.dumps(event['name'], ensure_ascii=False)}, {event['version']}, "
-                f"{'payload' if takes else '{}'}, options)) as {returns};",
+                *_ts_comment(method["doc"] or f"Send `{method['name']}` v{method['version']}.", "  "),
+                f"  async {method['method']}({payload}options: EventOptions = {{}}): Promise<{returns}> {{",
+                f"    return (await this.send({json.dumps(method['name'], ensure_ascii=False)}, {method['version']}, "
+                f"{'payload' if method['payload'] is not None else '{}'}, options)) as {returns};",
                 "  }",
             ]
         return out
@@ -746,19 +748,16 @@ def typescript_client(catalogue: dict[str, Any], *, name: str, header: list[str]
     prefix = _pascal(name)
     writer = _TsWriter(catalogue, prefix)
     fields = {"error": writer.error, "redirect": writer.redirect, "client": writer.client, "title": name}
+
+    def fill(template: str) -> str:
+        for key, value in fields.items():  # the title last: a name may hold braces
+            template = template.replace(f"{{{key}}}", value)
+        return template
+
     parts = [
         "\n".join(f"// {line}" for line in header),
         *writer.definitions(),
-        _TS_HELPERS.replace("{error}", fields["error"]).replace("{redirect}", fields["redirect"]),
-        "\n".join(
-            [
-                _TS_CLIENT.replace("{error}", fields["error"])
-                .replace("{redirect}", fields["redirect"])
-                .replace("{client}", fields["client"])
-                .replace("{title}", fields["title"]),
-                *writer.methods(),
-                "}",
-            ]
-        ),
+        fill(_TS_HELPERS),
+        "\n".join([fill(_TS_CLIENT), *writer.client_methods(), "}"]),
     ]
     return "\n\n".join(part.strip("\n") for part in parts if part) + "\n"

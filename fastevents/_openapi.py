@@ -147,47 +147,37 @@ def _answers(event: dict[str, Any]) -> list[dict[str, Any]]:
     return answers
 
 
-def _shared_components() -> dict[str, Any]:
-    not_found = _envelope(
-        "eventNotFound",
-        {"const": EventErrorType.EVENT_NOT_FOUND.value},
+def _bare_error(error: EventErrorType, code: str, parameters: dict[str, Any], description: str) -> dict[str, Any]:
+    """One of the server's own error answers: version 1, ``{code, parameters}`` in its payload."""
+    return _envelope(
+        error.value,
+        {"const": error.value},
         {"const": 1},
         {
             "type": "object",
             "required": ["code", "parameters"],
             "properties": {
-                "code": {"const": "NO_EVENT_HANDLER_FOUND"},
-                "parameters": {
-                    "type": "object",
-                    "required": ["event", "version"],
-                    "properties": {"event": {"type": "string"}, "version": {"type": "integer"}},
-                },
+                "code": {"const": code},
+                "parameters": {"type": "object", "required": list(parameters), "properties": parameters},
             },
         },
         required=_ANSWER_KEYS,
-        description="No handler for the (name, version) sent.",
+        description=description,
     )
-    bad_protocol = _envelope(
-        "badProtocol",
-        {"const": EventErrorType.BAD_PROTOCOL.value},
-        {"const": 1},
-        {
-            "type": "object",
-            "required": ["code", "parameters"],
-            "properties": {
-                "code": {"const": "INVALID_COMMUNICATION_PROTOCOL"},
-                "parameters": {
-                    "type": "object",
-                    "required": ["propertyName", "message"],
-                    "properties": {
-                        "propertyName": {"type": ["string", "null"]},
-                        "message": {"type": "string"},
-                    },
-                },
-            },
-        },
-        required=_ANSWER_KEYS,
-        description="The body is not JSON, not an object, or not a valid envelope.",
+
+
+def _shared_components() -> dict[str, Any]:
+    not_found = _bare_error(
+        EventErrorType.EVENT_NOT_FOUND,
+        "NO_EVENT_HANDLER_FOUND",
+        {"event": {"type": "string"}, "version": {"type": "integer"}},
+        "No handler for the (name, version) sent.",
+    )
+    bad_protocol = _bare_error(
+        EventErrorType.BAD_PROTOCOL,
+        "INVALID_COMMUNICATION_PROTOCOL",
+        {"propertyName": {"type": ["string", "null"]}, "message": {"type": "string"}},
+        "The body is not JSON, not an object, or not a valid envelope.",
     )
     return {
         JSON_OBJECT: {"type": "object"},

@@ -531,7 +531,7 @@ class _CamelMeta(msgspec.StructMeta):
             unknown = [field for field in check.fields if field != "*" and field not in fields]
             if unknown and check.check_fields:
                 raise TypeError(f"{name}: validator {check.function.__name__} names unknown fields {unknown}")
-        defaults = dict(zip(fields[len(fields) - len(cls.__struct_defaults__) :], cls.__struct_defaults__, strict=True))
+        defaults = _field_defaults(cls)
         cls.__compat_validator_list__ = (*inherited, *own)
         cls.__compat_validators__ = {
             field: [v for v in cls.__compat_validator_list__ if field in v.fields or "*" in v.fields]
@@ -558,6 +558,12 @@ class _CamelMeta(msgspec.StructMeta):
             return msgspec.convert(data, cls, strict=False)
         except msgspec.ValidationError as exc:
             raise ValidationError.from_validation_error(exc) from None
+
+
+def _field_defaults(struct: Any) -> dict[str, Any]:
+    """Field -> msgspec's default (a value or a factory), for the fields that have one: the last ones."""
+    fields = struct.__struct_fields__
+    return dict(zip(fields[len(fields) - len(struct.__struct_defaults__) :], struct.__struct_defaults__, strict=True))
 
 
 def _is_factory(default: Any) -> bool:
@@ -635,15 +641,7 @@ def _v1_schema(cls: type[msgspec.Struct], by_alias: bool) -> dict[str, Any]:
 
     def model(name: str, definition: dict[str, Any]) -> dict[str, Any]:
         struct = classes[name]
-        factories = {
-            field
-            for field, default in zip(
-                struct.__struct_fields__[len(struct.__struct_fields__) - len(struct.__struct_defaults__) :],
-                struct.__struct_defaults__,
-                strict=True,
-            )
-            if _is_factory(default)
-        }
+        factories = {field for field, default in _field_defaults(struct).items() if _is_factory(default)}
         to_name = dict(zip(struct.__struct_encode_fields__, struct.__struct_fields__, strict=True))
         properties: dict[str, Any] = {}
         for key, schema in definition.get("properties", {}).items():
