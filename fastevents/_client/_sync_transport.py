@@ -1,13 +1,9 @@
 """The sync client's own httpx transport: an httpcore pool whose sockets honour a per-call deadline.
 
-httpx and httpcore apply a timeout to each read, write and connect on its own, so a server
-that drips its answer (headers included) one byte at a time holds a call for ever. Here every
-socket operation gets at most the time left before the deadline of the call in progress,
-which the client sets in :data:`current_deadline` around a call: the total holds while
-headers trickle in too.
-Only public APIs of httpx (``BaseTransport``, ``SyncByteStream``) and httpcore
-(``ConnectionPool(network_backend=...)``, ``NetworkBackend``, ``NetworkStream``) are used.
-Imported on first use of an :class:`~fastevents.EventClient`, never by ``import fastevents``.
+httpx and httpcore time each read, write and connect on its own, so a server that drips its
+answer (headers included) a byte at a time holds a call for ever. Here every socket operation
+waits at most what is left before the deadline the client sets in :data:`current_deadline`
+around a call. Only public APIs of httpx and httpcore are used.
 """
 
 from __future__ import annotations
