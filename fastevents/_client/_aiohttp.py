@@ -90,17 +90,13 @@ class AiohttpTransport:
             async with session.post(
                 url, data=body, headers=headers, timeout=client_timeout, allow_redirects=False
             ) as response:
-                return response.status, await self._read(response, url)
-
-    async def _read(self, response: Any, url: str) -> bytes:
-        length = response.content_length
-        encoding = response.headers.get("Content-Encoding")
-        body = _Body.start(url, self._max_answer, length, encoding)
-        if length is not None and encoding is None:  # within the cap, nothing to decode
-            return bytes(await response.read())
-        async for chunk in response.content.iter_any():
-            body.feed(chunk)
-        return body.finish()
+                length, encoding = response.content_length, response.headers.get("Content-Encoding")
+                decoded = _Body(url, self._max_answer, length, encoding)
+                if length is not None and encoding is None:  # within the cap, nothing to decode
+                    return response.status, bytes(await response.read())
+                async for chunk in response.content.iter_any():
+                    decoded.feed(chunk)
+                return response.status, decoded.finish()
 
     async def aclose(self) -> None:
         """Close the running loop's session; ask other live loops to close theirs."""

@@ -111,7 +111,9 @@ class _Body:
 
     __slots__ = ("cap", "chunks", "coding", "inflate", "size", "url")
 
-    def __init__(self, url: str, cap: int, encoding: str | None) -> None:
+    def __init__(self, url: str, cap: int, length: int | None, encoding: str | None) -> None:
+        if length is not None and length > cap:  # declared too long: refused before any read
+            raise _too_big(url, cap, f"Content-Length: {length}")
         self.url = url
         self.cap = cap
         self.chunks: list[bytes] = []
@@ -132,13 +134,6 @@ class _Body:
                         f"{url} answered Content-Encoding: {encoding[:100]}, which was not asked for"
                     )
                 self.inflate = zlib.decompressobj(wbits)
-
-    @classmethod
-    def start(cls, url: str, cap: int, length: int | None, encoding: str | None) -> _Body:
-        """The reader of one answer, refused at once when its declared length passes the cap."""
-        if length is not None and length > cap:
-            raise _too_big(url, cap, f"Content-Length: {length}")
-        return cls(url, cap, encoding)
 
     def feed(self, data: bytes) -> None:
         """Add one piece as received; raise once the decoded body passes the cap."""
@@ -197,17 +192,6 @@ def _check_url(url: str) -> None:
         raise ValueError(f"not an http(s) URL: {url!r}")
 
 
-def _check_limits(timeout: float, max_answer: int, max_connections: int, pool_timeout: float | None) -> None:
-    if not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
-    if not isinstance(max_answer, int) or max_answer < 1:
-        raise ValueError(f"max_answer must be a positive number of bytes, not {max_answer!r}")
-    if not isinstance(max_connections, int) or max_connections < 1:
-        raise ValueError(f"max_connections must be at least 1, not {max_connections!r}")
-    if pool_timeout is not None and (not isinstance(pool_timeout, (int, float)) or not pool_timeout >= 0):
-        raise ValueError(f"pool_timeout must be None or a number of seconds >= 0, not {pool_timeout!r}")
-
-
 def _classify(exc: BaseException, url: str, limit: float) -> EventClientError | None:
     """The client-side failure for a transport's exception (httpx, httpcore, aiohttp, sockets);
     None for the client's own failures and anything else (a bug, a cancellation).
@@ -235,11 +219,8 @@ def _classify(exc: BaseException, url: str, limit: float) -> EventClientError | 
 
 
 class _TransportErrors:
-    """Raises the client-side failure (:func:`_classify`) of a transport's exception.
-
-    A class rather than a generator-based context manager: it runs on every call, and costs a
-    fraction of one.
-    """
+    """Raises the client-side failure (:func:`_classify`) of a transport's exception (a class:
+    it runs on every call, and costs a fraction of a generator-based context manager)."""
 
     __slots__ = ("limit", "url")
 
@@ -346,7 +327,14 @@ class BaseClient:
         pool_timeout: float | None,
     ) -> None:
         self._check_url(url)
-        _check_limits(timeout, max_answer, max_connections, pool_timeout)
+        if not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        if not isinstance(max_answer, int) or max_answer < 1:
+            raise ValueError(f"max_answer must be a positive number of bytes, not {max_answer!r}")
+        if not isinstance(max_connections, int) or max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, not {max_connections!r}")
+        if pool_timeout is not None and (not isinstance(pool_timeout, (int, float)) or not pool_timeout >= 0):
+            raise ValueError(f"pool_timeout must be None or a number of seconds >= 0, not {pool_timeout!r}")
         self.url = url
         self.timeout = timeout
         self.max_answer = max_answer

@@ -59,11 +59,9 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._stream.get_extra_info(info)
 
 
-class _DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's blocking socket backend, with each stream capped by the call's deadline."""
-
-    def __init__(self) -> None:
-        self._backend = httpcore.SyncBackend()
+class _DeadlineBackend(httpcore.SyncBackend):
+    """httpcore's blocking socket backend, with each TCP stream capped by the call's deadline (the
+    pool is built without ``uds``, so no Unix socket is ever opened)."""
 
     def connect_tcp(
         self,
@@ -74,16 +72,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         timeout = _cap(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._backend.connect_tcp(host, port, timeout, local_address, socket_options))
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:
-        timeout = _cap(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._backend.connect_unix_socket(path, timeout, socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self._backend.sleep(seconds)
+        return _DeadlineStream(super().connect_tcp(host, port, timeout, local_address, socket_options))
 
 
 class _Body(httpx.SyncByteStream):
