@@ -994,21 +994,9 @@ class EventClient(_client.EventClient):
     ) -> ResponseEvent:
         """Send one event; ``timeout`` in milliseconds (default: the client's). The
         arguments may be positional, in the old order (``id`` and ``flow_id`` after ``payload``)."""
-        return _rebuild(
-            ResponseEvent,
-            super().send_event(
-                name,
-                version,
-                payload,
-                id=id,
-                flow_id=flow_id,
-                identity=identity,
-                auth=auth,
-                metadata=metadata,
-                timeout=self._seconds if timeout is None else timeout / 1000,
-                headers=headers,
-            ),
-        )
+        seconds = self._seconds if timeout is None else timeout / 1000
+        call = self._prepare(name, version, payload, id, flow_id, identity, auth, metadata, seconds, headers)
+        return _rebuild(ResponseEvent, self._send(call))
 
     def __repr__(self) -> str:
         return f"<compat.EventClient {self.url} timeout={self.timeout} ms>"

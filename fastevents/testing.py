@@ -32,7 +32,7 @@ from ._client import _base as _client
 from ._client._base import DEFAULT_TIMEOUT
 from ._errors import EventConnectionError
 from ._http import http_scope
-from ._model import RequestEvent, ResponseEvent
+from ._model import RequestEvent
 from ._processor import EventProcessor
 from ._router import EventRouter
 
@@ -68,19 +68,13 @@ class _AppTransport:
         return None
 
 
-class AsyncTestClient(AsyncEventClient):
-    """Sends events to ``app`` (an EventRouter, EventProcessor or ASGI app) in process.
-
-    ``await send_event(...)`` is :meth:`fastevents.AsyncEventClient.send_event`, the same
-    code, over a transport that hands the request to the events app at ``path`` instead of a
-    socket. ``async with`` runs the app's lifespan (startup, then shutdown); without it,
-    events are sent without a lifespan. Exceptions the app itself raises (not those of
-    handlers, which are answered as events) propagate, so a broken app fails the test.
-    Client observers and a global :class:`MockEvents` leave it alone: it plays the server.
-    """
+class _InProcess:
+    """The test clients' one constructor: the app at ``path``, as a client neither capped nor
+    queued, whose transport (``_transport()``) hands each request to the app in process."""
 
     __test__ = False  # a class named Test*, not a test: pytest must not collect it
     _real = False
+    url: str
 
     def __init__(
         self,
@@ -92,17 +86,40 @@ class AsyncTestClient(AsyncEventClient):
     ) -> None:
         self.app: ASGIApp = asgi_app(app, path=path) if isinstance(app, (EventRouter, EventProcessor)) else app
         self.path = "/" + path.strip("/") if path.strip("/") else "/"
-        super().__init__(
+        client: Any = super()  # EventClient or AsyncEventClient: the next class of the test client
+        client.__init__(
             "http://testserver" + self.path,
             timeout,
             headers=headers,
-            transport=_AppTransport(self),
+            transport=self._transport(),
             max_answer=_UNBOUNDED,
             max_connections=_UNBOUNDED,
         )
-        self._lifespan: asyncio.Task[None] | None = None
-        self._lifespan_inbox: asyncio.Queue[_Message] | None = None
-        self._lifespan_outbox: asyncio.Queue[_Message] | None = None
+
+    def _transport(self) -> Any:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url} (in process)>"
+
+
+class AsyncTestClient(_InProcess, AsyncEventClient):
+    """Sends events to ``app`` (an EventRouter, EventProcessor or ASGI app) in process.
+
+    ``await send_event(...)`` is :meth:`fastevents.AsyncEventClient.send_event`, the same
+    code, over a transport that hands the request to the events app at ``path`` instead of a
+    socket. ``async with`` runs the app's lifespan (startup, then shutdown); without it,
+    events are sent without a lifespan. Exceptions the app itself raises (not those of
+    handlers, which are answered as events) propagate, so a broken app fails the test.
+    Client observers and a global :class:`MockEvents` leave it alone: it plays the server.
+    """
+
+    _lifespan: asyncio.Task[None] | None = None
+    _lifespan_inbox: asyncio.Queue[_Message] | None = None
+    _lifespan_outbox: asyncio.Queue[_Message] | None = None
+
+    def _transport(self) -> _AppTransport:
+        return _AppTransport(self)
 
     async def request(
         self, body: bytes, headers: Mapping[str, str], method: str = "POST", path: str | None = None
@@ -177,9 +194,6 @@ class AsyncTestClient(AsyncEventClient):
         if message["type"] == f"lifespan.{phase}.failed":
             raise RuntimeError(f"lifespan {phase} failed: {message.get('message', '')}")
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.url} (in process)>"
-
 
 class _LoopTransport:
     """:class:`TestClient`'s transport: its :class:`AsyncTestClient`'s, on the test client's loop."""
@@ -195,7 +209,7 @@ class _LoopTransport:
         return None
 
 
-class TestClient(EventClient):
+class TestClient(_InProcess, EventClient):
     """The synchronous twin of :class:`AsyncTestClient`, on an event loop of its own.
 
     ``send_event`` is :meth:`fastevents.EventClient.send_event`, over a transport that runs
@@ -204,28 +218,11 @@ class TestClient(EventClient):
     ``with``) closes the loop.
     """
 
-    __test__ = False
-    _real = False
+    _runner: asyncio.Runner | None = None
 
-    def __init__(
-        self,
-        app: EventRouter | EventProcessor | ASGIApp,
-        path: str = "/events",
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        self._async = AsyncTestClient(app, path, timeout=timeout, headers=headers)
-        self.app = self._async.app
-        self._runner: asyncio.Runner | None = None
-        super().__init__(
-            self._async.url,
-            timeout,
-            headers=headers,
-            transport=_LoopTransport(self),
-            max_answer=_UNBOUNDED,
-            max_connections=_UNBOUNDED,
-        )
+    def _transport(self) -> _LoopTransport:
+        self._async = AsyncTestClient(self.app, self.path)  # the app's lifespan and raw requests
+        return _LoopTransport(self)
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         try:
@@ -256,9 +253,6 @@ class TestClient(EventClient):
     def __enter__(self) -> Self:  # leaving the with closes the loop (EventClient.__exit__ calls close)
         self._run(self._async.__aenter__())
         return self
-
-    def __repr__(self) -> str:
-        return f"<TestClient {self.url} (in process)>"
 
 
 # --- mocking the events your code sends ------------------------------------------------------
@@ -337,15 +331,15 @@ class MockEvents:
             )
         return call
 
-    def answer(self, url: str, body: bytes, headers: Mapping[str, str] | None) -> ResponseEvent:
-        """What ``EventClient.send_event`` returns while this mock is active (internal)."""
+    def answer(self, url: str, body: bytes, headers: Mapping[str, str] | None) -> tuple[int, bytes]:
+        """The mock transport of ``EventClient.send_event``: (status, body) as a server's (internal)."""
         self._record(url, body, headers)
-        return ResponseEvent.from_json(self._processor.process_event(body))
+        return 200, self._processor.process_event(body)
 
-    async def answer_async(self, url: str, body: bytes, headers: Mapping[str, str] | None) -> ResponseEvent:
-        """What ``AsyncEventClient.send_event`` returns while this mock is active (internal)."""
+    async def answer_async(self, url: str, body: bytes, headers: Mapping[str, str] | None) -> tuple[int, bytes]:
+        """The mock transport of ``AsyncEventClient.send_event`` (internal)."""
         self._record(url, body, headers)
-        return ResponseEvent.from_json(await self._processor.process_event_async(body))
+        return 200, await self._processor.process_event_async(body)
 
     def __enter__(self) -> Self:
         # The seat a mock takes: the one client's, else the process's (read by BaseClient._start).

@@ -350,3 +350,25 @@ def test_readme_testing_example_passes(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0 and "3 passed" in result.stdout, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("client_class", [EventClient, AsyncEventClient])
+def test_mocked_answer_is_read_as_a_network_answer_max_answer_included(client_class: type) -> None:
+    # MockEvents stands in for the transport only: its answer goes through the client's read,
+    # so a mocked answer over max_answer is refused as one from the network would be.
+    from fastevents import BadProtocolException
+
+    client = client_class("http://svc/events", max_answer=400)
+    with MockEvents(client) as mock:
+        mock.add("big", 1, {"text": "x" * 1000})
+        mock.add("small", 1, {"ok": True})
+
+        async def send(name: str) -> ResponseEvent:
+            return await client.send_event(name, 1)
+
+        def call(name: str) -> ResponseEvent:
+            return client.send_event(name, 1) if client_class is EventClient else asyncio.run(send(name))
+
+        assert call("small").payload == {"ok": True}
+        with pytest.raises(BadProtocolException, match="max_answer=400"):
+            call("big")

@@ -1,6 +1,4 @@
-"""The clients over their transports: ``_base`` holds what every client shares, ``_clients``
-the sync and async clients, ``_httpx``, ``_aiohttp`` and ``_sync_transport`` the transports,
-which import their library when first built, never by ``import fastevents``."""
+"""The clients over their transports (see ``_base``'s docstring for the map)."""
 
 from __future__ import annotations
 

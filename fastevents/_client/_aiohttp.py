@@ -23,12 +23,9 @@ __all__ = ["AiohttpTransport"]
 
 
 async def _closed_with_loop(session: Any) -> AsyncGenerator[None, None]:
-    """Keeps ``session`` open until closed: by ``aclose()``, or by the loop's shutdown.
-
-    An async generator is finalized by ``loop.shutdown_asyncgens()``, which ``asyncio.run``,
-    ``asyncio.Runner`` and pytest-asyncio run before they close a loop: the session then
-    closes on its own loop, the only one where its connections can be closed.
-    """
+    """Keeps ``session`` open until closed: by ``aclose()``, or by ``loop.shutdown_asyncgens()``
+    (run by ``asyncio.run``, ``asyncio.Runner`` and pytest-asyncio before they close a loop), on
+    its own loop, the only one where its connections can be closed."""
     try:
         yield
     finally:
@@ -36,14 +33,10 @@ async def _closed_with_loop(session: Any) -> AsyncGenerator[None, None]:
 
 
 class AiohttpTransport:
-    """The default transport: an :mod:`aiohttp` session with a keep-alive pool.
-
-    Measured several times faster than ``httpx.AsyncClient`` with many requests in flight.
-    A session belongs to the event loop it was opened on, so there is one per loop
-    (``asyncio.run`` twice, one loop per test): each is closed by :meth:`aclose` or, at the
-    latest, when its loop shuts down (``loop.shutdown_asyncgens()``, run by ``asyncio.run``).
-    A loop closed without that shutdown leaves its sockets open (asyncio warns).
-    """
+    """The default transport: an :mod:`aiohttp` keep-alive pool (faster than ``httpx.AsyncClient``
+    with many requests in flight; docs/clients.md). A session belongs to the event loop it was
+    opened on, so there is one per loop, closed by :meth:`aclose` or its loop's shutdown
+    (:func:`_closed_with_loop`)."""
 
     def __init__(
         self,
@@ -97,17 +90,13 @@ class AiohttpTransport:
             async with session.post(
                 url, data=body, headers=headers, timeout=client_timeout, allow_redirects=False
             ) as response:
-                return response.status, await self._read(response, url)
-
-    async def _read(self, response: Any, url: str) -> bytes:
-        length = response.content_length
-        encoding = response.headers.get("Content-Encoding")
-        body = _Body.start(url, self._max_answer, length, encoding)
-        if length is not None and encoding is None:  # within the cap, nothing to decode
-            return bytes(await response.read())
-        async for chunk in response.content.iter_any():
-            body.feed(chunk)
-        return body.finish()
+                length, encoding = response.content_length, response.headers.get("Content-Encoding")
+                decoded = _Body(url, self._max_answer, length, encoding)
+                if length is not None and encoding is None:  # within the cap, nothing to decode
+                    return response.status, bytes(await response.read())
+                async for chunk in response.content.iter_any():
+                    decoded.feed(chunk)
+                return response.status, decoded.finish()
 
     async def aclose(self) -> None:
         """Close the running loop's session; ask other live loops to close theirs."""

@@ -1,25 +1,11 @@
-"""What every client shares: the envelope, the capped answer read, the limits, the error mapping.
+"""What every client shares, written once in :class:`BaseClient`: the envelope, the capped
+answer read (:class:`_Body`), the limits and the error mapping (:class:`_TransportErrors`).
 
-Promises every client keeps (README, "Sending events"):
-
-- ``timeout`` is one total per call, counted once the call holds a connection slot;
-- at most ``max_connections`` calls are in flight; the others queue in the client for up to
-  ``pool_timeout`` seconds (default: ``timeout``), then fail with :class:`TimeoutException`;
-- no redirect is ever followed: a 3xx is a :class:`FailedDependencyException`, so the
-  envelope (``auth`` included) only ever goes to the URL the client was given;
-- answers over ``max_answer`` bytes are refused (:class:`BadProtocolException`) without
-  being read whole, and without decompressing more than that: a ``gzip`` or ``deflate``
-  answer is inflated as it arrives, a bounded piece at a time (:class:`_Body`), and a stack
-  of encodings (``gzip, gzip``: a few KB that inflate to GBs) or an encoding the client did
-  not ask for is refused;
-- idle pooled connections expire after :data:`KEEPALIVE_EXPIRY` seconds, below the idle
-  timeout of common servers, so a call is never sent on a connection the server is closing;
-- payloads are written by the package's one encoder, so numbers keep their exact text.
-
-The clients (``_clients.py``) are views of one send written here, :class:`BaseClient`; bytes
-move through transports (``_httpx.py``, ``_aiohttp.py``, NATS, the testing kit's app
-transport), which import their library when first built, never by ``import fastevents``.
-Transport errors of every library are translated in one place, :class:`_TransportErrors`.
+The clients' promises (one total ``timeout``, queued slots, no redirect followed, answers and
+their decompression capped at ``max_answer``, idle connections expired, exact numbers) are
+told once, in :class:`~fastevents.EventClient`'s docstring and docs/clients.md. Bytes move
+through transports (``_httpx.py``, ``_aiohttp.py``, NATS, the testing kit's), which import
+their library when first built, never by ``import fastevents``.
 """
 
 from __future__ import annotations
@@ -88,12 +74,8 @@ def _ids(id: str | None, flow_id: str | None) -> tuple[str, str]:
 def _envelope(
     name: str, version: int, payload: Any, id: str | None, flow_id: str | None, identity: Any, auth: Any, metadata: Any
 ) -> bytes:
-    """The request body: explicit ids win, else the current event's, else fresh UUIDs.
-
-    Written by the package's encoder, the server's too: a received payload forwarded as is
-    keeps every number's exact text (``2.50``, ``1E5``, ``1e400``), and a ``Decimal`` is a
-    JSON number.
-    """
+    """The request body (ids: :func:`_ids`), by the package's one encoder, the server's too: a
+    forwarded payload keeps every number's exact text (``2.50``, ``1e400``)."""
     if id is None or flow_id is None:
         id, flow_id = _ids(id, flow_id)
     outgoing = _Outgoing(
@@ -129,7 +111,9 @@ class _Body:
 
     __slots__ = ("cap", "chunks", "coding", "inflate", "size", "url")
 
-    def __init__(self, url: str, cap: int, encoding: str | None) -> None:
+    def __init__(self, url: str, cap: int, length: int | None, encoding: str | None) -> None:
+        if length is not None and length > cap:  # declared too long: refused before any read
+            raise _too_big(url, cap, f"Content-Length: {length}")
         self.url = url
         self.cap = cap
         self.chunks: list[bytes] = []
@@ -150,13 +134,6 @@ class _Body:
                         f"{url} answered Content-Encoding: {encoding[:100]}, which was not asked for"
                     )
                 self.inflate = zlib.decompressobj(wbits)
-
-    @classmethod
-    def start(cls, url: str, cap: int, length: int | None, encoding: str | None) -> _Body:
-        """The reader of one answer, refused at once when its declared length passes the cap."""
-        if length is not None and length > cap:
-            raise _too_big(url, cap, f"Content-Length: {length}")
-        return cls(url, cap, encoding)
 
     def feed(self, data: bytes) -> None:
         """Add one piece as received; raise once the decoded body passes the cap."""
@@ -198,10 +175,6 @@ class _Body:
         return BadProtocolException(f"{self.url} answered a body that is not valid {self.coding}: {exc}")
 
 
-def _declared(length: str | None) -> int | None:
-    return int(length) if length is not None and length.isdigit() else None
-
-
 def _queue_timeout(url: str, waited: float, slots: int) -> TimeoutException:
     return TimeoutException(
         f"no answer from {url}: waited for a free connection for {waited:g} s "
@@ -219,22 +192,14 @@ def _check_url(url: str) -> None:
         raise ValueError(f"not an http(s) URL: {url!r}")
 
 
-def _check_limits(timeout: float, max_answer: int, max_connections: int, pool_timeout: float | None) -> None:
-    if not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
-    if not isinstance(max_answer, int) or max_answer < 1:
-        raise ValueError(f"max_answer must be a positive number of bytes, not {max_answer!r}")
-    if not isinstance(max_connections, int) or max_connections < 1:
-        raise ValueError(f"max_connections must be at least 1, not {max_connections!r}")
-    if pool_timeout is not None and (not isinstance(pool_timeout, (int, float)) or not pool_timeout >= 0):
-        raise ValueError(f"pool_timeout must be None or a number of seconds >= 0, not {pool_timeout!r}")
-
-
-def _classify(exc: Exception, url: str, limit: float) -> EventClientError | None:
-    """The client-side failure for a transport's exception; None for anything else (a bug).
+def _classify(exc: BaseException, url: str, limit: float) -> EventClientError | None:
+    """The client-side failure for a transport's exception (httpx, httpcore, aiohttp, sockets);
+    None for the client's own failures and anything else (a bug, a cancellation).
 
     Only libraries already imported are looked at: an exception cannot come from one that is not.
     """
+    if not isinstance(exc, Exception) or isinstance(exc, EventClientError):
+        return None
     loaded = sys.modules
     httpx, httpcore, aiohttp = loaded.get("httpx"), loaded.get("httpcore"), loaded.get("aiohttp")
     if isinstance(exc, TimeoutError) or (  # asyncio.timeout's, aiohttp's ServerTimeoutError
@@ -245,22 +210,17 @@ def _classify(exc: Exception, url: str, limit: float) -> EventClientError | None
         return TimeoutException(f"no answer from {url} in {limit:g} s" + (f": {detail}" if detail else ""))
     if (
         isinstance(exc, OSError)
-        or (httpx is not None and isinstance(exc, httpx.TransportError))
+        or (httpx is not None and isinstance(exc, httpx.HTTPError))  # TransportError, and the rest
         or (httpcore is not None and isinstance(exc, (httpcore.NetworkError, httpcore.ProtocolError)))
         or (aiohttp is not None and isinstance(exc, aiohttp.ClientError))
     ):
-        return EventConnectionError(f"cannot reach {url}: {exc!r}")
-    if httpx is not None and isinstance(exc, httpx.HTTPError):
         return EventConnectionError(f"cannot reach {url}: {exc!r}")
     return None
 
 
 class _TransportErrors:
-    """Translate transport errors (httpx, httpcore, aiohttp, sockets) to client-side failures.
-
-    A class rather than a generator-based context manager: it runs on every call, twice for
-    the async client, and costs a fraction of one.
-    """
+    """Raises the client-side failure (:func:`_classify`) of a transport's exception (a class:
+    it runs on every call, and costs a fraction of a generator-based context manager)."""
 
     __slots__ = ("limit", "url")
 
@@ -274,9 +234,7 @@ class _TransportErrors:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if exc is None or not isinstance(exc, Exception) or isinstance(exc, EventClientError):
-            return
-        mapped = _classify(exc, self.url, self.limit)
+        mapped = None if exc is None else _classify(exc, self.url, self.limit)
         if mapped is not None:
             raise mapped from exc
 
@@ -290,12 +248,8 @@ def _lowered(base: dict[str, str], extra: Mapping[str, str] | None) -> dict[str,
 
 
 class Transport(Protocol):
-    """How :class:`~fastevents.EventClient` moves bytes: one POST, answered with (status, body).
-
-    As :class:`AsyncTransport`, without ``await``: ``send`` raises :class:`TimeoutException`
-    or another :class:`EventClientError`, never follows a redirect, and should stop reading
-    past the ``max_answer`` it was built with; ``close`` releases its connections.
-    """
+    """How :class:`~fastevents.EventClient` moves bytes: as :class:`AsyncTransport`, without
+    ``await``, and ``close`` in place of ``aclose``."""
 
     def send(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> tuple[int, bytes]: ...
 
@@ -319,8 +273,13 @@ class AsyncTransport(Protocol):
 
 
 class _Call(msgspec.Struct, gc=False):
-    """One call under way: its body and headers, its total, and who answers or observes it."""
+    """One call under way: its body and headers, its total, and who answers or observes it.
 
+    Around its exchange and reading (``with call:``), a failure is mapped (:func:`_classify`)
+    and told to the observers.
+    """
+
+    url: str
     body: bytes
     headers: dict[str, str]
     limit: float
@@ -328,14 +287,28 @@ class _Call(msgspec.Struct, gc=False):
     mock: Any  # the MockEvents answering in place of the transport, if any
     observed: Any  # the ClientCall observers see, if any
 
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None:
+            return
+        mapped = _classify(exc, self.url, self.limit)
+        if self.observed is not None:
+            client_ended(self.observed, None, exc if mapped is None else mapped)
+        if mapped is not None:
+            raise mapped from exc
+
 
 class BaseClient:
     """One send for every client: settings, envelope, mocks, observers and answer, written once.
 
-    A client's ``send_event`` starts with :meth:`_prepare`, then has the call answered by its
-    mock or moved by its transport within its connection slots, read by :meth:`_read`, and
-    ends with :meth:`_done` or :meth:`_failed`. Only the waiting (threads or an event loop)
-    and ``await`` differ between the sync and the async client.
+    A client's ``send_event`` is its ``_send`` of the call :meth:`_prepare` builds: within the
+    call (``with call:``), answered by its mock or moved by the transport within the client's
+    connection slots, then read by :meth:`_answer`. Only the waiting (threads or an event
+    loop) and ``await`` differ between the sync and the async client.
     """
 
     #: False for the in-process test clients: client observers and a global MockEvents
@@ -354,7 +327,14 @@ class BaseClient:
         pool_timeout: float | None,
     ) -> None:
         self._check_url(url)
-        _check_limits(timeout, max_answer, max_connections, pool_timeout)
+        if not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        if not isinstance(max_answer, int) or max_answer < 1:
+            raise ValueError(f"max_answer must be a positive number of bytes, not {max_answer!r}")
+        if not isinstance(max_connections, int) or max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, not {max_connections!r}")
+        if pool_timeout is not None and (not isinstance(pool_timeout, (int, float)) or not pool_timeout >= 0):
+            raise ValueError(f"pool_timeout must be None or a number of seconds >= 0, not {pool_timeout!r}")
         self.url = url
         self.timeout = timeout
         self.max_answer = max_answer
@@ -393,26 +373,22 @@ class BaseClient:
         if mock is None and self._real:
             mock = _mock
         call_headers = _lowered(self._headers, headers) if headers else self._headers
-        return _Call(body, call_headers, self.timeout if timeout is None else timeout, headers, mock, observed)
+        return _Call(
+            self.url, body, call_headers, self.timeout if timeout is None else timeout, headers, mock, observed
+        )
 
-    def _read(self, status: int, answer: bytes) -> ResponseEvent:
-        """The answer moved by the transport: a ResponseEvent, or a client-side failure."""
+    def _answer(self, call: _Call, status: int, answer: bytes) -> ResponseEvent:
+        """The answer moved for ``call``: a ResponseEvent, or a client-side failure."""
         if len(answer) > self.max_answer:  # a custom transport read it all: still refused
             raise _too_big(self.url, self.max_answer, f"{len(answer)} bytes", answer)
         if not 200 <= status < 300:
             raise FailedDependencyException(f"{self.url} answered HTTP {status}", status=status, body=answer)
         try:
-            return ResponseEvent.from_json(answer)
+            response = ResponseEvent.from_json(answer)
         except Exception as exc:
             raise BadProtocolException(
                 f"{self.url} answered a body that is not a response event: {exc}", body=answer
             ) from None
-
-    def _done(self, call: _Call, response: ResponseEvent) -> ResponseEvent:
         if call.observed is not None:
             client_ended(call.observed, response, None)
         return response
-
-    def _failed(self, call: _Call, exc: BaseException) -> None:
-        if call.observed is not None:
-            client_ended(call.observed, None, exc)

@@ -1,9 +1,5 @@
-"""The clients: :class:`EventClient` (threads) and :class:`AsyncEventClient` (event loops).
-
-Both are :class:`~fastevents._client._base.BaseClient`: the envelope, the mocks, the observers
-and the answer are its, written once; each adds only its connection slots and its transports
-(httpx for the sync client; aiohttp by default, an ``httpx.AsyncClient`` or any
-:class:`AsyncTransport` for the async one).
+"""The clients: :class:`EventClient` (threads) and :class:`AsyncEventClient` (event loops), each
+a :class:`~fastevents._client._base.BaseClient` with its own connection slots and transports.
 """
 
 from __future__ import annotations
@@ -25,7 +21,6 @@ from ._base import (
     Transport,
     _Call,
     _queue_timeout,
-    _TransportErrors,
 )
 
 if TYPE_CHECKING:
@@ -98,29 +93,26 @@ class EventClient(BaseClient):
         headers: Mapping[str, str] | None = None,
     ) -> ResponseEvent:
         """Send one event and return the answer (see the class docstring for failures)."""
-        call = self._prepare(name, version, payload, id, flow_id, identity, auth, metadata, timeout, headers)
-        try:
-            if call.mock is not None:
-                response: ResponseEvent = call.mock.answer(self.url, call.body, call.asked)
-            else:
-                response = self._read(*self._exchange(call))
-        except BaseException as exc:
-            self._failed(call, exc)
-            raise
-        return self._done(call, response)
+        return self._send(
+            self._prepare(name, version, payload, id, flow_id, identity, auth, metadata, timeout, headers)
+        )
 
-    def _exchange(self, call: _Call) -> tuple[int, bytes]:
-        """The call's bytes through the transport, within a connection slot."""
-        slots, limit = self._slots, call.limit
-        with _TransportErrors(self.url, limit):
-            if not slots.acquire(blocking=False):
-                wait = limit if self.pool_timeout is None else self.pool_timeout
-                if not slots.acquire(timeout=wait):
-                    raise _queue_timeout(self.url, wait, self.max_connections)
-            try:
-                return self.transport.send(self.url, call.body, call.headers, limit)
-            finally:
-                slots.release()
+    def _send(self, call: _Call) -> ResponseEvent:
+        """The call answered by its mock, or moved by the transport within a connection slot."""
+        with call:
+            if call.mock is not None:
+                answered = call.mock.answer(self.url, call.body, call.asked)
+            else:
+                slots = self._slots
+                if not slots.acquire(blocking=False):
+                    wait = call.limit if self.pool_timeout is None else self.pool_timeout
+                    if not slots.acquire(timeout=wait):
+                        raise _queue_timeout(self.url, wait, self.max_connections)
+                try:
+                    answered = self.transport.send(self.url, call.body, call.headers, call.limit)
+                finally:
+                    slots.release()
+            return self._answer(call, *answered)
 
     def close(self) -> None:
         """Close the connection pool (unless the ``httpx.Client`` or the transport was given to us)."""
@@ -205,11 +197,9 @@ class AsyncEventClient(BaseClient):
     ``async send(url, body, headers, timeout) -> (status, body)`` and ``async aclose()``
     (closed by us only when we created it). Use ``async with``, or ``await aclose()``.
 
-    The queue for connections is the client's own, in front of any transport: at most
-    ``max_connections`` calls in flight per event loop, others wait up to ``pool_timeout``
-    seconds (None: up to ``timeout``); ``timeout`` counts once a call has its slot. The client
-    works from several event loops (one at a time or at once): each gets its own queue and,
-    with the default transport, its own session.
+    The queue for connections (``max_connections``, ``pool_timeout``) is the client's own, in
+    front of any transport, one per event loop: the client works from several loops (one at a
+    time or at once), each with its own queue and, with the default transport, its own session.
     """
 
     def __init__(
@@ -264,36 +254,32 @@ class AsyncEventClient(BaseClient):
         timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> ResponseEvent:
-        """Send one event and return the answer; failures as for :class:`EventClient`."""
-        call = self._prepare(name, version, payload, id, flow_id, identity, auth, metadata, timeout, headers)
-        try:
-            if call.mock is not None:
-                response: ResponseEvent = await call.mock.answer_async(self.url, call.body, call.asked)
-            else:
-                response = self._read(*await self._exchange(call))
-        except BaseException as exc:
-            self._failed(call, exc)
-            raise
-        return self._done(call, response)
+        """Send one event and return the answer, as :meth:`EventClient.send_event` does."""
+        return await self._send(
+            self._prepare(name, version, payload, id, flow_id, identity, auth, metadata, timeout, headers)
+        )
 
-    async def _exchange(self, call: _Call) -> tuple[int, bytes]:
-        """The call's bytes through the transport, within a connection slot of the running loop."""
-        loop = asyncio.get_running_loop()
-        current, slots = self._current
-        if current is not loop:
-            slots = self._slots(loop)
-        limit = call.limit
-        with _TransportErrors(self.url, limit):
-            if slots.free:
-                slots.free -= 1
+    async def _send(self, call: _Call) -> ResponseEvent:
+        """The call answered by its mock, or moved by the transport within a slot of the running loop."""
+        with call:
+            if call.mock is not None:
+                answered = await call.mock.answer_async(self.url, call.body, call.asked)
             else:
-                wait = limit if self.pool_timeout is None else self.pool_timeout
-                if not await slots.wait(wait):
-                    raise _queue_timeout(self.url, wait, self.max_connections)
-            try:
-                return await self.transport.send(self.url, call.body, call.headers, limit)
-            finally:
-                slots.release()
+                loop = asyncio.get_running_loop()
+                current, slots = self._current
+                if current is not loop:
+                    slots = self._slots(loop)
+                if slots.free:
+                    slots.free -= 1
+                else:
+                    wait = call.limit if self.pool_timeout is None else self.pool_timeout
+                    if not await slots.wait(wait):
+                        raise _queue_timeout(self.url, wait, self.max_connections)
+                try:
+                    answered = await self.transport.send(self.url, call.body, call.headers, call.limit)
+                finally:
+                    slots.release()
+            return self._answer(call, *answered)
 
     async def aclose(self) -> None:
         """Close the transport (unless it, or the ``httpx.AsyncClient``, was given to us)."""

@@ -1,8 +1,6 @@
-"""Transports over httpx: the sync client's (:class:`HttpxSyncTransport`) and an async one
-over an ``httpx.AsyncClient`` (:class:`HttpxTransport`). Both read the answer with the
-shared capped reader (:func:`_reader`, :class:`_Body`) and never follow a redirect.
-
-httpx is imported when a transport is built, never by ``import fastevents``.
+"""Transports over httpx, imported when one is built: the sync client's
+(:class:`HttpxSyncTransport`) and one over an ``httpx.AsyncClient`` (:class:`HttpxTransport`).
+Both read the answer with the capped reader (:class:`_Body`) and never follow a redirect.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ from ._base import (
     DEFAULT_TIMEOUT,
     KEEPALIVE_EXPIRY,
     _Body,
-    _declared,
     _TransportErrors,
 )
 
@@ -31,25 +28,19 @@ __all__ = ["HttpxSyncTransport", "HttpxTransport"]
 
 def _reader(url: str, cap: int, response: httpx.Response) -> _Body:
     """The capped reader of an httpx answer (already fed if httpx read the body: MockTransport)."""
-    headers = response.headers
-    consumed = response.is_stream_consumed  # read already, and decoded
-    body = _Body.start(
-        url, cap, _declared(headers.get("content-length")), None if consumed else headers.get("content-encoding")
-    )
+    headers, consumed = response.headers, response.is_stream_consumed  # read already, and decoded
+    length = headers.get("content-length", "")
+    declared = int(length) if length.isdigit() else None
+    body = _Body(url, cap, declared, None if consumed else headers.get("content-encoding"))
     if consumed:
         body.feed(response.content)
     return body
 
 
 class HttpxSyncTransport:
-    """The sync client's transport: an ``httpx.Client``, ours or yours.
-
-    Ours runs over :class:`~fastevents._client._sync_transport.DeadlineTransport`, whose every
-    socket operation waits no longer than the call has left, so the total holds even while
-    headers trickle in; it sends the client's ``headers`` as its own defaults. Yours is used as
-    is and never closed by us: its pool limits and keep-alive apply, redirects are still not
-    followed, and the total is checked between reads (each read may take what is left).
-    """
+    """The sync client's transport: an ``httpx.Client``, yours (as :class:`~fastevents.EventClient`
+    says) or ours, over :class:`~fastevents._client._sync_transport.DeadlineTransport` and with
+    the client's ``headers`` as its defaults."""
 
     def __init__(
         self,
@@ -98,44 +89,38 @@ class HttpxSyncTransport:
             call_headers = self._sent
         elif not self._owns_client and "accept-encoding" not in headers:  # what _Body decodes
             call_headers = {**headers, "accept-encoding": ACCEPT_ENCODING}
-        deadline = monotonic() + timeout
+        client, deadline = self._client, monotonic() + timeout
         token = self._deadline.set(deadline)
-        with _TransportErrors(url, timeout):
-            try:
-                return self._exchange(url, body, call_headers, timeout, deadline)
-            finally:
-                self._deadline.reset(token)
-
-    def _exchange(
-        self, url: str, body: bytes, headers: Mapping[str, str] | None, timeout: float, deadline: float
-    ) -> tuple[int, bytes]:
-        client = self._client
-        request = client.build_request(
-            "POST",
-            self._url(url),
-            content=body,
-            headers=headers,
-            timeout=self._httpx.USE_CLIENT_DEFAULT if timeout == self._timeout else timeout,
-        )
-        response = client.send(request, stream=True, follow_redirects=False)
         try:
-            if not self._owns_client:
-                left = deadline - monotonic()
-                if left <= 0:
-                    raise TimeoutError("the call's total timeout ran out")
-                if left < timeout - 0.001:
-                    # httpx reads the body's read timeout from here when the body starts:
-                    # each read may only take the time left (the total, give or take 1 ms).
-                    request.extensions["timeout"] = {"connect": left, "read": left, "write": left, "pool": left}
-            decoded = _reader(url, self._max_answer, response)
-            if not response.is_stream_consumed:
-                for chunk in response.iter_raw():  # decoded here, within the cap (not by httpx)
-                    decoded.feed(chunk)
-                    if monotonic() > deadline:
-                        raise TimeoutError("the call's total timeout ran out")
-            answer = decoded.finish()
+            with _TransportErrors(url, timeout):
+                request = client.build_request(
+                    "POST",
+                    self._url(url),
+                    content=body,
+                    headers=call_headers,
+                    timeout=self._httpx.USE_CLIENT_DEFAULT if timeout == self._timeout else timeout,
+                )
+                response = client.send(request, stream=True, follow_redirects=False)
+                try:
+                    if not self._owns_client:
+                        left = deadline - monotonic()
+                        if left <= 0:
+                            raise TimeoutError("the call's total timeout ran out")
+                        if left < timeout - 0.001:
+                            # httpx reads the body's read timeout from here when the body starts:
+                            # each read may only take the time left (the total, give or take 1 ms).
+                            request.extensions["timeout"] = {"connect": left, "read": left, "write": left, "pool": left}
+                    decoded = _reader(url, self._max_answer, response)
+                    if not response.is_stream_consumed:
+                        for chunk in response.iter_raw():  # decoded here, within the cap (not by httpx)
+                            decoded.feed(chunk)
+                            if monotonic() > deadline:
+                                raise TimeoutError("the call's total timeout ran out")
+                    answer = decoded.finish()
+                finally:
+                    response.close()
         finally:
-            response.close()
+            self._deadline.reset(token)
         return response.status_code, answer
 
     def close(self) -> None:

@@ -1,13 +1,9 @@
 """The sync client's own httpx transport: an httpcore pool whose sockets honour a per-call deadline.
 
-httpx and httpcore apply a timeout to each read, write and connect on its own, so a server
-that drips its answer (headers included) one byte at a time holds a call for ever. Here every
-socket operation gets at most the time left before the deadline of the call in progress,
-which the client sets in :data:`current_deadline` around a call: the total holds while
-headers trickle in too.
-Only public APIs of httpx (``BaseTransport``, ``SyncByteStream``) and httpcore
-(``ConnectionPool(network_backend=...)``, ``NetworkBackend``, ``NetworkStream``) are used.
-Imported on first use of an :class:`~fastevents.EventClient`, never by ``import fastevents``.
+httpx and httpcore time each read, write and connect on its own, so a server that drips its
+answer (headers included) a byte at a time holds a call for ever. Here every socket operation
+waits at most what is left before the deadline the client sets in :data:`current_deadline`
+around a call. Only public APIs of httpx and httpcore are used.
 """
 
 from __future__ import annotations
@@ -63,11 +59,9 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._stream.get_extra_info(info)
 
 
-class _DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's blocking socket backend, with each stream capped by the call's deadline."""
-
-    def __init__(self) -> None:
-        self._backend = httpcore.SyncBackend()
+class _DeadlineBackend(httpcore.SyncBackend):
+    """httpcore's blocking socket backend, with each TCP stream capped by the call's deadline (the
+    pool is built without ``uds``, so no Unix socket is ever opened)."""
 
     def connect_tcp(
         self,
@@ -78,16 +72,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         timeout = _cap(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._backend.connect_tcp(host, port, timeout, local_address, socket_options))
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:
-        timeout = _cap(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._backend.connect_unix_socket(path, timeout, socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self._backend.sleep(seconds)
+        return _DeadlineStream(super().connect_tcp(host, port, timeout, local_address, socket_options))
 
 
 class _Body(httpx.SyncByteStream):
