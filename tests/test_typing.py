@@ -1,4 +1,5 @@
-"""Users' code type-checks: tests/typing/*.py pass ``mypy --strict``, run as a user runs it.
+"""Users' code type-checks: tests/typing/*.py pass ``mypy --strict``, run as a user runs it;
+and the package itself passes ``mypy --strict`` in the checkout.
 
 mypy runs from a directory outside the checkout, so it must find fastevents the way a user's
 program does: through the install (README's Quick start: ``pip install -e ".[test]"``). A
@@ -45,3 +46,20 @@ def test_users_programs_pass_mypy_strict_from_outside_the_checkout(tmp_path: Pat
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"Success: no issues found in {len(PROGRAMS)} source files" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # mypy with a cold cache, on a busy machine
+def test_the_package_passes_mypy_strict(tmp_path: Path) -> None:
+    # A user's mypy skips the errors of an installed package, so the test above cannot see them.
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"), "fastevents"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("Success: no issues found"), result.stdout

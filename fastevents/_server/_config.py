@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -18,6 +18,9 @@ from .._asgi import asgi_app
 from .._limits import Limits
 from .._router import EventRouter
 from .._target import UsageError, load_router
+
+if TYPE_CHECKING:
+    from multiprocessing.sharedctypes import Synchronized
 
 __all__ = ["AppFactory", "ServeConfig"]
 
@@ -35,7 +38,7 @@ class _StartupFailure(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self.reason = ""
-        self.shared: Any = None  # ServeConfig.startup_failed, in each process
+        self.shared: Synchronized[int] | None = None  # ServeConfig.startup_failed, in each process
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -69,7 +72,7 @@ class ServeConfig(uvicorn.Config):
     ) -> None:
         self.limits = limits
         self.manager_pid = manager_pid
-        self.startup_failed: Any = None
+        self.startup_failed: Synchronized[int] | None = None
         self.direct = direct
         super().__init__(app, **kwargs)
 

@@ -180,13 +180,14 @@ class Manager(Multiprocess):
     """
 
     processes: list[_Worker]  # type: ignore[assignment]
+    config: ServeConfig  # what run() passes: uvicorn's Config plus the shared startup flag
 
     def __init__(self, config: ServeConfig, sockets: list[Any]) -> None:
         super().__init__(config, sockets)
         self.exit_code = 0
 
     def _spawn(self, failures: int = 0) -> _Worker:
-        worker = _Worker(self.config, self.sockets)  # type: ignore[arg-type]
+        worker = _Worker(self.config, self.sockets)
         worker.failures = failures
         worker.start()
         return worker
@@ -253,7 +254,8 @@ class Manager(Multiprocess):
 
     def _startup_failed(self) -> bool:
         """A worker's lifespan startup failed (it said why): stop, exit status 1, no restart."""
-        if not self.config.startup_failed.value:
+        flag = self.config.startup_failed
+        if flag is None or not flag.value:
             return False
         self.exit_code = 1
         self.should_exit.set()
