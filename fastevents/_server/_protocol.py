@@ -174,6 +174,9 @@ class _RefusedUpgradeBody:
 class HardenedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the limits of ``config.limits`` (see :class:`Limits`)."""
 
+    _lane: FastLane | None  # the fast lane's parser (set in _init_direct)
+    _lane_tries: int
+
     def __init__(
         self,
         config: uvicorn.Config,
@@ -471,7 +474,7 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             self._direct_urls = frozenset()
         # The fast lane (_direct.FastLane), made on first use; tried while reads hold whole
         # requests, given up after _LANE_TRIES reads in a row that did not.
-        self._lane: FastLane | None = None
+        self._lane = None
         self._lane_tries = _LANE_TRIES if self._direct_urls else 0
 
     def on_message_begin(self) -> None:
