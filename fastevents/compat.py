@@ -297,23 +297,18 @@ def _unsupported(feature: str, instead: str) -> TypeError:
     return TypeError(f"{feature} is not supported by fastevents.compat; the msgspec way: {instead}")
 
 
-#: ``Field`` keyword -> the ``msgspec.Meta`` keyword that checks it (``regex`` is anchored
-#: at the start first: pydantic v1 used ``re.match``, msgspec ``re.search``).
+#: ``Field`` keyword -> the ``msgspec.Meta`` keyword that checks it: the same name, but for
+#: ``min_items``, ``max_items`` and ``regex`` (anchored at the start first: pydantic v1 used
+#: ``re.match``, msgspec ``re.search``).
 _FIELD_META = {
-    "gt": "gt",
-    "ge": "ge",
-    "lt": "lt",
-    "le": "le",
-    "multiple_of": "multiple_of",
-    "min_length": "min_length",
-    "max_length": "max_length",
+    **{
+        name: name
+        for name in ("gt", "ge", "lt", "le", "multiple_of", "min_length", "max_length", "title", "description")
+    },
     "min_items": "min_length",
     "max_items": "max_length",
     "regex": "pattern",
-    "title": "title",
-    "description": "description",
 }
-_ANCHOR = "^(?:{})"
 
 
 class FieldInfo:
@@ -329,10 +324,7 @@ class FieldInfo:
     def apply(self, annotation: Any) -> tuple[Any, Any]:
         """(the class attribute, the annotation) that make msgspec do what this field says."""
         if self.meta:
-            meta = dict(self.meta)
-            if "pattern" in meta:
-                meta["pattern"] = _ANCHOR.format(meta["pattern"])
-            annotation = Annotated[annotation, msgspec.Meta(**meta)]
+            annotation = Annotated[annotation, msgspec.Meta(**self.meta)]
         options: dict[str, Any] = {} if self.alias is None else {"name": self.alias}
         if self.default_factory is not None:
             options["default_factory"] = self.default_factory
@@ -365,6 +357,8 @@ def Field(  # pydantic's name, so that only the import changes
     if default is not ... and default_factory is not None:
         raise TypeError("Field() takes a default or a default_factory, not both")
     meta = {_FIELD_META[option]: value for option, value in options.items() if value is not None}
+    if "pattern" in meta:
+        meta["pattern"] = f"^(?:{meta['pattern']})"
     return FieldInfo(default, default_factory, alias, meta)
 
 
