@@ -31,6 +31,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import copy as _copy
+import functools
 import inspect
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -47,7 +48,6 @@ from ._errors import (
     FailedDependencyException,
     PayloadValidationError,
     TimeoutException,
-    field_error,
 )
 from ._model import CamelStruct, RedirectPayload, User
 from ._router import EventRouter
@@ -272,10 +272,6 @@ class ValidationError(PayloadValidationError):
     it through) with the old ``fields``, ``to_dict()`` and ``to_json()``.
     """
 
-    @classmethod
-    def from_validation_error(cls, exc: msgspec.ValidationError) -> ValidationError:
-        return cls(parameters={"fields": [field_error(exc)]}, expected=True)
-
     @property
     def fields(self) -> list[FieldError]:
         return [FieldError(f["name"], f["errorType"], f["message"]) for f in self.parameters.get("fields", [])]
@@ -297,23 +293,18 @@ def _unsupported(feature: str, instead: str) -> TypeError:
     return TypeError(f"{feature} is not supported by fastevents.compat; the msgspec way: {instead}")
 
 
-#: ``Field`` keyword -> the ``msgspec.Meta`` keyword that checks it (``regex`` is anchored
-#: at the start first: pydantic v1 used ``re.match``, msgspec ``re.search``).
+#: ``Field`` keyword -> the ``msgspec.Meta`` keyword that checks it: the same name, but for
+#: ``min_items``, ``max_items`` and ``regex`` (anchored at the start first: pydantic v1 used
+#: ``re.match``, msgspec ``re.search``).
 _FIELD_META = {
-    "gt": "gt",
-    "ge": "ge",
-    "lt": "lt",
-    "le": "le",
-    "multiple_of": "multiple_of",
-    "min_length": "min_length",
-    "max_length": "max_length",
+    **{
+        name: name
+        for name in ("gt", "ge", "lt", "le", "multiple_of", "min_length", "max_length", "title", "description")
+    },
     "min_items": "min_length",
     "max_items": "max_length",
     "regex": "pattern",
-    "title": "title",
-    "description": "description",
 }
-_ANCHOR = "^(?:{})"
 
 
 class FieldInfo:
@@ -329,10 +320,7 @@ class FieldInfo:
     def apply(self, annotation: Any) -> tuple[Any, Any]:
         """(the class attribute, the annotation) that make msgspec do what this field says."""
         if self.meta:
-            meta = dict(self.meta)
-            if "pattern" in meta:
-                meta["pattern"] = _ANCHOR.format(meta["pattern"])
-            annotation = Annotated[annotation, msgspec.Meta(**meta)]
+            annotation = Annotated[annotation, msgspec.Meta(**self.meta)]
         options: dict[str, Any] = {} if self.alias is None else {"name": self.alias}
         if self.default_factory is not None:
             options["default_factory"] = self.default_factory
@@ -365,6 +353,8 @@ def Field(  # pydantic's name, so that only the import changes
     if default is not ... and default_factory is not None:
         raise TypeError("Field() takes a default or a default_factory, not both")
     meta = {_FIELD_META[option]: value for option, value in options.items() if value is not None}
+    if "pattern" in meta:
+        meta["pattern"] = f"^(?:{meta['pattern']})"
     return FieldInfo(default, default_factory, alias, meta)
 
 
@@ -461,10 +451,9 @@ def _run_validators(self: Any) -> None:
     values: dict[str, Any] = {}
     for name, wire in zip(cls.__struct_fields__, cls.__struct_encode_fields__, strict=True):
         value = getattr(self, name)
-        checks = cls.__compat_validators__.get(name, ())
+        checks = cls.__compat_validators__[name]
         if checks:
-            default = cls.__compat_defaults__.get(name, _NO_DEFAULT)
-            given = not _is_default(value, default)
+            given = not _holds_default(cls, name, value)
             for check in checks:
                 if not (given or check.always):
                     continue
@@ -481,7 +470,8 @@ def _run_validators(self: Any) -> None:
 _NO_DEFAULT = object()
 
 
-def _is_default(value: Any, default: Any) -> bool:
+def _holds_default(cls: Any, name: str, value: Any) -> bool:
+    default = cls.__compat_defaults__.get(name, _NO_DEFAULT)
     return type(value) is type(default) and value == default
 
 
@@ -537,8 +527,11 @@ class _CamelMeta(msgspec.StructMeta):
             field: [v for v in cls.__compat_validator_list__ if field in v.fields or "*" in v.fields]
             for field in fields
         }
-        cls.__compat_defaults__ = {field: _default_value(default) for field, default in defaults.items()}
         cls.__compat_factories__ = frozenset(f for f, default in defaults.items() if _is_factory(default))
+        # the default to compare with; a factory's: a fresh value
+        cls.__compat_defaults__ = {
+            f: default.factory() if f in cls.__compat_factories__ else default for f, default in defaults.items()
+        }
         return cls
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
@@ -568,11 +561,6 @@ def _field_defaults(struct: Any) -> dict[str, Any]:
 
 def _is_factory(default: Any) -> bool:
     return type(default).__name__ == "Factory" and callable(getattr(default, "factory", None))
-
-
-def _default_value(default: Any) -> Any:
-    """A field's default as a value to compare with (a factory's: a fresh one)."""
-    return default.factory() if _is_factory(default) else default
 
 
 def _plain(value: Any, by_alias: bool = True) -> Any:
@@ -733,9 +721,8 @@ class CamelPydanticMixin(CamelStruct, metaclass=_CamelMeta):
                 continue
             if exclude_none and value is None:
                 continue
-            default = cls.__compat_defaults__.get(name, _NO_DEFAULT)
             # as pydantic v1: a default_factory's value is never "the default"
-            if exclude_defaults and name not in cls.__compat_factories__ and _is_default(value, default):
+            if exclude_defaults and name not in cls.__compat_factories__ and _holds_default(cls, name, value):
                 continue
             out[key if by_alias else name] = _plain(value, by_alias)
         return out
@@ -932,14 +919,9 @@ class EventRegister:
         EventDiscovery.add(cls.event_name, cls.event_handler, cls.event_version or 1)
 
 
-_processor_instance: _processor.EventProcessor | None = None
-
-
+@functools.cache
 def _default_processor() -> _processor.EventProcessor:
-    global _processor_instance
-    if _processor_instance is None:
-        _processor_instance = _processor.EventProcessor(default_router)
-    return _processor_instance
+    return _processor.EventProcessor(default_router)
 
 
 class EventProcessor:
