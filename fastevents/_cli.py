@@ -177,7 +177,7 @@ def _is_nats_url(url: str) -> bool:
     return url.partition("://")[0].lower() in ("nats", "tls")
 
 
-class _NatsOnce:
+class _NatsOnce(contextlib.AbstractContextManager["_NatsOnce"]):
     """``fastevents send nats://HOST:PORT/SUBJECT``: one event over a NatsEventClient."""
 
     def __init__(self, url: str, timeout: float) -> None:
@@ -197,9 +197,6 @@ class _NatsOnce:
                 await self._client.aclose()
 
         return asyncio.run(once())
-
-    def __enter__(self) -> _NatsOnce:
-        return self
 
     def __exit__(self, *exc: object) -> None:
         return None

@@ -80,8 +80,7 @@ class ServeConfig(uvicorn.Config):
     def configure_logging(self) -> None:
         super().configure_logging()
         error_log = logging.getLogger("uvicorn.error")
-        if _startup_failure not in error_log.filters:
-            error_log.addFilter(_startup_failure)
+        error_log.addFilter(_startup_failure)  # once: a filter already there is not added again
         _startup_failure.shared = getattr(self, "startup_failed", None)
         package_logger = logging.getLogger("fastevents")
         package_logger.setLevel(error_log.level)
