@@ -245,12 +245,8 @@ def send(args: argparse.Namespace) -> int:
     if response.is_error:
         payload = response.payload
         code = payload.get("code") if isinstance(payload, dict) else None
-        print(
-            f"fastevents: error answer {response.name} ({response.error_type}"
-            + (f", code {code}" if code else "")
-            + ")",
-            file=sys.stderr,
-        )
+        with_code = f", code {code}" if code else ""
+        print(f"fastevents: error answer {response.name} ({response.error_type}{with_code})", file=sys.stderr)
         return EXIT_ERROR_EVENT
     return EXIT_OK
 
