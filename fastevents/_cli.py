@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib
 import math
@@ -51,12 +52,10 @@ def _fail(message: str, code: int) -> NoReturn:
 
 def _backends() -> str:
     names = []
-    for module, label in (("uvloop", "uvloop"), ("httptools", "httptools")):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            continue
-        names.append(label)
+    for name in ("uvloop", "httptools"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+            names.append(name)
     return " + ".join(names) or "asyncio + h11"
 
 
@@ -178,7 +177,7 @@ def _is_nats_url(url: str) -> bool:
     return url.partition("://")[0].lower() in ("nats", "tls")
 
 
-class _NatsOnce:
+class _NatsOnce(contextlib.AbstractContextManager["_NatsOnce"]):
     """``fastevents send nats://HOST:PORT/SUBJECT``: one event over a NatsEventClient."""
 
     def __init__(self, url: str, timeout: float) -> None:
@@ -198,9 +197,6 @@ class _NatsOnce:
                 await self._client.aclose()
 
         return asyncio.run(once())
-
-    def __enter__(self) -> _NatsOnce:
-        return self
 
     def __exit__(self, *exc: object) -> None:
         return None
@@ -249,12 +245,8 @@ def send(args: argparse.Namespace) -> int:
     if response.is_error:
         payload = response.payload
         code = payload.get("code") if isinstance(payload, dict) else None
-        print(
-            f"fastevents: error answer {response.name} ({response.error_type}"
-            + (f", code {code}" if code else "")
-            + ")",
-            file=sys.stderr,
-        )
+        with_code = f", code {code}" if code else ""
+        print(f"fastevents: error answer {response.name} ({response.error_type}{with_code})", file=sys.stderr)
         return EXIT_ERROR_EVENT
     return EXIT_OK
 
@@ -265,10 +257,7 @@ def send(args: argparse.Namespace) -> int:
 def print_catalogue(args: argparse.Namespace) -> int:
     from ._catalogue import catalogue_json
 
-    try:
-        router = load_router(args.target)
-    except UsageError as exc:
-        _fail(str(exc), EXIT_USAGE)
+    router = load_router(args.target)
     sys.stdout.write(msgspec.json.format(catalogue_json(router), indent=2).decode() + "\n")
     return 0
 
@@ -282,10 +271,7 @@ def _default_title(target: str) -> str:
 
 
 def print_openapi(args: argparse.Namespace) -> int:
-    try:
-        router = load_router(args.target)
-    except UsageError as exc:
-        _fail(str(exc), EXIT_USAGE)
+    router = load_router(args.target)
     from ._catalogue import json_text
 
     document = router.openapi(title=args.title or _default_title(args.target), version=args.api_version, path=args.path)
@@ -321,10 +307,7 @@ def codegen(args: argparse.Namespace) -> int:
 
     source = args.source
     remote = "://" in source
-    try:
-        found = _remote_catalogue(source, args.timeout) if remote else load_router(source).catalogue()
-    except UsageError as exc:
-        _fail(str(exc), EXIT_USAGE)
+    found = _remote_catalogue(source, args.timeout) if remote else load_router(source).catalogue()
     if args.name:
         name = args.name
     elif args.output:
@@ -583,5 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
+    except UsageError as exc:
+        _fail(str(exc), EXIT_USAGE)
     except KeyboardInterrupt:
         return 130

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 __all__ = ["Limits", "Unit", "option"]
@@ -26,7 +25,7 @@ def option(default: Any, unit: Unit, help: str) -> Any:
     return dataclasses.field(default=default, metadata={"unit": unit, "help": help})
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Limits:
     """Limits of ``fastevents serve``, per worker process; times in seconds, sizes in bytes.
 
@@ -59,7 +58,7 @@ class Limits:
     )
 
     def __post_init__(self) -> None:
-        for field in fields(self):
+        for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             flag = "--" + field.name.replace("_", "-")
             if field.metadata["unit"] != "seconds":

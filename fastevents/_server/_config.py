@@ -4,6 +4,7 @@ startup) and :class:`AppFactory`."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import os
@@ -79,12 +80,10 @@ class ServeConfig(uvicorn.Config):
     def configure_logging(self) -> None:
         super().configure_logging()
         error_log = logging.getLogger("uvicorn.error")
-        if _startup_failure not in error_log.filters:
-            error_log.addFilter(_startup_failure)
+        error_log.addFilter(_startup_failure)  # once: a filter already there is not added again
         _startup_failure.shared = getattr(self, "startup_failed", None)
-        level = logging.getLogger("uvicorn.error").level
         package_logger = logging.getLogger("fastevents")
-        package_logger.setLevel(level)
+        package_logger.setLevel(error_log.level)
         if not any(getattr(h, "_fastevents_serve", False) for h in package_logger.handlers):
             handler = logging.StreamHandler(sys.stderr)
             handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
@@ -110,27 +109,19 @@ def _die_with(parent_pid: int) -> None:
         raise SystemExit(0)
 
 
+@dataclasses.dataclass(eq=False)
 class AppFactory:
     """Builds the events app in each worker (picklable, unlike the app itself)."""
 
-    def __init__(
-        self,
-        target: str,
-        path: str,
-        max_body: int,
-        catalogue: bool = False,
-        health_path: str | None = None,
-        also_serve: tuple[Callable[[Any], Any], ...] = (),
-    ) -> None:
-        self.target = target
-        self.path = path
-        self.max_body = max_body
-        self.catalogue = catalogue
-        self.health_path = health_path
-        #: Other transports (``fastevents._nats_serve.lifespan``): each, given the app's
-        #: processor, a lifespan that serves it, run inside the router's own lifespan.
-        self.also_serve = also_serve
-        self.app: Any = None  # this process's app, once built
+    target: str
+    path: str
+    max_body: int
+    catalogue: bool = False
+    health_path: str | None = None
+    #: Other transports (``fastevents._nats_serve.lifespan``): each, given the app's
+    #: processor, a lifespan that serves it, run inside the router's own lifespan.
+    also_serve: tuple[Callable[[Any], Any], ...] = ()
+    app: Any = dataclasses.field(default=None, init=False)  # this process's app, once built
 
     def __call__(self) -> Any:
         try:

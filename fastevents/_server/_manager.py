@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import multiprocessing
 import signal
@@ -240,17 +241,11 @@ class Manager(Multiprocess):
     def _ignore(self, name: str, level: int = logging.WARNING) -> None:
         logger.log(level, "received %s: ignored", name)
 
-    def handle_quit(self) -> None:
-        self._ignore("SIGQUIT")
-
-    def handle_usr1(self) -> None:
-        self._ignore("SIGUSR1")
-
-    def handle_usr2(self) -> None:
-        self._ignore("SIGUSR2")
-
-    def handle_winch(self) -> None:  # a terminal's resize: not worth a warning
-        self._ignore("SIGWINCH", logging.INFO)
+    handle_quit = functools.partialmethod(_ignore, "SIGQUIT")
+    handle_usr1 = functools.partialmethod(_ignore, "SIGUSR1")
+    handle_usr2 = functools.partialmethod(_ignore, "SIGUSR2")
+    # SIGWINCH, a terminal's resize, is not worth a warning.
+    handle_winch = functools.partialmethod(_ignore, "SIGWINCH", logging.INFO)
 
     def _startup_failed(self) -> bool:
         """A worker's lifespan startup failed (it said why): stop, exit status 1, no restart."""
