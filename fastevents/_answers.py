@@ -17,6 +17,7 @@ from ._wire import ENVELOPE_KEYS, EventErrorType, EventFields, diagnose_envelope
 
 logger = logging.getLogger("fastevents")
 _BAD_REQUEST = EventErrorType.BAD_REQUEST._value_
+_GENERIC = EventErrorType.GENERIC._value_
 
 _encode = encode
 _decode = msgspec.json.decode
@@ -161,17 +162,8 @@ def error(name: str, version: int, id_raw: Raw, flow_raw: Raw, exc: BaseExceptio
         suffix = exc.type._value_ if isinstance(exc.type, EventErrorType) else str(exc.type)
         _log(ERROR_LOG_LEVEL[exc.expected], suffix, name, version, id_raw, flow_raw, exc.code)
         return answer(f"{name}:{suffix}", version, id_raw, flow_raw, payload)
-    _log(
-        logging.ERROR,
-        EventErrorType.GENERIC.value,
-        name,
-        version,
-        id_raw,
-        flow_raw,
-        f"unhandled {type(exc).__name__}",
-        exc_info=exc,
-    )
-    return answer(f"{name}:error", version, id_raw, flow_raw, b'{"code":"UNHANDLED_ERROR","parameters":{}}')
+    _log(logging.ERROR, _GENERIC, name, version, id_raw, flow_raw, f"unhandled {type(exc).__name__}", exc_info=exc)
+    return answer(f"{name}:{_GENERIC}", version, id_raw, flow_raw, b'{"code":"UNHANDLED_ERROR","parameters":{}}')
 
 
 def sent_as_is(name: str, version: int, id_raw: Raw, flow_raw: Raw, value: EventFields) -> bytes:

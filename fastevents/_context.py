@@ -88,8 +88,5 @@ class EventContextHolder:
     @contextlib.asynccontextmanager
     async def with_async_context(event: Event) -> AsyncIterator[EventContext]:
         """``with_context`` for ``async with``."""
-        token = current_event.set(event)
-        try:
-            yield EventContext(event)
-        finally:
-            current_event.reset(token)
+        with EventContextHolder.with_context(event) as context:
+            yield context

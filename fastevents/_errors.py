@@ -96,8 +96,7 @@ class EventException(Exception):
 
 
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
-_MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]*)`")
-_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]*)`")
+_FIELD = re.compile(r"^Object (?:(?P<missing>missing required)|contains unknown) field `(?P<field>[^`]*)`")
 
 
 def field_error(exc: msgspec.ValidationError) -> dict[str, str]:
@@ -106,16 +105,14 @@ def field_error(exc: msgspec.ValidationError) -> dict[str, str]:
     match = _AT.search(message)
     path = match.group("path").lstrip(".") if match else ""
     text = message[: match.start()] if match else message
-    kind = "invalid"
-    for pattern, found in ((_MISSING, "missing"), (_UNKNOWN, "unknown")):
-        m = pattern.match(text)
-        if m:
-            kind = found
-            path = f"{path}.{m.group('field')}" if path else m.group("field")
-            break
+    field = _FIELD.match(text)
+    if field:
+        kind = "missing" if field.group("missing") else "unknown"
+        path = f"{path}.{field.group('field')}" if path else field.group("field")
+    elif text.startswith("Expected `"):
+        kind = "type" if ", got `" in text else "constraint"
     else:
-        if text.startswith("Expected `"):
-            kind = "type" if ", got `" in text else "constraint"
+        kind = "invalid"
     return {"name": path, "errorType": kind, "message": text}
 
 

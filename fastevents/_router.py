@@ -162,25 +162,17 @@ def _is_generator(fn: Any) -> bool:
     return inspect.isgeneratorfunction(call) or inspect.isasyncgenfunction(call)
 
 
-def _check_callable_with(fn: Any, count: int, what: str, shape: str) -> inspect.Signature | None:
+def _check_callable_with(fn: Any, count: int, what: str, shape: str) -> None:
     """Refuse, when it is registered, a callable that cannot be called with ``count``
-    positional arguments (and nothing else); its signature, if it has one."""
+    positional arguments (and nothing else)."""
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):  # some builtins have none: trusted
-        return None
+        return
     try:
         signature.bind(*([None] * count))
     except TypeError as exc:
         raise TypeError(f"{what} {_qualname(fn)} must be callable as {shape}: {exc}") from None
-    return signature
-
-
-def check_interceptor(fn: Any) -> None:
-    """An interceptor is called ``fn(event, call_next)``: refuse any other shape at once."""
-    if not callable(fn):
-        raise TypeError(f"an interceptor must be callable, got {fn!r}")
-    _check_callable_with(fn, 2, "interceptor", "fn(event, call_next)")
 
 
 def _call_mode(handler: Callable[..., Any], schema: Any) -> tuple[int, Any]:
@@ -204,10 +196,8 @@ def _call_mode(handler: Callable[..., Any], schema: Any) -> tuple[int, Any]:
         takes_payload = len(params) > 1 or params[0].kind is inspect.Parameter.VAR_POSITIONAL
         # Called handler(event) or handler(event, payload), nothing else: a third required
         # parameter or a required keyword-only one would fail on every request.
-        if takes_payload:
-            _check_callable_with(handler, 2, "handler", "handler(event, payload)")
-        else:
-            _check_callable_with(handler, 1, "handler", "handler(event)")
+        shape = "handler(event, payload)" if takes_payload else "handler(event)"
+        _check_callable_with(handler, 2 if takes_payload else 1, "handler", shape)
     if not takes_payload:
         if schema is not None:
             raise TypeError(f"{handler!r} takes no payload argument, but a schema was given")
@@ -261,13 +251,9 @@ class EventRouter:
         default_timeout: float | None = None,
         lifespan: Lifespan | None = None,
     ) -> None:
-        if name_pattern is not None:
-            validate_names = True
-        self._name_pattern: re.Pattern[str] | None = (
-            re.compile(name_pattern)
-            if isinstance(name_pattern, str)
-            else name_pattern or (DEFAULT_NAME_PATTERN if validate_names else None)
-        )
+        if isinstance(name_pattern, str):
+            name_pattern = re.compile(name_pattern)
+        self._name_pattern = name_pattern or (DEFAULT_NAME_PATTERN if validate_names else None)
         self._specs: dict[tuple[str, int], _Spec] = {}
         # One live routing table per dispatch core in use (usually just one), by Route type.
         self._tables: dict[type[Route], dict[tuple[str, int], Route]] = {}
@@ -360,7 +346,9 @@ class EventRouter:
 
     def add_interceptor(self, fn: Interceptor) -> None:
         """:meth:`interceptor` without the decorator."""
-        check_interceptor(fn)
+        if not callable(fn):
+            raise TypeError(f"an interceptor must be callable, got {fn!r}")
+        _check_callable_with(fn, 2, "interceptor", "fn(event, call_next)")
         self._interceptors.append(fn)
         self._refresh()
 

@@ -51,7 +51,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from opentelemetry.metrics import Histogram, get_meter
+from opentelemetry.metrics import Meter, get_meter
 from opentelemetry.propagators.textmap import (
     CarrierT,
     Getter,
@@ -192,8 +192,13 @@ def _fail(span: Span, exc: BaseException | None) -> None:
 class _Metric:
     """One duration histogram, with its attribute sets built once per distinct outcome."""
 
-    def __init__(self, histogram: Histogram) -> None:
-        self._record = histogram.record
+    def __init__(self, meter: Meter, name: str, direction: str) -> None:
+        self._record = meter.create_histogram(
+            name,
+            unit="s",
+            description=f"Measures the duration of an {direction} Remote Procedure Call (RPC).",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        ).record
         self._attributes: dict[tuple[str, str | None, str | None], dict[str, str]] = {}
 
     def record(self, seconds: float, method: str, status: str | None, error_type: str | None) -> None:
@@ -213,21 +218,17 @@ class _Metric:
 class _ServerObserver(EventObserver):
     """A SERVER span and a ``rpc.server.call.duration`` measurement per answered event."""
 
-    def __init__(self, tracer: Tracer, metric: _Metric, record_user_id: bool) -> None:
+    def __init__(self, tracer: Tracer, meter: Meter, record_user_id: bool) -> None:
         self._start_span = tracer.start_span
-        self._metric = metric
+        self._metric = _Metric(meter, SERVER_DURATION, "incoming")
         self._record_user_id = record_user_id
 
     def event_started(self, call: EventCall) -> Any:
         name = call.name
-        if call.routed:
-            method = span_name = f"{name}:V{call.version}"
-            attributes: dict[str, Any] = {RPC_SYSTEM_NAME: SYSTEM, RPC_METHOD: method}
-        else:
-            method = span_name = OTHER
-            attributes = {RPC_SYSTEM_NAME: SYSTEM, RPC_METHOD: OTHER}
-            if name is not None:
-                attributes[RPC_METHOD_ORIGINAL] = _bounded(name if call.version is None else f"{name}:V{call.version}")
+        method = f"{name}:V{call.version}" if call.routed else OTHER
+        attributes: dict[str, Any] = {RPC_SYSTEM_NAME: SYSTEM, RPC_METHOD: method}
+        if not call.routed and name is not None:
+            attributes[RPC_METHOD_ORIGINAL] = _bounded(name if call.version is None else f"{name}:V{call.version}")
         if call.id is not None:
             attributes[EVENTS_ID] = _bounded(call.id)
         if call.flow_id is not None:
@@ -245,7 +246,7 @@ class _ServerObserver(EventObserver):
                 attributes[ENDUSER_ID] = _bounded(user_id)
         parent = _parent(call)
         start = _start_ns(call.start)
-        span = self._start_span(span_name, parent, _SERVER, attributes, start_time=start)
+        span = self._start_span(method, parent, _SERVER, attributes, start_time=start)
         token = _attach(_set_span_in_context(span, parent))
         return span, token, method, start
 
@@ -271,9 +272,9 @@ class _ClientObserver(ClientObserver):
     """A CLIENT span, the trace context injected, and a ``rpc.client.call.duration``
     measurement per sent event."""
 
-    def __init__(self, tracer: Tracer, metric: _Metric) -> None:
+    def __init__(self, tracer: Tracer, meter: Meter) -> None:
         self._start_span = tracer.start_span
-        self._metric = metric
+        self._metric = _Metric(meter, CLIENT_DURATION, "outgoing")
         self._servers: dict[str, dict[str, Any]] = {}
 
     def _server(self, url: str) -> dict[str, Any]:
@@ -353,10 +354,6 @@ def _version() -> str:
         return ""
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
 class FastEventsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Traces and RPC metrics for every fastevents processor, ASGI app and client.
 
@@ -379,25 +376,9 @@ class FastEventsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         meter = get_meter(__name__, version, kwargs.get("meter_provider"))
         record_user_id = kwargs.get("record_user_id")
         if record_user_id is None:
-            record_user_id = _env_flag(RECORD_USER_ID_ENV)
-        server = _Metric(
-            meter.create_histogram(
-                SERVER_DURATION,
-                unit="s",
-                description="Measures the duration of an incoming Remote Procedure Call (RPC).",
-                explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-            )
-        )
-        client = _Metric(
-            meter.create_histogram(
-                CLIENT_DURATION,
-                unit="s",
-                description="Measures the duration of an outgoing Remote Procedure Call (RPC).",
-                explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-            )
-        )
-        self._server_observer = _ServerObserver(tracer, server, bool(record_user_id))
-        self._client_observer = _ClientObserver(tracer, client)
+            record_user_id = os.environ.get(RECORD_USER_ID_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+        self._server_observer = _ServerObserver(tracer, meter, bool(record_user_id))
+        self._client_observer = _ClientObserver(tracer, meter)
         add_observer(self._server_observer)
         add_client_observer(self._client_observer)
         _logfilter.span_ids = _span_ids
