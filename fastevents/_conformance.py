@@ -278,21 +278,6 @@ def applies_over_nats(case: dict[str, Any]) -> bool:
     )
 
 
-def _nats_exchange(nc: Any, url: str, subject: str, timeout: float) -> Any:
-    """``_exchange`` over NATS request/reply: the reply is the answer body; NATS carries no
-    content type, so a plain reply counts as HTTP 200 ``application/json``."""
-    from . import _nats
-
-    async def exchange(target: str, method: str, headers: dict[str, str], body: bytes, oversize: int = 0) -> Reply:
-        try:
-            status, answer = await _nats.request(nc, url, subject, body, None, timeout)
-        except EventClientError as exc:
-            raise ConnectionError(str(exc)) from None
-        return Reply(status, {"content-type": "application/json"} if status == 200 else {}, answer)
-
-    return exchange
-
-
 async def _run_nats(url: str, cases: list[dict[str, Any]], timeout: float) -> list[CaseResult]:
     from . import _nats
 
@@ -300,8 +285,17 @@ async def _run_nats(url: str, cases: list[dict[str, Any]], timeout: float) -> li
     if subject is None:
         raise ValueError(f"no subject in {url!r}: expected nats://HOST:PORT/SUBJECT")
     nc = await _nats.connect(servers, "fastevents-conformance", max_reconnect_attempts=0)
+
+    async def exchange(target: str, method: str, headers: dict[str, str], body: bytes, oversize: int = 0) -> Reply:
+        """``_exchange`` over NATS request/reply: the reply is the answer body; NATS carries no
+        content type, so a plain reply counts as HTTP 200 ``application/json``."""
+        try:
+            status, answer = await _nats.request(nc, url, subject, body, None, timeout)
+        except EventClientError as exc:
+            raise ConnectionError(str(exc)) from None
+        return Reply(status, {"content-type": "application/json"} if status == 200 else {}, answer)
+
     try:
-        exchange = _nats_exchange(nc, url, subject, timeout)
         return [await _run_case(url, case, timeout, exchange) for case in cases if applies_over_nats(case)]
     finally:
         await nc.close()
