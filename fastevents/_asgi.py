@@ -104,9 +104,7 @@ async def _read_rest(receive: Receive, first: bytes, max_body: int) -> Any:
     """The whole body after its first chunk; ``None`` on disconnect, ``_TOO_LARGE`` past ``max_body``."""
     chunks = [first]
     size = len(first)
-    while True:
-        if size > max_body:
-            return _TOO_LARGE
+    while size <= max_body:
         message = await receive()
         if message["type"] != "http.request":
             return None
@@ -114,10 +112,8 @@ async def _read_rest(receive: Receive, first: bytes, max_body: int) -> Any:
         chunks.append(chunk)
         size += len(chunk)
         if not message.get("more_body", False):
-            break
-    if size > max_body:
-        return _TOO_LARGE
-    return b"".join(chunks)
+            return b"".join(chunks) if size <= max_body else _TOO_LARGE
+    return _TOO_LARGE
 
 
 class _ClientGone(Exception):
