@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import ssl
 import sys
@@ -107,20 +108,16 @@ async def _exchange(url: str, method: str, headers: dict[str, str], body: bytes,
             reading = asyncio.ensure_future(_read_reply(reader))
         chunk = b" " * _CHUNK
         sent = 0
-        try:
+        with contextlib.suppress(ConnectionError, OSError):  # the server stopped reading: its answer is what matters
             while sent < oversize and not reading.done():
-                writer.write(chunk[: min(_CHUNK, oversize - sent)])
+                writer.write(chunk[: oversize - sent])
                 await writer.drain()
                 sent += _CHUNK
-        except (ConnectionError, OSError):
-            pass  # the server stopped reading: its answer is what matters
         return await reading
     finally:
         writer.close()
-        try:
+        with contextlib.suppress(ConnectionError, OSError, ssl.SSLError):
             await writer.wait_closed()
-        except (ConnectionError, OSError, ssl.SSLError):
-            pass
 
 
 async def _read_reply(reader: asyncio.StreamReader, *, interim: bool = False) -> Reply:
