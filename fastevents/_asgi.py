@@ -59,11 +59,7 @@ _CONTENT_TYPE_CACHE_SIZE = 64
 
 def _parse_content_type(value: bytes) -> Any:
     """``None`` for UTF-8 JSON, a codec name for JSON in another charset, else ``_UNSUPPORTED``."""
-    try:
-        text = value.decode("latin-1")
-    except Exception:  # pragma: no cover - latin-1 decodes any bytes
-        return _UNSUPPORTED
-    media_type, _, params = text.partition(";")
+    media_type, _, params = value.decode("latin-1").partition(";")
     media_type = media_type.strip().lower()
     if media_type not in _ACCEPTED_MEDIA_TYPES and not (
         media_type.startswith("application/") and media_type.endswith("+json")
@@ -108,9 +104,7 @@ async def _read_rest(receive: Receive, first: bytes, max_body: int) -> Any:
     """The whole body after its first chunk; ``None`` on disconnect, ``_TOO_LARGE`` past ``max_body``."""
     chunks = [first]
     size = len(first)
-    while True:
-        if size > max_body:
-            return _TOO_LARGE
+    while size <= max_body:
         message = await receive()
         if message["type"] != "http.request":
             return None
@@ -118,10 +112,8 @@ async def _read_rest(receive: Receive, first: bytes, max_body: int) -> Any:
         chunks.append(chunk)
         size += len(chunk)
         if not message.get("more_body", False):
-            break
-    if size > max_body:
-        return _TOO_LARGE
-    return b"".join(chunks)
+            return b"".join(chunks) if size <= max_body else _TOO_LARGE
+    return _TOO_LARGE
 
 
 class _ClientGone(Exception):
@@ -361,39 +353,31 @@ class EventsApp:
         # The router's lifespan (and those of the routers it included) around serving.
         async with contextlib.AsyncExitStack() as stack:
             while True:
-                message = await receive()
-                kind = message["type"]
+                kind = (await receive())["type"]
                 if kind == "lifespan.startup":
-                    self.state = "starting"
-                    try:
-                        await stack.enter_async_context(self.processor.router.lifespan_context())
-                    except Exception as exc:
-                        # The server reports the reason (one line); the traceback at DEBUG.
-                        logger.debug("fastevents: the lifespan's startup failed", exc_info=True)
-                        await send(
-                            {
-                                "type": "lifespan.startup.failed",
-                                "message": f"lifespan startup failed: {type(exc).__name__}: {exc}",
-                            }
-                        )
-                        return
-                    self.state = "serving"
-                    await send({"type": "lifespan.startup.complete"})
+                    phase, self.state = "startup", "starting"
                 elif kind == "lifespan.shutdown":
-                    self.state = "stopping"
-                    try:
+                    phase, self.state = "shutdown", "stopping"
+                else:
+                    continue
+                try:
+                    if phase == "startup":
+                        await stack.enter_async_context(self.processor.router.lifespan_context())
+                    else:
                         await stack.aclose()
-                    except Exception as exc:
-                        logger.exception("fastevents: the lifespan's shutdown failed")
-                        await send(
-                            {
-                                "type": "lifespan.shutdown.failed",
-                                "message": f"lifespan shutdown failed: {type(exc).__name__}: {exc}",
-                            }
-                        )
-                        return
+                except Exception as exc:
+                    # The server reports the reason (one line): a failed startup's traceback is
+                    # logged at DEBUG only, a failed shutdown's in full.
+                    level = logging.DEBUG if phase == "startup" else logging.ERROR
+                    logger.log(level, "fastevents: the lifespan's %s failed", phase, exc_info=True)
+                    reason = f"lifespan {phase} failed: {type(exc).__name__}: {exc}"
+                    await send({"type": f"lifespan.{phase}.failed", "message": reason})
+                    return
+                if phase == "shutdown":
                     await send({"type": "lifespan.shutdown.complete"})
                     return
+                self.state = "serving"
+                await send({"type": "lifespan.startup.complete"})
 
 
 def asgi_app(

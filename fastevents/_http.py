@@ -34,8 +34,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
-_READ_ONLY = [(b"allow", b"GET, HEAD")]
-
 
 def http_scope(
     method: str,
@@ -66,13 +64,11 @@ def http_scope(
 
 def plain_headers(text: bytes, extra: Headers | None = None) -> Headers:
     """The headers of a plain-text answer (a refusal, a 404...)."""
-    headers = [
+    return [
         (b"content-type", b"text/plain; charset=utf-8"),
         (b"content-length", b"%d" % len(text)),
+        *(extra or ()),
     ]
-    if extra:
-        headers.extend(extra)
-    return headers
 
 
 def json_headers(body: bytes, cache_control: bytes) -> Headers:
@@ -101,7 +97,7 @@ async def refuse_method(scope: Scope, send: Send) -> bool:
     :func:`get_body`)."""
     if scope["method"] in ("GET", "HEAD"):
         return False
-    await respond_plain(send, 405, b"Method Not Allowed", _READ_ONLY)
+    await respond_plain(send, 405, b"Method Not Allowed", [(b"allow", b"GET, HEAD")])
     return True
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -31,7 +31,7 @@ from ._client import AsyncEventClient, BaseClient, EventClient
 from ._client import _base as _client
 from ._client._base import DEFAULT_TIMEOUT
 from ._errors import EventConnectionError
-from ._http import http_scope
+from ._http import Message, Receive, Scope, Send, http_scope
 from ._model import RequestEvent
 from ._processor import EventProcessor
 from ._router import EventRouter
@@ -45,10 +45,7 @@ T = TypeVar("T")
 #: The test clients' max_answer and max_connections: an app in process is neither capped nor queued.
 _UNBOUNDED = sys.maxsize
 
-_Message = MutableMapping[str, Any]
-ASGIApp = Callable[
-    [_Message, Callable[[], Awaitable[_Message]], Callable[[_Message], Awaitable[None]]], Awaitable[None]
-]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 # --- in-process clients ---------------------------------------------------------------------
@@ -115,8 +112,8 @@ class AsyncTestClient(_InProcess, AsyncEventClient):
     """
 
     _lifespan: asyncio.Task[None] | None = None
-    _lifespan_inbox: asyncio.Queue[_Message] | None = None
-    _lifespan_outbox: asyncio.Queue[_Message] | None = None
+    _lifespan_inbox: asyncio.Queue[Message] | None = None
+    _lifespan_outbox: asyncio.Queue[Message] | None = None
 
     def _transport(self) -> _AppTransport:
         return _AppTransport(self)
@@ -138,7 +135,7 @@ class AsyncTestClient(_InProcess, AsyncEventClient):
         status: int | None = None
         chunks: list[bytes] = []
 
-        async def receive() -> _Message:
+        async def receive() -> Message:
             nonlocal request_sent
             if not request_sent:
                 request_sent = True
@@ -146,7 +143,7 @@ class AsyncTestClient(_InProcess, AsyncEventClient):
             await done.wait()  # like a client that waits for the answer, then hangs up
             return {"type": "http.disconnect"}
 
-        async def send(message: _Message) -> None:
+        async def send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
@@ -161,8 +158,8 @@ class AsyncTestClient(_InProcess, AsyncEventClient):
         return status, b"".join(chunks)
 
     async def __aenter__(self) -> Self:
-        inbox: asyncio.Queue[_Message] = asyncio.Queue()
-        outbox: asyncio.Queue[_Message] = asyncio.Queue()
+        inbox: asyncio.Queue[Message] = asyncio.Queue()
+        outbox: asyncio.Queue[Message] = asyncio.Queue()
         self._lifespan_inbox, self._lifespan_outbox = inbox, outbox
         scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
         self._lifespan = asyncio.ensure_future(self.app(scope, inbox.get, outbox.put))
@@ -300,18 +297,16 @@ class MockEvents:
     def add(self, name: str, version: int, answer: Any, *, schema: Any = None) -> None:
         """Register the answer to (name, version); see the class docstring."""
         if isinstance(answer, BaseException):
-            error = answer
 
             def handler(event: Any) -> Any:
-                raise error
+                raise answer
 
         elif callable(answer) and not isinstance(answer, (type, msgspec.Struct)):
             handler = answer
         else:
-            value = answer
 
             def handler(event: Any) -> Any:
-                return value
+                return answer
 
         self._router.add(name, version, handler, schema=schema)
 
