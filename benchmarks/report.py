@@ -684,7 +684,7 @@ FAIRNESS = """\
 
 HTTP_FAIRNESS = """\
 - **Servers.** All three run under the same uvicorn configuration, that of `fastevents serve`
-  (`fastevents._cli._uvicorn_config`: httptools, uvloop, access log off, lifespan on, one
+  (`fastevents._server._run.run`: httptools, uvloop, access log off, lifespan on, one
   worker, a pre-bound socket); `benchmarks/http_serve.py` serves the two ASGI apps that are not
   fastevents. The **bare msgspec ASGI app** (`benchmarks/http_bare_app.py`) is the server's own
   limit, not an implementation: read the body, decode the envelope into a plain Struct
