@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import ssl
 import sys
 import time
@@ -391,8 +392,8 @@ def _run_command(args: argparse.Namespace) -> int:
     if nats and not parts.path.strip("/"):
         print(f"fastevents: no subject in {args.url!r}: expected nats://HOST:PORT/SUBJECT", file=sys.stderr)
         return 2
-    if args.timeout <= 0:
-        print("fastevents: --timeout must be positive (seconds)", file=sys.stderr)
+    if not math.isfinite(args.timeout) or args.timeout <= 0:  # nan and inf would never time out
+        print("fastevents: --timeout must be a positive number of seconds", file=sys.stderr)
         return 2
     try:
         results = asyncio.run(run_cases(args.url, timeout=args.timeout))

@@ -111,7 +111,10 @@ def test_unreachable_server_fails_every_case_with_the_reason() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("args", [["ftp://example.com/events"], ["http://127.0.0.1:1/events", "--timeout", "0"]])
+@pytest.mark.parametrize(
+    "args",
+    [["ftp://example.com/events"]] + [["http://127.0.0.1:1/events", "--timeout", bad] for bad in ("0", "nan", "inf")],
+)
 def test_usage_errors_exit_2(args: list[str]) -> None:
     result = conformance(*args)
     assert result.returncode == 2 and result.stdout == "" and "fastevents:" in result.stderr
