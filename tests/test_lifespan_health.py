@@ -100,6 +100,33 @@ def test_a_failing_startup_fails_the_lifespan_with_the_reason() -> None:
     asyncio.run(main())
 
 
+def test_a_failing_shutdown_fails_the_lifespan_with_the_reason_and_logs_its_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @contextlib.asynccontextmanager
+    async def lifespan(router: EventRouter) -> AsyncIterator[None]:
+        yield
+        raise TimeoutError("pool did not close in 5 s")
+
+    async def main() -> None:
+        app = asgi_app(EventRouter(lifespan=lifespan), health_path="/health")
+        harness = Harness(app)
+        assert (await harness.lifespan("startup"))["type"] == "lifespan.startup.complete"
+        message = await harness.lifespan("shutdown")
+        assert message == {
+            "type": "lifespan.shutdown.failed",
+            "message": "lifespan shutdown failed: TimeoutError: pool did not close in 5 s",
+        }
+        await harness.task
+        assert await harness.get("/health") == (503, b'{"status":"stopping"}')
+
+    with caplog.at_level("DEBUG", logger="fastevents"):
+        asyncio.run(main())
+    [record] = [r for r in caplog.records if "lifespan's shutdown failed" in r.getMessage()]
+    assert record.levelname == "ERROR" and record.exc_info is not None  # in full, unlike startup's
+    assert record.exc_info[0] is TimeoutError
+
+
 FAILING_APP = """
 import contextlib
 from fastevents import EventRouter
