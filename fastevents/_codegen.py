@@ -46,6 +46,8 @@ _STRING_FORMATS = {
     "decimal": ("decimal", "decimal.Decimal"),
 }
 _SCALARS = {"boolean": "bool", "integer": "int", "number": "float", "null": "None"}
+# The Python type of a JSON value in an ``enum`` that ``typing.Literal`` cannot hold (bool before int).
+_PY_TYPES = ((type(None), "None"), (bool, "bool"), (int, "int"), (float, "float"), (str, "str"))
 
 
 def _words(text: str) -> list[str]:
@@ -65,11 +67,7 @@ def _pascal(text: str) -> str:
 
 def _literal(value: Any) -> str:
     """A JSON scalar as Python source (strings double-quoted, as ruff formats them)."""
-    if value is None or isinstance(value, bool):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    return repr(value)
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
 
 
 def _docstring(text: str, indent: str) -> list[str]:
@@ -177,14 +175,13 @@ class _Walker(abc.ABC):
         methods = []
         for event in self.events:
             payload = None if event.get("payloadKind") == "ignored" else self.type_of(event.get("payload"))
-            response = event.get("response")
             methods.append(
                 {
                     "method": names(self.method_name(event["name"], event["version"])),
                     "name": event["name"],
                     "version": event["version"],
                     "payload": payload,
-                    "returns": self.type_of(response) if response is not None else self.ANY,
+                    "returns": self.type_of(event.get("response")),
                     "doc": "\n\n".join(p for p in (event.get("summary"), event.get("description")) if p),
                 }
             )
@@ -226,7 +223,7 @@ class _Writer(_Walker):
     def literal(self, values: list[Any]) -> str:
         if all(v is None or isinstance(v, (str, int, bool)) for v in values):
             return f"typing.Literal[{', '.join(_literal(v) for v in values)}]"
-        return self.union([self.type_of({"type": _json_type(v)}) for v in values])
+        return self.union([next((n for kind, n in _PY_TYPES if isinstance(v, kind)), self.ANY) for v in values])
 
     def string(self, schema: dict[str, Any]) -> str:
         if schema.get("contentEncoding") == "base64":
@@ -396,13 +393,6 @@ class _Writer(_Walker):
         return "\n".join(lines)
 
 
-_JSON_TYPES = ((type(None), "null"), (bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"))
-
-
-def _json_type(value: Any) -> str:
-    return next((name for kind, name in _JSON_TYPES if isinstance(value, kind)), "any")
-
-
 _HELPERS = '''
 _T = typing.TypeVar("_T")
 
@@ -459,7 +449,7 @@ def _success(response: fastevents.ResponseEvent, decoder: msgspec.json.Decoder[_
 '''
 
 
-def _client_class(writer: _Writer, decoders: dict[str, str], *, asynchronous: bool, title: str) -> str:
+def _client_class(writer: _Writer, methods: list[dict[str, Any]], *, asynchronous: bool, title: str) -> str:
     name = writer.async_client if asynchronous else writer.client
     base = "fastevents.AsyncEventClient" if asynchronous else "fastevents.EventClient"
     a, aw = ("async ", "await ") if asynchronous else ("", "")
@@ -491,7 +481,7 @@ def _client_class(writer: _Writer, decoders: dict[str, str], *, asynchronous: bo
         f"    {a}def __{a[:1]}exit__(self, *exc_info: object) -> None:",
         f"        {aw}self.{close}()",
     ]
-    for method in writer.methods():
+    for method in methods:
         payload = f", payload: {method['payload']}" if method["payload"] is not None else ""
         sent = ", payload" if method["payload"] is not None else ""
         lines += [
@@ -500,7 +490,7 @@ def _client_class(writer: _Writer, decoders: dict[str, str], *, asynchronous: bo
             *_docstring(method["doc"] or f"Send ``{method['name']}`` v{method['version']}.", "        "),
             f"        response = {aw}self._client.send_event({_literal(method['name'])}, {method['version']}"
             f"{sent}, **options)",
-            f"        return _success(response, {decoders[method['method']]})",
+            f"        return _success(response, _DECODE_{method['method'].upper()})",
         ]
     return "\n".join(lines)
 
@@ -515,24 +505,18 @@ def python_client(catalogue: dict[str, Any], *, name: str, header: list[str]) ->
     writer = _Writer(catalogue, prefix)
     classes, aliases = writer.definitions()
     methods = writer.methods()
-    decoders: dict[str, str] = {}
-    decoder_lines: list[str] = []
-    for method in methods:
-        constant = "_DECODE_" + method["method"].upper()
-        decoders[method["method"]] = constant
-        decoder_lines.append(
-            f"{constant}: msgspec.json.Decoder[{method['returns']}] = msgspec.json.Decoder({method['returns']})"
-            if method["returns"] != "typing.Any"
-            else f"{constant}: msgspec.json.Decoder[typing.Any] = msgspec.json.Decoder()"
-        )
+    decoders = [
+        f"_DECODE_{m['method'].upper()}: msgspec.json.Decoder[{m['returns']}] = "
+        f"msgspec.json.Decoder({'' if m['returns'] == 'typing.Any' else m['returns']})"
+        for m in methods
+    ]
     writer.imports.add("collections.abc")
-    title = name
     public = [writer.client, writer.async_client, writer.error, writer.redirect]
     public += [writer.names[s] for s in writer.schemas]
     stdlib = sorted(m for m in writer.imports if m not in ("msgspec", "fastevents"))
     parts = [
         "\n".join(f"# {line}" for line in header),
-        f'"""Typed client for the {title} events (generated by ``fastevents codegen``)."""',
+        f'"""Typed client for the {name} events (generated by ``fastevents codegen``)."""',
         "from __future__ import annotations",
         "\n".join(f"import {m}" for m in stdlib),
         "import fastevents\nimport msgspec",
@@ -540,9 +524,9 @@ def python_client(catalogue: dict[str, Any], *, name: str, header: list[str]) ->
         *classes,
         *(["\n".join(aliases)] if aliases else []),
         _HELPERS.strip("\n").format(error=writer.error, redirect=writer.redirect),
-        "\n".join(decoder_lines) if decoder_lines else "",
-        _client_class(writer, decoders, asynchronous=False, title=title),
-        _client_class(writer, decoders, asynchronous=True, title=title),
+        "\n".join(decoders),
+        _client_class(writer, methods, asynchronous=False, title=name),
+        _client_class(writer, methods, asynchronous=True, title=name),
     ]
     return _join(parts)
 
