@@ -58,8 +58,11 @@ def _literal_pattern(text: str) -> str:
     return "".join("\\" + c if c in "^$\\.*+?()[]{}|/" else c for c in text)
 
 
+_ANSWER_KEYS = list(ENVELOPE_KEYS)
+
+
 def _envelope(
-    title: str, name: Any, version: Any, payload: Any, *, required: list[str], description: str = ""
+    title: str, name: Any, version: Any, payload: Any, *, required: list[str] = _ANSWER_KEYS, description: str = ""
 ) -> dict[str, Any]:
     return {
         "title": title,
@@ -86,26 +89,17 @@ def _envelope(
     }
 
 
-_ANSWER_KEYS = list(ENVELOPE_KEYS)
-
-
-def _text(event: dict[str, Any]) -> str:
-    return "\n\n".join(part for part in (event.get("summary"), event.get("description")) if part)
-
-
 def _request(event: dict[str, Any]) -> dict[str, Any]:
-    name, version = event["name"], event["version"]
-    kind = event.get("payloadKind")
-    payload = event.get("payload")
-    if payload is None:
-        payload = {"description": "Ignored by the handler." if kind == "ignored" else "Any JSON value."}
+    name, version, payload = event["name"], event["version"], event.get("payload")
     return _envelope(
         f"{name} v{version}",
         {"const": name},
         {"const": version},
-        payload,
-        required=["name", "version", "payload"] if event.get("payload") is not None else ["name", "version"],
-        description=_text(event),
+        payload
+        if payload is not None
+        else {"description": "Ignored by the handler." if event.get("payloadKind") == "ignored" else "Any JSON value."},
+        required=["name", "version", "payload"] if payload is not None else ["name", "version"],
+        description="\n\n".join(part for part in (event.get("summary"), event.get("description")) if part),
     )
 
 
@@ -118,7 +112,6 @@ def _answers(event: dict[str, Any]) -> list[dict[str, Any]]:
         {"const": f"{name}:response"},
         {"const": version},
         response if known else {"description": "Any JSON value: the handler's return type has no schema."},
-        required=_ANSWER_KEYS,
         description=event.get("summary") or "",
     )
     error = _envelope(
@@ -126,7 +119,6 @@ def _answers(event: dict[str, Any]) -> list[dict[str, Any]]:
         {"type": "string", "pattern": f"^{_literal_pattern(name)}:(?!(response|redirect)$)[^:]+$"},
         {"const": version},
         _ref(ERROR_PAYLOAD),
-        required=_ANSWER_KEYS,
         description=(
             f"`{name}:<errorType>`: the handler raised an error ({_ERROR_SUFFIXES} or its own type), "
             f"the payload did not match the schema (`badRequest`, code `{PayloadValidationError.code}`), "
@@ -141,7 +133,6 @@ def _answers(event: dict[str, Any]) -> list[dict[str, Any]]:
                 {"const": f"{name}:redirect"},
                 {"const": version},
                 _ref(REDIRECT_PAYLOAD),
-                required=_ANSWER_KEYS,
             )
         )
     return answers
@@ -161,7 +152,6 @@ def _bare_error(error: EventErrorType, code: str, parameters: dict[str, Any], de
                 "parameters": {"type": "object", "required": list(parameters), "properties": parameters},
             },
         },
-        required=_ANSWER_KEYS,
         description=description,
     )
 
