@@ -46,7 +46,7 @@ _STRING_FORMATS = {
     "decimal": ("decimal", "decimal.Decimal"),
 }
 _SCALARS = {"boolean": "bool", "integer": "int", "number": "float", "null": "None"}
-# The Python type of a JSON value in an ``enum`` that ``typing.Literal`` cannot hold (bool before int).
+# The Python type of a JSON scalar (bool before int: a bool is an int too).
 _PY_TYPES = ((type(None), "None"), (bool, "bool"), (int, "int"), (float, "float"), (str, "str"))
 
 
@@ -271,14 +271,11 @@ class _Writer(_Walker):
             return _literal(value) if ok and (value is None or isinstance(value, (str, int, bool))) else None
         kinds = schema.get("type")
         kinds = kinds if isinstance(kinds, list) else [kinds]
+        scalar = next((name for kind, name in _PY_TYPES if isinstance(value, kind)), None)
         for kind in kinds:
-            if kind == "null" and value is None:
-                return "None"
-            if kind == "boolean" and isinstance(value, bool):
+            if kind in ("null", "boolean", "integer") and _SCALARS[kind] == scalar:
                 return repr(value)
-            if kind == "integer" and isinstance(value, int) and not isinstance(value, bool):
-                return repr(value)
-            if kind == "number" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if kind == "number" and scalar in ("int", "float"):
                 return repr(float(value))
             if kind == "string" and isinstance(value, str) and self.type_of({**schema, "type": "string"}) == "str":
                 return _literal(value)
