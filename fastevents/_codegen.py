@@ -172,20 +172,17 @@ class _Walker(abc.ABC):
     def methods(self) -> list[dict[str, Any]]:
         """One client method per event: its name, the event's, the payload and answer types, a doc."""
         names = _Unique(set(self.METHODS_TAKEN))
-        methods = []
-        for event in self.events:
-            payload = None if event.get("payloadKind") == "ignored" else self.type_of(event.get("payload"))
-            methods.append(
-                {
-                    "method": names(self.method_name(event["name"], event["version"])),
-                    "name": event["name"],
-                    "version": event["version"],
-                    "payload": payload,
-                    "returns": self.type_of(event.get("response")),
-                    "doc": "\n\n".join(p for p in (event.get("summary"), event.get("description")) if p),
-                }
-            )
-        return methods
+        return [
+            {
+                "method": names(self.method_name(event["name"], event["version"])),
+                "name": event["name"],
+                "version": event["version"],
+                "payload": None if event.get("payloadKind") == "ignored" else self.type_of(event.get("payload")),
+                "returns": self.type_of(event.get("response")),
+                "doc": "\n\n".join(p for p in (event.get("summary"), event.get("description")) if p),
+            }
+            for event in self.events
+        ]
 
 
 class _Writer(_Walker):

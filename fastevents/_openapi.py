@@ -64,28 +64,14 @@ _ANSWER_KEYS = list(ENVELOPE_KEYS)
 def _envelope(
     title: str, name: Any, version: Any, payload: Any, *, required: list[str] = _ANSWER_KEYS, description: str = ""
 ) -> dict[str, Any]:
+    ids = [{"type": "string"} for _ in range(2)]  # id, flowId
+    objects = [_ref(JSON_OBJECT) for _ in range(3)]  # identity, auth, metadata
     return {
         "title": title,
         **({"description": description} if description else {}),
         "type": "object",
         "required": required,
-        # Values in ENVELOPE_KEYS' order: id, flowId strings; identity, auth, metadata objects.
-        "properties": dict(
-            zip(
-                ENVELOPE_KEYS,
-                (
-                    name,
-                    version,
-                    {"type": "string"},
-                    {"type": "string"},
-                    payload,
-                    _ref(JSON_OBJECT),
-                    _ref(JSON_OBJECT),
-                    _ref(JSON_OBJECT),
-                ),
-                strict=True,
-            )
-        ),
+        "properties": dict(zip(ENVELOPE_KEYS, (name, version, *ids, payload, *objects), strict=True)),
     }
 
 
