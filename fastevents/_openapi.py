@@ -90,37 +90,32 @@ def _request(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _answers(event: dict[str, Any]) -> list[dict[str, Any]]:
-    name, version = event["name"], event["version"]
-    response = event.get("response")
-    known = response is not None
-    success = _envelope(
-        f"{name} v{version}: response",
-        {"const": f"{name}:response"},
-        {"const": version},
-        response if known else {"description": "Any JSON value: the handler's return type has no schema."},
-        description=event.get("summary") or "",
-    )
-    error = _envelope(
-        f"{name} v{version}: error",
-        {"type": "string", "pattern": f"^{_literal_pattern(name)}:(?!(response|redirect)$)[^:]+$"},
-        {"const": version},
-        _ref(ERROR_PAYLOAD),
-        description=(
-            f"`{name}:<errorType>`: the handler raised an error ({_ERROR_SUFFIXES} or its own type), "
-            f"the payload did not match the schema (`badRequest`, code `{PayloadValidationError.code}`), "
-            "or the handler failed (`error`, code `UNHANDLED_ERROR`)."
+    name, version, response = event["name"], event["version"], event.get("response")
+    answers = [
+        _envelope(
+            f"{name} v{version}: response",
+            {"const": f"{name}:response"},
+            {"const": version},
+            response
+            if response is not None
+            else {"description": "Any JSON value: the handler's return type has no schema."},
+            description=event.get("summary") or "",
         ),
-    )
-    answers = [success, error]
-    if not known:  # a handler that builds its own answer may redirect
-        answers.append(
-            _envelope(
-                f"{name} v{version}: redirect",
-                {"const": f"{name}:redirect"},
-                {"const": version},
-                _ref(REDIRECT_PAYLOAD),
-            )
-        )
+        _envelope(
+            f"{name} v{version}: error",
+            {"type": "string", "pattern": f"^{_literal_pattern(name)}:(?!(response|redirect)$)[^:]+$"},
+            {"const": version},
+            _ref(ERROR_PAYLOAD),
+            description=(
+                f"`{name}:<errorType>`: the handler raised an error ({_ERROR_SUFFIXES} or its own type), "
+                f"the payload did not match the schema (`badRequest`, code `{PayloadValidationError.code}`), "
+                "or the handler failed (`error`, code `UNHANDLED_ERROR`)."
+            ),
+        ),
+    ]
+    if response is None:  # a handler that builds its own answer may redirect
+        redirect = {"const": f"{name}:redirect"}
+        answers.append(_envelope(f"{name} v{version}: redirect", redirect, {"const": version}, _ref(REDIRECT_PAYLOAD)))
     return answers
 
 
