@@ -312,12 +312,12 @@ class _Writer(_Walker):
         """(classes, aliases): the named schemas as Python source, enums first, aliases last."""
         enums: list[str] = []  # first: struct defaults may name their members
         classes: list[str] = []
-        aliases: dict[str, tuple[str, set[str]]] = {}
+        pending: dict[str, tuple[str, set[str]]] = {}  # alias -> (its type, the names it uses)
         for schema_name, schema in self.schemas.items():
             name = self.names[schema_name]
             doc = schema.get("description") or "" if isinstance(schema, dict) else ""
             if not isinstance(schema, dict):
-                aliases[name] = ("typing.Any", set())
+                pending[name] = ("typing.Any", set())
             elif self._is_enum(schema):
                 self.imports.add("enum")
                 lines = [f"class {name}(enum.Enum):", *_docstring(doc, "    ")]
@@ -331,9 +331,8 @@ class _Writer(_Walker):
             else:
                 expr = self.type_of(schema)
                 uses = {n for n in self.names.values() if re.search(rf"\b{re.escape(n)}\b", expr)}
-                aliases[name] = (expr, uses)
+                pending[name] = (expr, uses)
         ordered: list[str] = []
-        pending = dict(aliases)
         while pending:  # aliases after the aliases they use (a cycle falls back to typing.Any)
             ready = [n for n, (_, uses) in pending.items() if not (uses & set(pending)) - {n}] or [next(iter(pending))]
             for alias in ready:
