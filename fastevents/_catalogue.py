@@ -38,6 +38,8 @@ _MAX_DEPTH = 8  # recursive types: the example stops here with null
 
 # Return annotations that say nothing about the response payload.
 _NO_SCHEMA = (Any, object, inspect.Signature.empty)
+# ``payloadKind`` by payload mode; any other mode is "schema", or "any" when the type has none.
+_PAYLOAD_KINDS: dict[PayloadMode, str] = {"none": "ignored", "raw": "raw"}
 
 
 def catalogue(router: EventRouter) -> dict[str, Any]:
@@ -50,15 +52,15 @@ def catalogue(router: EventRouter) -> dict[str, Any]:
 
     events = []
     for reg, payload, response in zip(registrations, payload_schemas, response_schemas, strict=True):
-        summary, description = _doc(reg)
+        summary, _, description = reg.doc().strip().partition("\n")  # the docstring's first line, and the rest
         events.append(
             {
                 "name": reg.name,
                 "version": reg.version,
-                "summary": summary,
-                "description": description,
+                "summary": summary.strip(),
+                "description": description.strip(),
                 "payload": payload,
-                "payloadKind": _payload_kind(reg.payload_mode, payload),
+                "payloadKind": _PAYLOAD_KINDS.get(reg.payload_mode, "schema" if payload is not None else "any"),
                 "response": response,
                 "responseKind": "schema" if response is not None else "unknown",
                 "example": {
@@ -99,14 +101,6 @@ def _valid_text(value: Any) -> Any:
     return value
 
 
-def _payload_kind(mode: PayloadMode, schema: Any) -> str:
-    if mode == "none":
-        return "ignored"
-    if mode == "raw":
-        return "raw"
-    return "schema" if schema is not None else "any"
-
-
 def _schemas(types: list[Any]) -> tuple[list[dict[str, Any] | None], dict[str, Any]]:
     """One JSON Schema per type (``None`` where there is none) and the shared components."""
     usable: dict[int, Any] = {}  # position -> type
@@ -138,12 +132,6 @@ def _response_type(registration: Registration) -> Any:
     if any(isinstance(arg, type) and issubclass(arg, (Event, msgspec.Raw)) for arg in args):
         return None  # the handler builds its own answer (or raw bytes): its payload is not typed
     return hint
-
-
-def _doc(registration: Registration) -> tuple[str, str]:
-    """(summary, description): the docstring's first line and the rest of it."""
-    first, _, rest = registration.doc().strip().partition("\n")
-    return first.strip(), rest.strip()
 
 
 def example_value(schema: Any, components: dict[str, Any], depth: int = 0) -> Any:
@@ -215,17 +203,14 @@ def _csp(page: bytes) -> bytes:
     Nothing else loads (no external assets; data: only for the empty favicon), and the page
     may only talk to this server.
     """
-    hashes = {}
+    hashes = []
     for tag in (b"script", b"style"):
         start = page.index(b">", page.index(b"<" + tag)) + 1
         body = page[start : page.index(b"</" + tag + b">", start)]
-        hashes[tag] = b"'sha256-" + base64.b64encode(hashlib.sha256(body).digest()) + b"'"
+        hashes.append(b"'sha256-" + base64.b64encode(hashlib.sha256(body).digest()) + b"'")
     return (
-        b"default-src 'none'; script-src "
-        + hashes[b"script"]
-        + b"; style-src "
-        + hashes[b"style"]
-        + b"; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        b"default-src 'none'; script-src %s; style-src %s; connect-src 'self'; img-src data:; base-uri 'none'; "
+        b"form-action 'none'; frame-ancestors 'none'" % tuple(hashes)
     )
 
 
@@ -253,24 +238,17 @@ class CataloguePages:
             (b"x-content-type-options", b"nosniff"),
             (b"cache-control", b"no-cache"),
         ]
-        self._json = self._openapi_json = b""
+        self._json: dict[str, bytes] = {}  # path -> body, for the catalogue and the OpenAPI document
         self._json_routes = -1
-
-    def _catalogue_json(self) -> bytes:
-        if self._json_routes != len(self.router):
-            found = catalogue(self.router)
-            self._json = json_text(found)
-            self._openapi_json = json_text(openapi(found, path=self.path))
-            self._json_routes = len(self.router)
-        return self._json
-
-    def _openapi(self) -> bytes:
-        self._catalogue_json()
-        return self._openapi_json
 
     async def __call__(self, scope: Scope, path: str, send: Send) -> None:
         if path == self.catalogue_path or path == self.openapi_path:
-            body = self._catalogue_json() if path == self.catalogue_path else self._openapi()
+            if self._json_routes != len(self.router):
+                found = catalogue(self.router)
+                self._json[self.catalogue_path] = json_text(found)
+                self._json[self.openapi_path] = json_text(openapi(found, path=self.path))
+                self._json_routes = len(self.router)
+            body = self._json[path]
             headers = json_headers(body, b"no-cache")
         elif path == self.docs_path:
             body, headers = self._page, self._page_headers
@@ -278,6 +256,3 @@ class CataloguePages:
             return await respond_plain(send, 404, b"Not Found")
         if not await refuse_method(scope, send):
             await respond(send, 200, headers, get_body(scope, body))
-
-
-# --- the command: fastevents catalogue MODULE:ROUTER ------------------------------------

@@ -46,6 +46,8 @@ _STRING_FORMATS = {
     "decimal": ("decimal", "decimal.Decimal"),
 }
 _SCALARS = {"boolean": "bool", "integer": "int", "number": "float", "null": "None"}
+# The Python type of a JSON scalar (bool before int: a bool is an int too).
+_PY_TYPES = ((type(None), "None"), (bool, "bool"), (int, "int"), (float, "float"), (str, "str"))
 
 
 def _words(text: str) -> list[str]:
@@ -65,11 +67,7 @@ def _pascal(text: str) -> str:
 
 def _literal(value: Any) -> str:
     """A JSON scalar as Python source (strings double-quoted, as ruff formats them)."""
-    if value is None or isinstance(value, bool):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    return repr(value)
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
 
 
 def _docstring(text: str, indent: str) -> list[str]:
@@ -174,21 +172,17 @@ class _Walker(abc.ABC):
     def methods(self) -> list[dict[str, Any]]:
         """One client method per event: its name, the event's, the payload and answer types, a doc."""
         names = _Unique(set(self.METHODS_TAKEN))
-        methods = []
-        for event in self.events:
-            payload = None if event.get("payloadKind") == "ignored" else self.type_of(event.get("payload"))
-            response = event.get("response")
-            methods.append(
-                {
-                    "method": names(self.method_name(event["name"], event["version"])),
-                    "name": event["name"],
-                    "version": event["version"],
-                    "payload": payload,
-                    "returns": self.type_of(response) if response is not None else self.ANY,
-                    "doc": "\n\n".join(p for p in (event.get("summary"), event.get("description")) if p),
-                }
-            )
-        return methods
+        return [
+            {
+                "method": names(self.method_name(event["name"], event["version"])),
+                "name": event["name"],
+                "version": event["version"],
+                "payload": None if event.get("payloadKind") == "ignored" else self.type_of(event.get("payload")),
+                "returns": self.type_of(event.get("response")),
+                "doc": "\n\n".join(p for p in (event.get("summary"), event.get("description")) if p),
+            }
+            for event in self.events
+        ]
 
 
 class _Writer(_Walker):
@@ -202,7 +196,7 @@ class _Writer(_Walker):
     METHODS_TAKEN = frozenset({"close", "aclose"})
 
     def __init__(self, catalogue: dict[str, Any], prefix: str) -> None:
-        self.imports: set[str] = {"msgspec", "fastevents", "typing"}
+        self.imports = {"collections.abc", "typing"}  # the standard library modules the module uses
         self.async_client = f"Async{prefix}Client"
         super().__init__(catalogue, prefix, (self.async_client,))
         # Structs of a tagged union (a ``discriminator``): schema name -> (tag field, tag).
@@ -226,7 +220,7 @@ class _Writer(_Walker):
     def literal(self, values: list[Any]) -> str:
         if all(v is None or isinstance(v, (str, int, bool)) for v in values):
             return f"typing.Literal[{', '.join(_literal(v) for v in values)}]"
-        return self.union([self.type_of({"type": _json_type(v)}) for v in values])
+        return self.union([next((n for kind, n in _PY_TYPES if isinstance(v, kind)), self.ANY) for v in values])
 
     def string(self, schema: dict[str, Any]) -> str:
         if schema.get("contentEncoding") == "base64":
@@ -274,14 +268,11 @@ class _Writer(_Walker):
             return _literal(value) if ok and (value is None or isinstance(value, (str, int, bool))) else None
         kinds = schema.get("type")
         kinds = kinds if isinstance(kinds, list) else [kinds]
+        scalar = next((name for kind, name in _PY_TYPES if isinstance(value, kind)), None)
         for kind in kinds:
-            if kind == "null" and value is None:
-                return "None"
-            if kind == "boolean" and isinstance(value, bool):
+            if kind in ("null", "boolean", "integer") and _SCALARS[kind] == scalar:
                 return repr(value)
-            if kind == "integer" and isinstance(value, int) and not isinstance(value, bool):
-                return repr(value)
-            if kind == "number" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if kind == "number" and scalar in ("int", "float"):
                 return repr(float(value))
             if kind == "string" and isinstance(value, str) and self.type_of({**schema, "type": "string"}) == "str":
                 return _literal(value)
@@ -321,12 +312,12 @@ class _Writer(_Walker):
         """(classes, aliases): the named schemas as Python source, enums first, aliases last."""
         enums: list[str] = []  # first: struct defaults may name their members
         classes: list[str] = []
-        aliases: dict[str, tuple[str, set[str]]] = {}
+        pending: dict[str, tuple[str, set[str]]] = {}  # alias -> (its type, the names it uses)
         for schema_name, schema in self.schemas.items():
             name = self.names[schema_name]
             doc = schema.get("description") or "" if isinstance(schema, dict) else ""
             if not isinstance(schema, dict):
-                aliases[name] = ("typing.Any", set())
+                pending[name] = ("typing.Any", set())
             elif self._is_enum(schema):
                 self.imports.add("enum")
                 lines = [f"class {name}(enum.Enum):", *_docstring(doc, "    ")]
@@ -340,9 +331,8 @@ class _Writer(_Walker):
             else:
                 expr = self.type_of(schema)
                 uses = {n for n in self.names.values() if re.search(rf"\b{re.escape(n)}\b", expr)}
-                aliases[name] = (expr, uses)
+                pending[name] = (expr, uses)
         ordered: list[str] = []
-        pending = dict(aliases)
         while pending:  # aliases after the aliases they use (a cycle falls back to typing.Any)
             ready = [n for n, (_, uses) in pending.items() if not (uses & set(pending)) - {n}] or [next(iter(pending))]
             for alias in ready:
@@ -394,13 +384,6 @@ class _Writer(_Walker):
         if not properties and not doc:
             lines.append("    pass")
         return "\n".join(lines)
-
-
-_JSON_TYPES = ((type(None), "null"), (bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"))
-
-
-def _json_type(value: Any) -> str:
-    return next((name for kind, name in _JSON_TYPES if isinstance(value, kind)), "any")
 
 
 _HELPERS = '''
@@ -459,7 +442,7 @@ def _success(response: fastevents.ResponseEvent, decoder: msgspec.json.Decoder[_
 '''
 
 
-def _client_class(writer: _Writer, decoders: dict[str, str], *, asynchronous: bool, title: str) -> str:
+def _client_class(writer: _Writer, methods: list[dict[str, Any]], *, asynchronous: bool, title: str) -> str:
     name = writer.async_client if asynchronous else writer.client
     base = "fastevents.AsyncEventClient" if asynchronous else "fastevents.EventClient"
     a, aw = ("async ", "await ") if asynchronous else ("", "")
@@ -491,7 +474,7 @@ def _client_class(writer: _Writer, decoders: dict[str, str], *, asynchronous: bo
         f"    {a}def __{a[:1]}exit__(self, *exc_info: object) -> None:",
         f"        {aw}self.{close}()",
     ]
-    for method in writer.methods():
+    for method in methods:
         payload = f", payload: {method['payload']}" if method["payload"] is not None else ""
         sent = ", payload" if method["payload"] is not None else ""
         lines += [
@@ -500,7 +483,7 @@ def _client_class(writer: _Writer, decoders: dict[str, str], *, asynchronous: bo
             *_docstring(method["doc"] or f"Send ``{method['name']}`` v{method['version']}.", "        "),
             f"        response = {aw}self._client.send_event({_literal(method['name'])}, {method['version']}"
             f"{sent}, **options)",
-            f"        return _success(response, {decoders[method['method']]})",
+            f"        return _success(response, _DECODE_{method['method'].upper()})",
         ]
     return "\n".join(lines)
 
@@ -511,38 +494,29 @@ def python_client(catalogue: dict[str, Any], *, name: str, header: list[str]) ->
     ``name`` names the classes (``users`` gives ``UsersClient``, ``AsyncUsersClient``,
     ``UsersError``, ``UsersRedirect``); ``header`` is written first, one comment per line.
     """
-    prefix = _pascal(name)
-    writer = _Writer(catalogue, prefix)
+    writer = _Writer(catalogue, _pascal(name))
     classes, aliases = writer.definitions()
     methods = writer.methods()
-    decoders: dict[str, str] = {}
-    decoder_lines: list[str] = []
-    for method in methods:
-        constant = "_DECODE_" + method["method"].upper()
-        decoders[method["method"]] = constant
-        decoder_lines.append(
-            f"{constant}: msgspec.json.Decoder[{method['returns']}] = msgspec.json.Decoder({method['returns']})"
-            if method["returns"] != "typing.Any"
-            else f"{constant}: msgspec.json.Decoder[typing.Any] = msgspec.json.Decoder()"
-        )
-    writer.imports.add("collections.abc")
-    title = name
+    decoders = [
+        f"_DECODE_{m['method'].upper()}: msgspec.json.Decoder[{m['returns']}] = "
+        f"msgspec.json.Decoder({'' if m['returns'] == 'typing.Any' else m['returns']})"
+        for m in methods
+    ]
     public = [writer.client, writer.async_client, writer.error, writer.redirect]
     public += [writer.names[s] for s in writer.schemas]
-    stdlib = sorted(m for m in writer.imports if m not in ("msgspec", "fastevents"))
     parts = [
         "\n".join(f"# {line}" for line in header),
-        f'"""Typed client for the {title} events (generated by ``fastevents codegen``)."""',
+        f'"""Typed client for the {name} events (generated by ``fastevents codegen``)."""',
         "from __future__ import annotations",
-        "\n".join(f"import {m}" for m in stdlib),
+        "\n".join(f"import {m}" for m in sorted(writer.imports)),
         "import fastevents\nimport msgspec",
         "__all__ = [\n" + "".join(f"    {_literal(p)},\n" for p in sorted(public)) + "]",
         *classes,
         *(["\n".join(aliases)] if aliases else []),
         _HELPERS.strip("\n").format(error=writer.error, redirect=writer.redirect),
-        "\n".join(decoder_lines) if decoder_lines else "",
-        _client_class(writer, decoders, asynchronous=False, title=title),
-        _client_class(writer, decoders, asynchronous=True, title=title),
+        "\n".join(decoders),
+        _client_class(writer, methods, asynchronous=False, title=name),
+        _client_class(writer, methods, asynchronous=True, title=name),
     ]
     return _join(parts)
 
@@ -745,8 +719,7 @@ def typescript_client(catalogue: dict[str, Any], *, name: str, header: list[str]
     """The source of a TypeScript module for ``catalogue``: the types (interfaces and type
     aliases named after the schemas, wire names as they are) and ``<Name>Client`` over
     ``fetch``. Integers are ``number``: beyond 2**53 JavaScript loses their precision."""
-    prefix = _pascal(name)
-    writer = _TsWriter(catalogue, prefix)
+    writer = _TsWriter(catalogue, _pascal(name))
     fields = {"error": writer.error, "redirect": writer.redirect, "client": writer.client, "title": name}
 
     def fill(template: str) -> str:

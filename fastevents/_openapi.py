@@ -58,92 +58,64 @@ def _literal_pattern(text: str) -> str:
     return "".join("\\" + c if c in "^$\\.*+?()[]{}|/" else c for c in text)
 
 
+_ANSWER_KEYS = list(ENVELOPE_KEYS)
+
+
 def _envelope(
-    title: str, name: Any, version: Any, payload: Any, *, required: list[str], description: str = ""
+    title: str, name: Any, version: Any, payload: Any, *, required: list[str] = _ANSWER_KEYS, description: str = ""
 ) -> dict[str, Any]:
+    ids = [{"type": "string"} for _ in range(2)]  # id, flowId
+    objects = [_ref(JSON_OBJECT) for _ in range(3)]  # identity, auth, metadata
     return {
         "title": title,
         **({"description": description} if description else {}),
         "type": "object",
         "required": required,
-        # Values in ENVELOPE_KEYS' order: id, flowId strings; identity, auth, metadata objects.
-        "properties": dict(
-            zip(
-                ENVELOPE_KEYS,
-                (
-                    name,
-                    version,
-                    {"type": "string"},
-                    {"type": "string"},
-                    payload,
-                    _ref(JSON_OBJECT),
-                    _ref(JSON_OBJECT),
-                    _ref(JSON_OBJECT),
-                ),
-                strict=True,
-            )
-        ),
+        "properties": dict(zip(ENVELOPE_KEYS, (name, version, *ids, payload, *objects), strict=True)),
     }
 
 
-_ANSWER_KEYS = list(ENVELOPE_KEYS)
-
-
-def _text(event: dict[str, Any]) -> str:
-    return "\n\n".join(part for part in (event.get("summary"), event.get("description")) if part)
-
-
 def _request(event: dict[str, Any]) -> dict[str, Any]:
-    name, version = event["name"], event["version"]
-    kind = event.get("payloadKind")
-    payload = event.get("payload")
-    if payload is None:
-        payload = {"description": "Ignored by the handler." if kind == "ignored" else "Any JSON value."}
+    name, version, payload = event["name"], event["version"], event.get("payload")
     return _envelope(
         f"{name} v{version}",
         {"const": name},
         {"const": version},
-        payload,
-        required=["name", "version", "payload"] if event.get("payload") is not None else ["name", "version"],
-        description=_text(event),
+        payload
+        if payload is not None
+        else {"description": "Ignored by the handler." if event.get("payloadKind") == "ignored" else "Any JSON value."},
+        required=["name", "version", "payload"] if payload is not None else ["name", "version"],
+        description="\n\n".join(part for part in (event.get("summary"), event.get("description")) if part),
     )
 
 
 def _answers(event: dict[str, Any]) -> list[dict[str, Any]]:
-    name, version = event["name"], event["version"]
-    response = event.get("response")
-    known = response is not None
-    success = _envelope(
-        f"{name} v{version}: response",
-        {"const": f"{name}:response"},
-        {"const": version},
-        response if known else {"description": "Any JSON value: the handler's return type has no schema."},
-        required=_ANSWER_KEYS,
-        description=event.get("summary") or "",
-    )
-    error = _envelope(
-        f"{name} v{version}: error",
-        {"type": "string", "pattern": f"^{_literal_pattern(name)}:(?!(response|redirect)$)[^:]+$"},
-        {"const": version},
-        _ref(ERROR_PAYLOAD),
-        required=_ANSWER_KEYS,
-        description=(
-            f"`{name}:<errorType>`: the handler raised an error ({_ERROR_SUFFIXES} or its own type), "
-            f"the payload did not match the schema (`badRequest`, code `{PayloadValidationError.code}`), "
-            "or the handler failed (`error`, code `UNHANDLED_ERROR`)."
+    name, version, response = event["name"], event["version"], event.get("response")
+    answers = [
+        _envelope(
+            f"{name} v{version}: response",
+            {"const": f"{name}:response"},
+            {"const": version},
+            response
+            if response is not None
+            else {"description": "Any JSON value: the handler's return type has no schema."},
+            description=event.get("summary") or "",
         ),
-    )
-    answers = [success, error]
-    if not known:  # a handler that builds its own answer may redirect
-        answers.append(
-            _envelope(
-                f"{name} v{version}: redirect",
-                {"const": f"{name}:redirect"},
-                {"const": version},
-                _ref(REDIRECT_PAYLOAD),
-                required=_ANSWER_KEYS,
-            )
-        )
+        _envelope(
+            f"{name} v{version}: error",
+            {"type": "string", "pattern": f"^{_literal_pattern(name)}:(?!(response|redirect)$)[^:]+$"},
+            {"const": version},
+            _ref(ERROR_PAYLOAD),
+            description=(
+                f"`{name}:<errorType>`: the handler raised an error ({_ERROR_SUFFIXES} or its own type), "
+                f"the payload did not match the schema (`badRequest`, code `{PayloadValidationError.code}`), "
+                "or the handler failed (`error`, code `UNHANDLED_ERROR`)."
+            ),
+        ),
+    ]
+    if response is None:  # a handler that builds its own answer may redirect
+        redirect = {"const": f"{name}:redirect"}
+        answers.append(_envelope(f"{name} v{version}: redirect", redirect, {"const": version}, _ref(REDIRECT_PAYLOAD)))
     return answers
 
 
@@ -161,7 +133,6 @@ def _bare_error(error: EventErrorType, code: str, parameters: dict[str, Any], de
                 "parameters": {"type": "object", "required": list(parameters), "properties": parameters},
             },
         },
-        required=_ANSWER_KEYS,
         description=description,
     )
 
