@@ -99,18 +99,6 @@ async def connect(servers: list[str], name: str, **options: Any) -> Any:
     return nc
 
 
-def status_of(headers: Mapping[str, str] | None) -> int:
-    """The status a reply's headers carry: 200 unless a services API error code says otherwise."""
-    if headers:
-        code = headers.get(ERROR_CODE)
-        if code is not None:
-            try:
-                return int(code)
-            except ValueError:
-                return 500
-    return 200
-
-
 async def request(
     nc: Any, url: str, subject: str, body: bytes, headers: Mapping[str, str] | None, timeout: float
 ) -> tuple[int, bytes]:
@@ -131,7 +119,12 @@ async def request(
         ) from None
     except (errors.Error, OSError) as exc:
         raise EventConnectionError(f"cannot reach {url}: {exc!r}") from exc
-    return status_of(reply.headers), reply.data
+    # The status the reply's headers carry: 200 unless a services API error code says otherwise.
+    code = reply.headers.get(ERROR_CODE) if reply.headers else None
+    try:
+        return (200 if code is None else int(code)), reply.data
+    except ValueError:
+        return 500, reply.data
 
 
 class NatsTransport:
