@@ -41,7 +41,6 @@ DEFAULT_MAX_CONNECTIONS = 100
 #: keep-alive, so the server never closes a connection just as a call is sent on it.
 KEEPALIVE_EXPIRY = 1.0
 _KEPT = 64 * 1024  # how much of a refused answer a BadProtocolException keeps as .body
-_JSON = "application/json"
 #: What every client asks for, whatever its library would: the codings :class:`_Body` inflates.
 ACCEPT_ENCODING = "gzip, deflate"
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
@@ -340,7 +339,7 @@ class BaseClient:
         self.max_answer = max_answer
         self.max_connections = max_connections
         self.pool_timeout = pool_timeout
-        self._headers = _lowered({"content-type": _JSON}, headers)
+        self._headers = _lowered({"content-type": "application/json"}, headers)
         self._mock: Any = None  # a MockEvents scoped to this client (MockEvents(client)), if active
 
     def _prepare(
