@@ -114,20 +114,14 @@ class NatsServer:
             return None
         server = self
         events = json.dumps([f"{name}:V{version}" for name, version in self.processor.router.routes])
+        endpoint: dict[str, Any] = {"name": "events", "subject": self.subject, "queue_group": self.settings.queue}
 
         class EventsService(Service):
             """nats.micro's service, describing the one subscription this server reads."""
 
             def info(self) -> Any:
                 info = super().info()
-                info.endpoints.append(
-                    EndpointInfo(
-                        name="events",
-                        subject=server.subject,
-                        queue_group=server.settings.queue,
-                        metadata={"events": events},
-                    )
-                )
+                info.endpoints.append(EndpointInfo(**endpoint, metadata={"events": events}))
                 return info
 
             def stats(self) -> Any:
@@ -135,9 +129,7 @@ class NatsServer:
                 count = server.answered + server.failed
                 stats.endpoints.append(
                     EndpointStats(
-                        name="events",
-                        subject=server.subject,
-                        queue_group=server.settings.queue,
+                        **endpoint,
                         num_requests=count,
                         num_errors=server.failed,
                         processing_time=server._busy_ns,
