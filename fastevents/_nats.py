@@ -32,8 +32,9 @@ TOO_LARGE: tuple[bytes, dict[str, str]] = (b"Content Too Large", {ERROR_CODE: "4
 _INSTALL = "NATS needs nats-py: pip install 'fastevents-protocol[nats]'"
 
 
-def is_nats_url(url: str) -> bool:
-    return url.partition("://")[0].lower() in SCHEMES
+def check_url(url: str) -> None:
+    if url.partition("://")[0].lower() not in SCHEMES:
+        raise ValueError(f"not a NATS URL: {url!r}")
 
 
 def parse_url(url: str | Sequence[str], subject: str | None = None) -> tuple[list[str], str | None]:
