@@ -32,8 +32,9 @@ TOO_LARGE: tuple[bytes, dict[str, str]] = (b"Content Too Large", {ERROR_CODE: "4
 _INSTALL = "NATS needs nats-py: pip install 'fastevents-protocol[nats]'"
 
 
-def is_nats_url(url: str) -> bool:
-    return url.partition("://")[0].lower() in SCHEMES
+def check_url(url: str) -> None:
+    if url.partition("://")[0].lower() not in SCHEMES:
+        raise ValueError(f"not a NATS URL: {url!r}")
 
 
 def parse_url(url: str | Sequence[str], subject: str | None = None) -> tuple[list[str], str | None]:
@@ -99,18 +100,6 @@ async def connect(servers: list[str], name: str, **options: Any) -> Any:
     return nc
 
 
-def status_of(headers: Mapping[str, str] | None) -> int:
-    """The status a reply's headers carry: 200 unless a services API error code says otherwise."""
-    if headers:
-        code = headers.get(ERROR_CODE)
-        if code is not None:
-            try:
-                return int(code)
-            except ValueError:
-                return 500
-    return 200
-
-
 async def request(
     nc: Any, url: str, subject: str, body: bytes, headers: Mapping[str, str] | None, timeout: float
 ) -> tuple[int, bytes]:
@@ -131,7 +120,12 @@ async def request(
         ) from None
     except (errors.Error, OSError) as exc:
         raise EventConnectionError(f"cannot reach {url}: {exc!r}") from exc
-    return status_of(reply.headers), reply.data
+    # The status the reply's headers carry: 200 unless a services API error code says otherwise.
+    code = reply.headers.get(ERROR_CODE) if reply.headers else None
+    try:
+        return (200 if code is None else int(code)), reply.data
+    except ValueError:
+        return 500, reply.data
 
 
 class NatsTransport:

@@ -30,6 +30,7 @@ from typing import Any
 
 from . import _nats, _observe
 from ._processor import EventProcessor
+from ._version import __version__
 
 __all__ = ["NatsServer", "NatsSettings"]
 
@@ -111,28 +112,16 @@ class NatsServer:
         except ImportError:  # pragma: no cover - nats-py before the services API
             logger.warning("nats-py has no services API (nats.micro): not registered with $SRV")
             return None
-        import importlib.metadata
-
-        try:
-            __version__ = importlib.metadata.version("fastevents-protocol")
-        except importlib.metadata.PackageNotFoundError:  # a checkout on sys.path, not installed
-            __version__ = "0.0.0"
         server = self
         events = json.dumps([f"{name}:V{version}" for name, version in self.processor.router.routes])
+        endpoint: dict[str, Any] = {"name": "events", "subject": self.subject, "queue_group": self.settings.queue}
 
         class EventsService(Service):
             """nats.micro's service, describing the one subscription this server reads."""
 
             def info(self) -> Any:
                 info = super().info()
-                info.endpoints.append(
-                    EndpointInfo(
-                        name="events",
-                        subject=server.subject,
-                        queue_group=server.settings.queue,
-                        metadata={"events": events},
-                    )
-                )
+                info.endpoints.append(EndpointInfo(**endpoint, metadata={"events": events}))
                 return info
 
             def stats(self) -> Any:
@@ -140,9 +129,7 @@ class NatsServer:
                 count = server.answered + server.failed
                 stats.endpoints.append(
                     EndpointStats(
-                        name="events",
-                        subject=server.subject,
-                        queue_group=server.settings.queue,
+                        **endpoint,
                         num_requests=count,
                         num_errors=server.failed,
                         processing_time=server._busy_ns,
@@ -255,7 +242,7 @@ class NatsServer:
 
     def _chain_signals(self) -> dict[int, tuple[Any, Any]]:
         """Begin draining at SIGTERM/SIGINT, then call the handler the server installed;
-        ``{signal: (ours, previous)}``, for :meth:`_unchain_signals`."""
+        ``{signal: (ours, previous)}``, for :meth:`running` to restore."""
         loop = self._loop
         chained: dict[int, tuple[Any, Any]] = {}
         if loop is None or threading.current_thread() is not threading.main_thread():
@@ -273,12 +260,6 @@ class NatsServer:
             chained[sig] = (handler, previous)
         return chained
 
-    @staticmethod
-    def _unchain_signals(chained: dict[int, tuple[Any, Any]]) -> None:
-        for sig, (ours, previous) in chained.items():
-            if signal.getsignal(sig) is ours:  # not replaced since (uvicorn restores its own)
-                signal.signal(sig, previous)
-
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[NatsServer]:
         """Serve while inside: the shape of a router's lifespan."""
@@ -295,13 +276,11 @@ class NatsServer:
             try:
                 await self.stop()
             finally:
-                self._unchain_signals(chained)
+                for sig, (ours, previous) in chained.items():
+                    if signal.getsignal(sig) is ours:  # not replaced since (uvicorn restores its own)
+                        signal.signal(sig, previous)
 
 
 def lifespan(settings: NatsSettings, processor: EventProcessor) -> Any:
     """A router lifespan that serves ``processor`` over NATS inside the others' lifespans."""
-
-    def nats_lifespan(router: Any) -> Any:
-        return NatsServer(processor, settings).running()
-
-    return nats_lifespan
+    return lambda router: NatsServer(processor, settings).running()

@@ -17,18 +17,13 @@ from typing import Any
 
 from ._client._base import DEFAULT_MAX_ANSWER, DEFAULT_TIMEOUT
 from ._client._clients import AsyncEventClient
-from ._nats import NatsTransport, is_nats_url, parse_url
+from ._nats import NatsTransport, check_url, parse_url
 from ._nats_serve import NatsServer, NatsSettings
 
 __all__ = ["NatsEventClient", "NatsServer", "NatsSettings", "NatsTransport"]
 
 #: Events in flight at once per event loop (others queue in the client, see ``pool_timeout``).
 DEFAULT_IN_FLIGHT = 1024
-
-
-def _check_nats_url(url: str) -> None:
-    if not is_nats_url(url):
-        raise ValueError(f"not a NATS URL: {url!r}")
 
 
 class NatsEventClient(AsyncEventClient):
@@ -42,7 +37,7 @@ class NatsEventClient(AsyncEventClient):
     loop, opened on first use; ``max_connections`` bounds the events in flight.
     """
 
-    _check_url = staticmethod(_check_nats_url)
+    _check_url = staticmethod(check_url)
 
     def __init__(
         self,

@@ -41,7 +41,6 @@ DEFAULT_MAX_CONNECTIONS = 100
 #: keep-alive, so the server never closes a connection just as a call is sent on it.
 KEEPALIVE_EXPIRY = 1.0
 _KEPT = 64 * 1024  # how much of a refused answer a BadProtocolException keeps as .body
-_JSON = "application/json"
 #: What every client asks for, whatever its library would: the codings :class:`_Body` inflates.
 ACCEPT_ENCODING = "gzip, deflate"
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
@@ -182,16 +181,6 @@ def _queue_timeout(url: str, waited: float, slots: int) -> TimeoutException:
     )
 
 
-def _check_url(url: str) -> None:
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError as exc:
-        raise ValueError(f"not an http(s) URL: {url!r} ({exc})") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an http(s) URL: {url!r}")
-
-
 def _classify(exc: BaseException, url: str, limit: float) -> EventClientError | None:
     """The client-side failure for a transport's exception (httpx, httpcore, aiohttp, sockets);
     None for the client's own failures and anything else (a bug, a cancellation).
@@ -314,8 +303,17 @@ class BaseClient:
     #: False for the in-process test clients: client observers and a global MockEvents
     #: leave them alone (they stand for the server's side of a test, not the code's calls).
     _real = True
-    #: Refuses a URL the transport cannot reach (the NATS client accepts nats:// instead).
-    _check_url = staticmethod(_check_url)
+
+    @staticmethod
+    def _check_url(url: str) -> None:
+        """Refuses a URL the transport cannot reach (the NATS client accepts nats:// instead)."""
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError as exc:
+            raise ValueError(f"not an http(s) URL: {url!r} ({exc})") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url!r}")
 
     def _setup(
         self,
@@ -340,7 +338,7 @@ class BaseClient:
         self.max_answer = max_answer
         self.max_connections = max_connections
         self.pool_timeout = pool_timeout
-        self._headers = _lowered({"content-type": _JSON}, headers)
+        self._headers = _lowered({"content-type": "application/json"}, headers)
         self._mock: Any = None  # a MockEvents scoped to this client (MockEvents(client)), if active
 
     def _prepare(

@@ -5,6 +5,7 @@ a :class:`~fastevents._client._base.BaseClient` with its own connection slots an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -177,17 +178,6 @@ class _Slots:
         return True
 
 
-def _default_transport(max_connections: int, max_answer: int) -> AsyncTransport:
-    try:
-        from ._aiohttp import AiohttpTransport
-
-        return AiohttpTransport(limit=max_connections, max_answer=max_answer)
-    except ImportError:  # pragma: no cover - aiohttp is a dependency; a stripped install falls back
-        from ._httpx import HttpxTransport
-
-        return HttpxTransport(max_answer=max_answer, max_connections=max_connections)
-
-
 class AsyncEventClient(BaseClient):
     """The asynchronous twin of :class:`EventClient`: same arguments, ``await send_event(...)``.
 
@@ -218,13 +208,15 @@ class AsyncEventClient(BaseClient):
             raise ValueError("pass either client or transport, not both")
         self._setup(url, timeout, headers, max_answer, max_connections, pool_timeout)
         self._owns_transport = client is None and transport is None
-        if transport is None:
-            if client is not None:
-                from ._httpx import HttpxTransport
+        if transport is None and client is None:
+            with contextlib.suppress(ImportError):  # aiohttp is a dependency; a stripped install uses httpx
+                from ._aiohttp import AiohttpTransport
 
-                transport = HttpxTransport(client, max_answer=max_answer, max_connections=max_connections)
-            else:
-                transport = _default_transport(max_connections, max_answer)
+                transport = AiohttpTransport(limit=max_connections, max_answer=max_answer)
+        if transport is None:  # over your httpx.AsyncClient, or a new one
+            from ._httpx import HttpxTransport
+
+            transport = HttpxTransport(client, max_answer=max_answer, max_connections=max_connections)
         self.transport: AsyncTransport = transport
         self._queues: dict[asyncio.AbstractEventLoop, _Slots] = {}
         # The last loop used and its slots, read as one value (loops may run in threads).

@@ -66,9 +66,7 @@ class HttpxSyncTransport:
         self._timeout: float | None = None
         if client is None:
             pool = DeadlineTransport(max_connections=max_connections, keepalive_expiry=KEEPALIVE_EXPIRY)
-            client = httpx.Client(
-                timeout=timeout, headers={"accept-encoding": ACCEPT_ENCODING, **(headers or {})}, transport=pool
-            )
+            client = httpx.Client(timeout=timeout, headers=self._sent, transport=pool)
             self._timeout, self._sent = timeout, None
         self._client = client
         self._max_answer = max_answer
