@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 import msgspec
 
+from . import _nats
 from ._target import UsageError, load_router
 
 __all__ = ["main"]
@@ -173,10 +174,6 @@ def _check_url(url: str) -> None:
         raise UsageError(f"invalid URL {url!r}: expected http://HOST[:PORT]/PATH")
 
 
-def _is_nats_url(url: str) -> bool:
-    return url.partition("://")[0].lower() in ("nats", "tls")
-
-
 class _NatsOnce(contextlib.AbstractContextManager["_NatsOnce"]):
     """``fastevents send nats://HOST:PORT/SUBJECT``: one event over a NatsEventClient."""
 
@@ -211,7 +208,7 @@ def send(args: argparse.Namespace) -> int:
         identity = _json_arg("identity", args.identity, must_be_object=True)
         auth = _json_arg("auth", args.auth, must_be_object=True)
         metadata = _json_arg("metadata", args.metadata, must_be_object=True)
-        if _is_nats_url(args.url):
+        if _nats.is_url(args.url):
             client: Any = _NatsOnce(args.url, args.timeout)
         else:
             _check_url(args.url)

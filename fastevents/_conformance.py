@@ -41,7 +41,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import _wire
+from . import _nats, _wire
 from ._errors import EventClientError
 
 __all__ = ["CaseResult", "add_command", "load_cases", "run_cases"]
@@ -335,7 +335,7 @@ async def run_cases(url: str, cases: list[dict[str, Any]] | None = None, timeout
     (:func:`applies_over_nats`: all but those of content types, methods, paths and 413).
     """
     cases = cases if cases is not None else load_cases()
-    if urlsplit(url).scheme in ("nats", "tls"):
+    if _nats.is_url(url):
         return await _run_nats(url, cases, timeout)
     return [await _run_case(url, case, timeout) for case in cases]
 
@@ -385,7 +385,7 @@ def add_command(commands: Any) -> None:
 
 def _run_command(args: argparse.Namespace) -> int:
     parts = urlsplit(args.url)
-    nats = parts.scheme in ("nats", "tls")
+    nats = _nats.is_url(args.url)
     if (parts.scheme not in ("http", "https") and not nats) or not parts.hostname:
         print(f"fastevents: not an http(s) or nats URL: {args.url!r}", file=sys.stderr)
         return 2

@@ -32,8 +32,13 @@ TOO_LARGE: tuple[bytes, dict[str, str]] = (b"Content Too Large", {ERROR_CODE: "4
 _INSTALL = "NATS needs nats-py: pip install 'fastevents-protocol[nats]'"
 
 
+def is_url(url: str) -> bool:
+    """Whether ``url`` is one NATS takes (the one list of schemes: the client, the CLI, the kit)."""
+    return url.partition("://")[0].lower() in SCHEMES
+
+
 def check_url(url: str) -> None:
-    if url.partition("://")[0].lower() not in SCHEMES:
+    if not is_url(url):
         raise ValueError(f"not a NATS URL: {url!r}")
 
 

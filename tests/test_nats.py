@@ -500,6 +500,21 @@ def test_serve_fails_to_start_when_nats_is_unreachable() -> None:
     assert "cannot reach NATS at nats://127.0.0.1:" in done.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme", ["nats", "tls", "ws", "wss"])
+def test_send_and_conformance_take_every_nats_scheme_the_client_takes(scheme: str) -> None:
+    """The CLI and the kit read the client's list of schemes: a ws:// URL goes to NATS (and
+    fails to connect, exit 4 / 1), not to the HTTP URL check (usage error, exit 2)."""
+    from .helpers_http import free_port
+
+    url = f"{scheme}://127.0.0.1:{free_port()}/x"
+    command = [PYTHON, "-m", "fastevents"]
+    sent = subprocess.run([*command, "send", url, "x", "1"], capture_output=True, text=True, timeout=LIMIT, cwd=ROOT)
+    assert (sent.returncode, f"connection failed: {url}: NoServersError" in sent.stderr) == (4, True), sent.stderr
+    kit = subprocess.run([*command, "conformance", url], capture_output=True, text=True, timeout=LIMIT, cwd=ROOT)
+    assert (kit.returncode, kit.stdout, "cannot reach NATS at" in kit.stderr) == (1, "", True), kit.stderr
+
+
 # --- processes: a queue group, workers, draining -------------------------------------------------
 
 
