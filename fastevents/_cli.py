@@ -136,6 +136,7 @@ def _nats_serving(args: argparse.Namespace, limits: Any) -> tuple[tuple[Any, ...
             args.nats_subject,
             queue=args.nats_queue,
             concurrency=args.nats_concurrency,
+            **({} if args.nats_max_pending is None else {"max_pending": args.nats_max_pending}),
             max_body=limits.max_body,
             shutdown_timeout=limits.shutdown_timeout,
         )
@@ -521,6 +522,12 @@ def _parser() -> argparse.ArgumentParser:
         type=_count,
         default=256,
         help="events handled at once per worker over NATS (default 256)",
+    )
+    n.add_argument(
+        "--nats-max-pending",
+        metavar="N",
+        type=_count,
+        help="events waiting for a slot per worker; past it each is answered 503 at once (default 524,288)",
     )
     n.add_argument("--no-http", action="store_true", help="serve over NATS only (the lifespan still runs)")
     p.set_defaults(run=serve)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +30,14 @@ ERROR_CODE = "Nats-Service-Error-Code"
 ERROR_TEXT = "Nats-Service-Error"
 #: The answer to a body over the cap, as over HTTP (413).
 TOO_LARGE: tuple[bytes, dict[str, str]] = (b"Content Too Large", {ERROR_CODE: "413", ERROR_TEXT: "Content Too Large"})
+#: The answer to a request dropped past a subscription's pending limit (503): the caller
+#: fails at once (and may try again) instead of waiting out its timeout.
+UNAVAILABLE: tuple[bytes, dict[str, str]] = (
+    b"Service Unavailable",
+    {ERROR_CODE: "503", ERROR_TEXT: "Service Unavailable"},
+)
+#: At most one warning per this many seconds about dropped messages, with their count.
+DROPS_WARNED_EVERY = 10.0
 _INSTALL = "NATS needs nats-py: pip install 'fastevents-protocol[nats]'"
 
 
@@ -77,14 +86,43 @@ def nats_py() -> Any:
     return nats
 
 
+class _Drops:
+    """Messages nats-py dropped past a subscription's pending limit ("slow consumer"): a
+    warning at the first, then at most one per ``DROPS_WARNED_EVERY`` seconds with the count."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.count = 0
+        self.warned_at = -DROPS_WARNED_EVERY
+
+    def dropped(self, subject: str) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self.warned_at >= DROPS_WARNED_EVERY:
+            logger.warning(
+                "NATS: %s: %d message(s) on %s dropped past the subscription's pending limit "
+                "(requests among them answered 503 Service Unavailable)",
+                self.name,
+                self.count,
+                subject,
+            )
+            self.warned_at, self.count = now, 0
+
+
 async def connect(servers: list[str], name: str, **options: Any) -> Any:
     """A nats-py connection that fails at once when no server can be reached (each is tried
     twice), and once connected reconnects for ever across the servers of a cluster
     (``max_reconnect_attempts`` in ``options`` changes that)."""
     nats = nats_py()
+    drops = _Drops(name)
 
     async def error_cb(exc: Exception) -> None:
-        logger.debug("NATS: %s: %r", name, exc)
+        if isinstance(exc, nats.errors.SlowConsumerError):
+            drops.dropped(exc.subject)
+            if exc.reply:  # a request: refused now rather than left to time out
+                await nc.publish(exc.reply, UNAVAILABLE[0], headers=UNAVAILABLE[1])
+        else:
+            logger.debug("NATS: %s: %r", name, exc)
 
     settings: dict[str, Any] = {
         "name": name,

@@ -5,6 +5,8 @@ Every message on the subject is answered by the processor with the bytes HTTP wo
 ``max_payload``, or ``max_body`` if lower) is refused with status 413 in the services API's
 headers. nats-py runs a subscription's callback one message at a time, so the callback only
 takes a slot (at most ``concurrency`` events in flight) and hands the message to a task.
+Messages wait for a slot in the subscription's queue, up to ``max_pending``; past it nats-py
+drops them, and each dropped request is answered 503 at once (``_nats.connect``).
 
 Stopping drains: the subscription is dropped first (NATS then sends new events to the other
 members of the queue group), the events already taken are answered, and the connection
@@ -45,6 +47,9 @@ class NatsSettings:
     subject: str
     queue: str = "fastevents"
     concurrency: int = 256
+    #: Messages waiting for a slot, past which NATS's client drops them and fastevents answers
+    #: each dropped request 503 at once (nats-py's own default: 524,288).
+    max_pending: int = 524_288
     max_body: int = 1_048_576
     shutdown_timeout: float = 30.0
     #: Register with the NATS services API (``$SRV.PING``, ``$SRV.INFO``, ``$SRV.STATS``).
@@ -56,6 +61,8 @@ class NatsSettings:
             raise ValueError(f"--nats-subject: not a subject to serve: {self.subject!r}")
         if self.concurrency < 1:
             raise ValueError(f"--nats-concurrency must be at least 1, not {self.concurrency}")
+        if self.max_pending < 1:
+            raise ValueError(f"--nats-max-pending must be at least 1, not {self.max_pending}")
         if not self.queue or any(c in self.queue for c in " \t\r\n"):
             raise ValueError(f"--nats-queue: not a queue group name: {self.queue!r}")
 
@@ -94,7 +101,9 @@ class NatsServer:
         self.nc = await _nats.connect(self.servers, f"fastevents {self.subject} pid {os.getpid()}")
         # NATS refuses bodies over its max_payload; below it, max_body is the cap, as over HTTP.
         self._max_body = min(self.settings.max_body, self.nc.max_payload)
-        self._sub = await self.nc.subscribe(self.subject, queue=self.settings.queue, cb=self._on_message)
+        self._sub = await self.nc.subscribe(
+            self.subject, queue=self.settings.queue, cb=self._on_message, pending_msgs_limit=self.settings.max_pending
+        )
         if self.settings.service:
             self.service = await self._register()
         await self.nc.flush()

@@ -240,6 +240,51 @@ def test_handlers_run_concurrently_up_to_the_limit(nats_server: NatsProcess) -> 
 
 
 @pytest.mark.slow
+def test_events_past_the_pending_limit_are_answered_503_at_once_and_warned_of(
+    nats_server: NatsProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One slot, two pending: of 8 events sent at once, those NATS's client drops are refused
+    with 503 while the first is still being handled (not left to time out); the rest are answered."""
+    router = EventRouter()
+    release = asyncio.Event()
+
+    @router.event("hold", 1)
+    async def hold(event: Event) -> Any:
+        await release.wait()
+        return {}
+
+    async def main() -> tuple[list[Any], list[Any]]:
+        async with (
+            serving(router, nats_server.url, "busy", concurrency=1, max_pending=2),
+            NatsEventClient(nats_server.url, subject="busy", timeout=30) as client,
+        ):
+            calls = [asyncio.ensure_future(client.send_event("hold", 1)) for _ in range(8)]
+            async with asyncio.timeout(10):  # refused long before the client's 30 s
+                while not any(call.done() for call in calls):
+                    await asyncio.sleep(0.01)
+            refused_early = [call.exception() for call in calls if call.done()]
+            release.set()
+            outcomes = await asyncio.gather(*calls, return_exceptions=True)
+            return refused_early, outcomes
+
+    with caplog.at_level("WARNING", logger="fastevents.nats"):
+        refused_early, outcomes = run(main())
+    assert refused_early and all(
+        isinstance(exc, FailedDependencyException) and exc.status == 503 for exc in refused_early
+    ), refused_early
+    refused = [o for o in outcomes if isinstance(o, FailedDependencyException) and o.status == 503]
+    answered = [o for o in outcomes if not isinstance(o, BaseException) and o.is_success]
+    assert len(refused) + len(answered) == 8 and len(answered) >= 2, outcomes  # 1 in a slot + 2 pending at least
+    [warning] = [r for r in caplog.records if "dropped past the subscription's pending limit" in r.getMessage()]
+    assert "on busy dropped" in warning.getMessage()
+
+
+def test_nats_settings_refuse_a_pending_limit_below_one() -> None:
+    with pytest.raises(ValueError, match="--nats-max-pending must be at least 1"):
+        NatsSettings("nats://127.0.0.1:4222", "x", max_pending=0)
+
+
+@pytest.mark.slow
 def test_services_api_lists_the_events(nats_server: NatsProcess, router: EventRouter) -> None:
     async def main() -> tuple[Any, Any, Any]:
         async with (
