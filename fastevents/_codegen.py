@@ -251,9 +251,11 @@ class _Writer(_Walker):
         ref = schema.get("$ref")
         if isinstance(ref, str):
             target = self.schemas.get(ref[len(_REF) :]) if ref.startswith(_REF) else None
-            if isinstance(target, dict) and self._is_enum(target) and value in target["enum"]:
-                members = self._members(target["enum"])
-                return f"{self.names[ref[len(_REF) :]]}.{members[target['enum'].index(value)]}"
+            if isinstance(target, dict) and self._is_enum(target):
+                # By type too: JSON's true is not the member 1, nor 1.0 (Python's == says they are).
+                at = [i for i, v in enumerate(target["enum"]) if v == value and type(v) is type(value)]
+                if at:
+                    return f"{self.names[ref[len(_REF) :]]}.{self._members(target['enum'])[at[0]]}"
             return None
         for key in ("anyOf", "oneOf"):
             if isinstance(schema.get(key), list):

@@ -187,6 +187,17 @@ def test_a_schema_named_like_a_generated_class_is_renamed(module_dir: Path) -> N
     assert "UsersClient_2" in gen.__all__
 
 
+@pytest.mark.parametrize(
+    ("default", "expected"),
+    [(1, "Level.VALUE_1"), (0, "Level.VALUE_0"), (True, None), (False, None), (1.0, None), ("1", None)],
+)
+def test_an_enum_default_is_a_member_only_of_the_same_json_type(default: Any, expected: str | None) -> None:
+    from fastevents._codegen import _Writer
+
+    writer = _Writer({"events": [], "components": {"schemas": {"Level": {"enum": [0, 1, 2]}}}}, "T")
+    assert writer.default_of({"$ref": "#/components/schemas/Level"}, default) == expected
+
+
 def test_methods_are_named_after_the_event_and_version_each_once(module_dir: Path) -> None:
     (module_dir / "gen_edge.py").write_text(generate("edge"), encoding="utf-8")
     gen = load(module_dir, "gen_edge")
