@@ -514,6 +514,8 @@ def test_serve_without_http_still_runs_the_lifespan(nats_server: NatsProcess) ->
         ["--no-http"],
         ["--nats", "nats://127.0.0.1:4222"],
         ["--nats", "http://127.0.0.1:4222", "--nats-subject", "x"],
+        ["--nats", "nats://127.0.0.1:4222", "--nats-subject", "x", "--no-http", "--catalogue"],
+        ["--nats", "nats://127.0.0.1:4222", "--nats-subject", "x", "--no-http", "--health-path", "/health"],
     ],
 )
 @pytest.mark.slow
@@ -527,6 +529,7 @@ def test_serve_refuses_incomplete_nats_options(argv: list[str]) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.startswith("fastevents: ") and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr  # one line, before anything is started
 
 
 @pytest.mark.slow
