@@ -410,7 +410,7 @@ def _port(text: str) -> int:
 
 def _count(text: str) -> int:
     try:
-        value = int(text.replace("_", ""))
+        value = int(text)  # "1_000" too, as Python writes it; not "_5" or "1__0"
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:

@@ -267,6 +267,8 @@ def test_serve_workers_share_the_port() -> None:
         (["serve", "tests.helpers_http:router", "--workers", "0"], "must be at least 1"),
         (["serve", "tests.helpers_http:router", "--header-timeout", "nan"], "positive number of seconds"),
         (["serve", "tests.helpers_http:router", "--max-body", "lots"], "not a whole number"),
+        (["serve", "tests.helpers_http:router", "--max-body", "_5"], "not a whole number"),
+        (["serve", "tests.helpers_http:router", "--workers", "1__0"], "not a whole number"),
         (["send", "http://127.0.0.1:1/events", "x", "1", "--timeout", "nan"], "positive number of seconds"),
         (["send", "http://127.0.0.1:1/events", "x", "1", "--timeout", "-1"], "positive number of seconds"),
         (["send", "http://[::1/events", "x", "1"], "invalid URL"),

@@ -31,8 +31,8 @@ def test_every_limit_is_a_serve_option_with_its_help_unit_and_default(field: dat
 
 @pytest.mark.parametrize("field", FIELDS, ids=lambda f: f.name)
 def test_a_limit_option_reaches_its_field(field: dataclasses.Field[object]) -> None:
-    value = "7" if field.metadata["unit"] != "seconds" else "0.25"
+    value = "7_000" if field.metadata["unit"] != "seconds" else "0.25"  # whole numbers as Python writes them
     args = _cli._parser().parse_args(["serve", "m:r", "--" + field.name.replace("_", "-"), value])
     limits = Limits(**{f.name: getattr(args, f.name) for f in FIELDS})
-    assert getattr(limits, field.name) == (7 if value == "7" else 0.25)
+    assert getattr(limits, field.name) == (7000 if value == "7_000" else 0.25)
     assert all(getattr(limits, f.name) == f.default for f in FIELDS if f is not field)
