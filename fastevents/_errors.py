@@ -17,11 +17,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
 from ._wire import EventErrorType
+
+if TYPE_CHECKING:
+    from typing import Self
 
 __all__ = [
     "BadProtocolException",
@@ -123,7 +126,7 @@ class PayloadValidationError(EventException):
     type = EventErrorType.BAD_REQUEST
 
     @classmethod
-    def from_validation_error(cls, exc: msgspec.ValidationError) -> PayloadValidationError:
+    def from_validation_error(cls, exc: msgspec.ValidationError) -> Self:
         return cls(parameters={"fields": [field_error(exc)]}, expected=True)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any, assert_type
 
+import msgspec
+
 from fastevents.compat import (
     CamelPydanticMixin,
     EventBuilder,
@@ -82,4 +84,8 @@ def check(event: RequestEvent) -> None:
         Checked(count=0)
     except ValidationError as exc:
         assert_type(exc.to_dict(), dict[str, Any])
+    try:
+        msgspec.json.decode(b'{"count": "x"}', type=dict[str, int])
+    except msgspec.ValidationError as exc:
+        assert_type(ValidationError.from_validation_error(exc), ValidationError)  # the class it is called on
     assert_type(Reordered(name="x").count, int)
