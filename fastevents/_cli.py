@@ -301,9 +301,8 @@ def _remote_catalogue(url: str, timeout: float) -> Any:
 
 
 def codegen(args: argparse.Namespace) -> int:
-    from importlib import metadata
-
     from ._codegen import python_client, typescript_client
+    from ._version import __version__ as version
 
     source = args.source
     remote = "://" in source
@@ -314,10 +313,6 @@ def codegen(args: argparse.Namespace) -> int:
         name = os.path.splitext(os.path.basename(args.output))[0].removesuffix("_client").removesuffix(".client")
     else:
         name = _default_title(source)
-    try:
-        version = metadata.version("fastevents-protocol")
-    except metadata.PackageNotFoundError:  # pragma: no cover - run from a checkout, not installed
-        version = "unknown"
     command = ["fastevents", "codegen", source]
     if args.output:
         command += ["-o", os.path.basename(args.output)]
