@@ -48,7 +48,8 @@ request_headers: ContextVar[Mapping[str, str] | None] = ContextVar("fastevents.r
 _CLIENT_CAUSED = frozenset({"badProtocol", "eventNotFound"})
 #: The status of an event cancelled before it was answered.
 CANCELLED = "cancelled"
-_SUCCESS = frozenset({"response", "redirect"})
+#: The statuses of a call that succeeded (the rest are errors, for metrics and spans).
+SUCCESS = frozenset({"response", "redirect"})
 
 
 class EventCall:
@@ -127,7 +128,7 @@ class EventCall:
         self.status = status
         self.exception = exc
         self.expected = isinstance(exc, EventException) and exc.expected
-        if status not in _SUCCESS:
+        if status not in SUCCESS:
             self.error_type = EventErrorType.from_suffix(status)
         self.client_caused = status in _CLIENT_CAUSED or (
             status == EventErrorType.BAD_REQUEST and isinstance(exc, (ValidationError, PayloadValidationError))

@@ -66,6 +66,7 @@ from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, S
 
 from . import _errors, _logfilter
 from ._observe import (
+    SUCCESS,
     ClientCall,
     ClientObserver,
     EventCall,
@@ -109,7 +110,6 @@ def _bounded(text: str) -> str:
     return text if len(text) <= MAX_WIRE_ATTRIBUTE else text[:MAX_WIRE_ATTRIBUTE]
 
 
-_SUCCESS = frozenset(("response", "redirect"))
 _SERVER = SpanKind.SERVER
 _CLIENT = SpanKind.CLIENT
 _set_span_in_context = trace.set_span_in_context
@@ -256,7 +256,7 @@ class _ServerObserver(EventObserver):
             status = _bounded(call.status)  # a handler may answer any name (a ResponseEvent)
             error_type = None
             span.set_attribute(RPC_STATUS_CODE, status)
-            if status not in _SUCCESS:
+            if status not in SUCCESS:
                 error_type = status
                 span.set_attribute(ERROR_TYPE, status)
                 if not call.client_caused and not call.expected:
@@ -324,7 +324,7 @@ class _ClientObserver(ClientObserver):
             if status is not None:
                 status = _bounded(status)  # the answer's suffix, as the server sent it
                 span.set_attribute(RPC_STATUS_CODE, status)
-                if status not in _SUCCESS:
+                if status not in SUCCESS:
                     error_type = status
             elif exc is not None:
                 error_type = _error_class(exc)
