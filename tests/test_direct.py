@@ -269,6 +269,36 @@ def test_a_client_gone_cancels_its_async_handler_and_observers_hear_it(connectio
     assert statuses == [_observe.CANCELLED]
 
 
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "asgi"])
+def test_a_client_gone_cancels_the_handler_in_flight_before_its_pipelined_requests(
+    router: EventRouter, direct: bool
+) -> None:
+    """uvicorn tells only the newest cycle that the client left; the one in flight, ahead of
+    requests pipelined behind it, is told too, so its handler is not left running for nobody."""
+    statuses: list[str] = []
+
+    class Observer(_observe.EventObserver):
+        def event_ended(self, call: _observe.EventCall, state: Any) -> None:
+            statuses.append(call.status)
+
+    conn = Connection(router, direct=direct)
+    observer = Observer()
+    _observe.add_observer(observer)
+    try:
+        conn.protocol.data_received(request(SLOW) + request() + request())  # two queued behind the slow one
+        conn.run_until(lambda: len(conn.state.tasks) == 1)  # the handler starts waiting
+        (task,) = conn.state.tasks
+        conn.run_until(lambda: True)
+        conn.transport.closed = True
+        conn.protocol.connection_lost(None)
+        conn.run_until(task.done)
+    finally:
+        _observe.remove_observer(observer)
+        conn.close()
+    assert conn.transport.written == b""
+    assert statuses == [_observe.CANCELLED]  # the queued requests were never started
+
+
 def test_a_shutdown_past_its_grace_period_answers_503(connection: Connection) -> None:
     connection.protocol.data_received(request(SLOW))
     (task,) = connection.state.tasks

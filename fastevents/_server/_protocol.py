@@ -176,6 +176,9 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
 
     _lane: FastLane | None  # the fast lane's parser (set in _init_direct)
     _lane_tries: int
+    #: The cycle answering while requests are pipelined behind it (uvicorn keeps only the
+    #: newest in ``cycle``): told too when the client leaves. Set only when one is queued.
+    _in_flight: Any = None
 
     def __init__(
         self,
@@ -234,6 +237,10 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._waiting.pop(self, None)
+        running = self._in_flight
+        if running is not None and running is not self.cycle and not running.response_complete:
+            running.disconnected = True  # as uvicorn tells self.cycle, below
+            running.message_event.set()
         self._disarm()
         if self._idle_timer is not None:
             self._idle_timer.cancel()
@@ -404,6 +411,7 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             self.server_state.total_requests += 1
             self._linger()
             return
+        self._in_flight = self.pipeline[-1][0] if self.pipeline else None  # the one started next
         HttpToolsProtocol.on_response_complete(self)
         if self.timeout_keep_alive_task is not None:  # idle, waiting for the next request
             self._waiting[self] = None
@@ -510,6 +518,8 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._asgi_scope()
         HttpToolsProtocol.on_headers_complete(self)
+        if len(self.pipeline) == 1 and cycle is not None and cycle is not self.cycle:
+            self._in_flight = cycle  # the first request queued: ``cycle`` is the one answering
         if self._stopping:
             self.cycle.keep_alive = False
 
@@ -543,6 +553,7 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             self.flow.resume_reading()
         if self.pipeline:
             cycle, app = self.pipeline.pop()
+            self._in_flight = cycle
             self._start_asgi_task(cycle, app)
             self._queued_turn()
             return
