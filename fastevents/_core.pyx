@@ -51,8 +51,8 @@ cdef extern from "Python.h":
 # --- the event's slots, at their C offsets ------------------------------------------------
 # msgspec stores Struct fields as member slots; their offsets come from the fields' member
 # descriptors (CPython's PyMemberDef), checked once here. Reading a slot at its offset skips
-# the attribute lookup through the type's MRO: 7% of a dispatch, measured (BENCHMARKS.md,
-# "What the compiled core's tricks buy"). It is sound only for events, so every entry point
+# the attribute lookup through the type's MRO (what it buys: BENCHMARKS.md, "What the
+# compiled core's tricks buy", made by benchmarks/core_tricks.py). It is sound only for events, so every entry point
 # checks that what it reads is one (``_read`` after the caller's decode, ``Pending``).
 
 cdef extern from "structmember.h":
@@ -194,8 +194,8 @@ cdef Pending _pending(Route route, object event, object id_raw, object flow_raw,
 
 # --- raw slices -----------------------------------------------------------------------------
 # msgspec's Raw object (its src/msgspec/_core.c): read directly when the probe below finds
-# the layout, through the buffer protocol otherwise. Direct reads are 3.6% of a dispatch
-# (BENCHMARKS.md, "What the compiled core's tricks buy").
+# the layout, through the buffer protocol otherwise (what direct reads buy: BENCHMARKS.md,
+# "What the compiled core's tricks buy").
 
 ctypedef struct RawObject:
     Py_ssize_t ob_refcnt
@@ -310,7 +310,8 @@ cdef int _check(object event) except -1:
 
 
 cdef inline bint _is_ascii(const unsigned char *p, Py_ssize_t n) noexcept nogil:
-    # A word at a time: 4% of a dispatch faster than calling bytes.isascii() (BENCHMARKS.md).
+    # A word at a time, instead of calling bytes.isascii() (what it buys: BENCHMARKS.md,
+    # "What the compiled core's tricks buy": about 3%, at the keep-or-drop line).
     cdef Py_ssize_t i = 0
     cdef uint64_t word, acc = 0
     while i + 8 <= n:
