@@ -272,7 +272,7 @@ cdef bytes _assemble(bytes prefix, object id_raw, object flow_raw, bytes payload
     return out
 
 
-cdef inline bint _object_or_null(object event, object slot) except -1:
+cdef inline bint _object_or_null(object event, Py_ssize_t slot) except -1:
     # An object, or null, which then reads (and is written back) as {}.
     cdef int first = _first_byte(slot_get(event, slot))
     if first == _NULL:
