@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +35,7 @@ import fastevents
 from fastevents._http import http_scope
 from fastevents.otel import FastEventsInstrumentor
 
+from . import harness
 from .http_app import router
 from .pydantic_variant import build_example_processor
 
@@ -255,17 +254,8 @@ def count_instructions(low: int = 200, high: int = 1200, names: Sequence[str] = 
     shared machine; startup and imports cancel out."""
     counts: dict[str, float] = {}
     for name in names:
-        collected = []
-        for calls in (low, high):
-            result = subprocess.run(
-                ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-m",
-                 "benchmarks.bench_otel", "--one", name, "--calls", str(calls)],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
-            match = re.search(r"Collected : (\d+)", result.stderr)
-            assert match is not None, result.stderr
-            collected.append(int(match.group(1)))
-        counts[name] = (collected[1] - collected[0]) / (high - low)
+        command = [sys.executable, "-m", "benchmarks.bench_otel", "--one", name]
+        counts[name] = harness.instructions_per_call(command, low, high)
         print(f"{name}: {counts[name]:,.0f} instructions per event", flush=True)
     print()
     print("| app | uninstrumented | instrumented | cost of tracing | ratio |")

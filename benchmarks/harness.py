@@ -1,4 +1,4 @@
-"""Timing and memory measurement, standard library only (also runs in the seed venv).
+"""Timing, memory and instruction counts, standard library only (also runs in the seed venv).
 
 Timing: every operation is a callable and one argument (a request body), called in a tight
 ``for`` loop, so no lambda or wrapper adds a per-call cost that would dilute the ratios. When
@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import resource
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -68,6 +70,24 @@ def interleaved(operations: dict[str, Operation], rounds: int, round_seconds: fl
         }
         for key, per_op in samples.items()
     }
+
+
+def instructions_per_call(command: list[str], low: int, high: int) -> float:
+    """Instructions per call under callgrind: ``command --calls N`` runs for ``low`` and
+    ``high`` calls, the difference of the totals divided by ``high - low``. Startup, imports
+    and warm-up cancel out, and the count does not depend on the machine's load."""
+    collected = []
+    for calls in (low, high):
+        result = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command, "--calls", str(calls)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        match = re.search(r"Collected : (\d+)", result.stderr)
+        assert match is not None, result.stderr
+        collected.append(int(match.group(1)))
+    return (collected[1] - collected[0]) / (high - low)
 
 
 def rss_bytes() -> int:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import pytest
 
 from tools.seedenv import _is_ready, seed_venv_dir
 
-from . import core_tricks, harness, implementations, report, run, scenarios, suite_dispatch
+from . import core_tricks, extending_cost, harness, implementations, report, run, scenarios, suite_dispatch
 from .context import HERE
 
 IN_PROCESS = ("floor", "compiled", "python", "pydantic")
@@ -213,3 +214,18 @@ def test_the_old_package_answers_success_like_the_others_apart_from_the_echo() -
     verdict = scenarios.compare_answer(scenarios.scenario_by_name("success"), out.encode())
     # Its known difference: it echoes the request's identity, auth and metadata.
     assert verdict.startswith("differs: identity=") and "name=" not in verdict and "payload=" not in verdict
+
+
+@pytest.mark.parametrize("variant", list(extending_cost.variants()))
+def test_extending_cost_one_variant_answers_as_callgrind_runs_it(variant: str) -> None:
+    """``extending_cost --instructions`` counts the command ``--one VARIANT --calls N`` under
+    callgrind (BENCHMARKS.md, "Extending the server"): the same command, without valgrind,
+    answers the README example every time (and the observer hears every event)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.extending_cost", "--one", variant, "--calls", "5"],
+        cwd=run.ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out == f"{variant}: 205 events answered\n"
