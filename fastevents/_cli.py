@@ -524,7 +524,8 @@ def _parser() -> argparse.ArgumentParser:
         "--nats-max-pending",
         metavar="N",
         type=_count,
-        help="events waiting for a slot per worker; past it each is answered 503 at once (default 524,288)",
+        help="events waiting for a slot per worker; past it (or past 128 MiB of them) each is answered 503 "
+        "at once (default 524,288)",
     )
     n.add_argument("--no-http", action="store_true", help="serve over NATS only (the lifespan still runs)")
     p.set_defaults(run=serve)

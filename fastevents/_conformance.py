@@ -277,8 +277,6 @@ def applies_over_nats(case: dict[str, Any]) -> bool:
 
 
 async def _run_nats(url: str, cases: list[dict[str, Any]], timeout: float) -> list[CaseResult]:
-    from . import _nats
-
     servers, subject = _nats.parse_url(url)
     if subject is None:
         raise ValueError(f"no subject in {url!r}: expected nats://HOST:PORT/SUBJECT")
@@ -393,7 +391,7 @@ def _run_command(args: argparse.Namespace) -> int:
         print(f"fastevents: no subject in {args.url!r}: expected nats://HOST:PORT/SUBJECT", file=sys.stderr)
         return 2
     if not math.isfinite(args.timeout) or args.timeout <= 0:  # nan and inf would never time out
-        print("fastevents: --timeout must be a positive number of seconds", file=sys.stderr)
+        print("fastevents: --timeout must be positive (seconds)", file=sys.stderr)
         return 2
     try:
         results = asyncio.run(run_cases(args.url, timeout=args.timeout))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,7 +42,7 @@ _INSTALL = "NATS needs nats-py: pip install 'fastevents-protocol[nats]'"
 
 def is_url(url: str) -> bool:
     """Whether ``url`` is one NATS takes (the one list of schemes: the client, the CLI, the kit)."""
-    return url.partition("://")[0].lower() in SCHEMES
+    return url.strip().partition("://")[0].lower() in SCHEMES  # parse_url strips too
 
 
 def check_url(url: str) -> None:
@@ -87,26 +86,44 @@ def nats_py() -> Any:
 
 
 class _Drops:
-    """Messages nats-py dropped past a subscription's pending limit ("slow consumer"): a
-    warning at the first, then at most one per ``DROPS_WARNED_EVERY`` seconds with the count."""
+    """Messages nats-py dropped past a subscription's pending limits ("slow consumer"): a
+    warning at the first, then the count of the rest every ``DROPS_WARNED_EVERY`` seconds
+    while there are any (so every drop is told, within that delay, in at most one line each)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.count = 0
-        self.warned_at = -DROPS_WARNED_EVERY
+        self.dropped = self.refused = 0
+        self.subject = ""
+        self.timer: asyncio.TimerHandle | None = None
 
-    def dropped(self, subject: str) -> None:
-        self.count += 1
-        now = time.monotonic()
-        if now - self.warned_at >= DROPS_WARNED_EVERY:
-            logger.warning(
-                "NATS: %s: %d message(s) on %s dropped past the subscription's pending limit "
-                "(requests among them answered 503 Service Unavailable)",
-                self.name,
-                self.count,
-                subject,
-            )
-            self.warned_at, self.count = now, 0
+    def count(self, subject: str, refused: bool) -> None:
+        self.dropped += 1
+        self.refused += refused
+        self.subject = subject
+        if self.timer is None:  # none told lately: now, then what follows in a while
+            self.tell()
+
+    def closed(self) -> None:
+        """The connection is closed: what is left to tell, now."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.tell(again=False)
+
+    def tell(self, again: bool = True) -> None:
+        self.timer = None
+        if not self.dropped:
+            return
+        refused = f", {self.refused} of them requests answered 503 Service Unavailable" if self.refused else ""
+        logger.warning(
+            "NATS: %s: %d message(s) dropped past the pending limits of the subscription to %s%s",
+            self.name,
+            self.dropped,
+            self.subject,
+            refused,
+        )
+        self.dropped = self.refused = 0
+        if again:
+            self.timer = asyncio.get_running_loop().call_later(DROPS_WARNED_EVERY, self.tell)
 
 
 async def connect(servers: list[str], name: str, **options: Any) -> Any:
@@ -118,11 +135,19 @@ async def connect(servers: list[str], name: str, **options: Any) -> Any:
 
     async def error_cb(exc: Exception) -> None:
         if isinstance(exc, nats.errors.SlowConsumerError):
-            drops.dropped(exc.subject)
+            refused = False
             if exc.reply:  # a request: refused now rather than left to time out
-                await nc.publish(exc.reply, UNAVAILABLE[0], headers=UNAVAILABLE[1])
+                try:  # nothing may escape: this runs inside nats-py's read loop, which it would stop
+                    await nc.publish(exc.reply, UNAVAILABLE[0], headers=UNAVAILABLE[1])
+                    refused = True
+                except Exception as failed:
+                    logger.debug("NATS: %s: could not refuse a dropped request: %r", name, failed)
+            drops.count(exc.subject, refused)
         else:
             logger.debug("NATS: %s: %r", name, exc)
+
+    async def closed_cb() -> None:
+        drops.closed()
 
     settings: dict[str, Any] = {
         "name": name,
@@ -130,6 +155,7 @@ async def connect(servers: list[str], name: str, **options: Any) -> Any:
         "allow_reconnect": True,
         "reconnect_time_wait": 0.5,
         "error_cb": error_cb,
+        "closed_cb": closed_cb,
     }
     settings.update(options)
     # nats-py applies max_reconnect_attempts to the first connection too, where -1 would

@@ -5,8 +5,9 @@ Every message on the subject is answered by the processor with the bytes HTTP wo
 ``max_payload``, or ``max_body`` if lower) is refused with status 413 in the services API's
 headers. nats-py runs a subscription's callback one message at a time, so the callback only
 takes a slot (at most ``concurrency`` events in flight) and hands the message to a task.
-Messages wait for a slot in the subscription's queue, up to ``max_pending``; past it nats-py
-drops them, and each dropped request is answered 503 at once (``_nats.connect``).
+Messages wait for a slot in the subscription's queue, up to ``max_pending`` of them and
+128 MiB (nats-py's byte limit); past either nats-py drops them, and each dropped request is
+answered 503 at once (``_nats.connect``).
 
 Stopping drains: the subscription is dropped first (NATS then sends new events to the other
 members of the queue group), the events already taken are answered, and the connection
@@ -47,13 +48,13 @@ class NatsSettings:
     subject: str
     queue: str = "fastevents"
     concurrency: int = 256
-    #: Messages waiting for a slot, past which NATS's client drops them and fastevents answers
-    #: each dropped request 503 at once (nats-py's own default: 524,288).
-    max_pending: int = 524_288
     max_body: int = 1_048_576
     shutdown_timeout: float = 30.0
     #: Register with the NATS services API (``$SRV.PING``, ``$SRV.INFO``, ``$SRV.STATS``).
     service: bool = True
+    #: Messages waiting for a slot, past which nats-py drops them (as past 128 MiB of them, its
+    #: own byte limit) and each dropped request is answered 503 at once (default: nats-py's).
+    max_pending: int = 524_288
 
     def __post_init__(self) -> None:
         _nats.parse_url(self.url)  # a ValueError for anything but NATS server URLs

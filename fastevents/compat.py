@@ -320,7 +320,10 @@ class FieldInfo:
     def apply(self, annotation: Any) -> tuple[Any, Any]:
         """(the class attribute, the annotation) that make msgspec do what this field says."""
         if self.meta:
-            annotation = Annotated[annotation, msgspec.Meta(**self.meta)]
+            meta = dict(self.meta)
+            if "pattern" in meta:  # pydantic v1 matched from the start (re.match); msgspec searches
+                meta["pattern"] = f"^(?:{meta['pattern']})"
+            annotation = Annotated[annotation, msgspec.Meta(**meta)]
         options: dict[str, Any] = {} if self.alias is None else {"name": self.alias}
         if self.default_factory is not None:
             options["default_factory"] = self.default_factory
@@ -353,8 +356,6 @@ def Field(  # pydantic's name, so that only the import changes
     if default is not ... and default_factory is not None:
         raise TypeError("Field() takes a default or a default_factory, not both")
     meta = {_FIELD_META[option]: value for option, value in options.items() if value is not None}
-    if "pattern" in meta:
-        meta["pattern"] = f"^(?:{meta['pattern']})"
     return FieldInfo(default, default_factory, alias, meta)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import re
 import signal
 import subprocess
 import time
@@ -275,13 +276,90 @@ def test_events_past_the_pending_limit_are_answered_503_at_once_and_warned_of(
     refused = [o for o in outcomes if isinstance(o, FailedDependencyException) and o.status == 503]
     answered = [o for o in outcomes if not isinstance(o, BaseException) and o.is_success]
     assert len(refused) + len(answered) == 8 and len(answered) >= 2, outcomes  # 1 in a slot + 2 pending at least
-    [warning] = [r for r in caplog.records if "dropped past the subscription's pending limit" in r.getMessage()]
-    assert "on busy dropped" in warning.getMessage()
+    # The first drop told at once, the rest when the connection closed (before 10 s had passed).
+    told = [r.getMessage() for r in caplog.records if "dropped past the pending limits" in r.getMessage()]
+    counts = [int(re.search(r"(\d+) message\(s\) .* to busy, (\1) of them requests answered 503", t)[1]) for t in told]
+    assert counts[0] == 1 and sum(counts) == len(refused) and len(counts) <= 2, told
+
+
+@pytest.mark.slow
+def test_a_refusal_that_cannot_be_sent_does_not_stop_the_server_reading(nats_server: NatsProcess) -> None:
+    """The 503 is published from nats-py's read loop, which an exception would end: one that
+    fails is logged, its caller times out, and every later event is still answered."""
+    router = EventRouter()
+    release = asyncio.Event()
+
+    @router.event("hold", 1)
+    async def hold(event: Event) -> Any:
+        await release.wait()
+        return {}
+
+    async def main() -> tuple[list[Any], Any]:
+        async with (
+            serving(router, nats_server.url, "refusing", concurrency=1, max_pending=1) as server,
+            NatsEventClient(nats_server.url, subject="refusing", timeout=2) as client,
+        ):
+            publish = server.nc.publish
+
+            async def failing(subject: str, payload: bytes = b"", **options: Any) -> None:
+                if payload == b"Service Unavailable":
+                    raise nats.errors.ConnectionDrainingError
+                await publish(subject, payload, **options)
+
+            server.nc.publish = failing
+            calls = [asyncio.ensure_future(client.send_event("hold", 1)) for _ in range(6)]
+            await asyncio.sleep(0.5)
+            release.set()
+            outcomes = await asyncio.gather(*calls, return_exceptions=True)
+            return outcomes, await client.send_event("hold", 1)
+
+    outcomes, later = run(main())
+    assert any(isinstance(o, TimeoutException) for o in outcomes), outcomes  # the refusals that failed
+    assert later.is_success
+
+
+def test_drops_are_all_told_at_most_once_per_period(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fastevents import _nats
+
+    monkeypatch.setattr(_nats, "DROPS_WARNED_EVERY", 0.05)
+
+    async def main() -> None:
+        drops = _nats._Drops("server")
+        for number in range(1000):
+            drops.count("users.events", refused=number % 2 == 0)
+        await asyncio.sleep(0.2)  # the rest told once, then nothing more to tell
+        drops.count("_INBOX.x", refused=False)  # a client's inbox: an answer, nobody to refuse
+
+    with caplog.at_level("WARNING", logger="fastevents.nats"):
+        run(main())
+    assert [r.getMessage() for r in caplog.records] == [
+        "NATS: server: 1 message(s) dropped past the pending limits of the subscription to users.events, "
+        "1 of them requests answered 503 Service Unavailable",
+        "NATS: server: 999 message(s) dropped past the pending limits of the subscription to users.events, "
+        "499 of them requests answered 503 Service Unavailable",
+        "NATS: server: 1 message(s) dropped past the pending limits of the subscription to _INBOX.x",
+    ]
 
 
 def test_nats_settings_refuse_a_pending_limit_below_one() -> None:
     with pytest.raises(ValueError, match="--nats-max-pending must be at least 1"):
         NatsSettings("nats://127.0.0.1:4222", "x", max_pending=0)
+
+
+def test_nats_settings_keep_their_positional_order() -> None:
+    """max_pending came last: settings written positionally mean what they meant."""
+    settings = NatsSettings("nats://127.0.0.1:4222", "users.events", "users", 16, 2_000_000, 5.0, False)
+    assert (settings.queue, settings.concurrency, settings.max_body) == ("users", 16, 2_000_000)
+    assert (settings.shutdown_timeout, settings.service, settings.max_pending) == (5.0, False, 524_288)
+
+
+@pytest.mark.parametrize("url", [" nats://127.0.0.1:4222/x", "WSS://h/x", "tls://h"])
+def test_a_nats_url_is_told_as_parse_url_reads_it(url: str) -> None:
+    from fastevents import _nats
+
+    assert _nats.is_url(url) and _nats.parse_url(url)[0]
 
 
 @pytest.mark.slow
