@@ -17,14 +17,11 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import msgspec
 
 from ._wire import EventErrorType
-
-if TYPE_CHECKING:
-    from typing import Self
 
 __all__ = [
     "BadProtocolException",

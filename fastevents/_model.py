@@ -10,7 +10,6 @@ holds plain values and the same properties hand them back unchanged.
 
 from __future__ import annotations
 
-import functools
 import types
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast, overload
 
@@ -305,6 +304,9 @@ class ResponseEvent(Event):
 # --- reading from the wire ------------------------------------------------------------
 
 
+_wire_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
+
+
 def wire_type(cls: type[Event]) -> type[Event]:
     """A subclass of ``cls`` whose slots are decoded as :class:`msgspec.Raw`."""
 
@@ -319,7 +321,9 @@ def wire_type(cls: type[Event]) -> type[Event]:
     return types.new_class(cls.__name__, (cls,), {}, body)
 
 
-@functools.cache
 def wire_decoder(cls: type[Event]) -> msgspec.json.Decoder[Any]:
     """The decoder of ``cls``'s wire type, built once per class."""
-    return msgspec.json.Decoder(wire_type(cls))
+    decoder = _wire_decoders.get(cls)
+    if decoder is None:
+        decoder = _wire_decoders[cls] = msgspec.json.Decoder(wire_type(cls))
+    return decoder

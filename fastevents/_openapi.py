@@ -18,6 +18,7 @@ the protocol are added under names starting with ``fastevents.``, which no Pytho
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 from ._errors import PayloadValidationError
@@ -58,11 +59,8 @@ def _literal_pattern(text: str) -> str:
     return "".join("\\" + c if c in "^$\\.*+?()[]{}|/" else c for c in text)
 
 
-_ANSWER_KEYS = list(ENVELOPE_KEYS)
-
-
 def _envelope(
-    title: str, name: Any, version: Any, payload: Any, *, required: list[str] = _ANSWER_KEYS, description: str = ""
+    title: str, name: Any, version: Any, payload: Any, *, required: Sequence[str] = ENVELOPE_KEYS, description: str = ""
 ) -> dict[str, Any]:
     ids = [{"type": "string"} for _ in range(2)]  # id, flowId
     objects = [_ref(JSON_OBJECT) for _ in range(3)]  # identity, auth, metadata
@@ -70,7 +68,7 @@ def _envelope(
         "title": title,
         **({"description": description} if description else {}),
         "type": "object",
-        "required": required,
+        "required": list(required),  # each document's own: a caller may edit what it gets
         "properties": dict(zip(ENVELOPE_KEYS, (name, version, *ids, payload, *objects), strict=True)),
     }
 

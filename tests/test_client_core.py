@@ -154,4 +154,4 @@ def test_every_list_of_the_envelope_keys_is_the_wire_s_one_order() -> None:
 
     sent = msgspec.json.decode(_envelope("n", 1, None, "i", "f", None, None, None))
     assert list(_wire.ENVELOPE_KEYS) == ENVELOPE_KEYS == list(sent)
-    assert _conformance.ENVELOPE_KEYS == _openapi._ANSWER_KEYS == ENVELOPE_KEYS
+    assert _conformance.ENVELOPE_KEYS == _openapi._envelope("t", {}, {}, {})["required"] == ENVELOPE_KEYS

@@ -260,3 +260,30 @@ def test_events_are_answered_as_before_with_the_catalogue_on() -> None:
 
 def test_docs_page_links_the_openapi_document() -> None:
     assert b'href="openapi.json"' in docs_page()
+
+
+def test_each_document_owns_its_lists() -> None:
+    """A caller may edit the document it gets: the next one is not changed by it."""
+    router = schema_router.router
+
+    def required_lists(document: dict[str, Any]) -> list[list[str]]:
+        found: list[list[str]] = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                if isinstance(node.get("required"), list):
+                    found.append(node["required"])
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+
+        walk(document)
+        return found
+
+    first = router.openapi()
+    before = json.dumps(router.openapi(), sort_keys=True)
+    for required in required_lists(first):
+        required.append("edited")
+    assert json.dumps(router.openapi(), sort_keys=True) == before

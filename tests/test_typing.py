@@ -63,3 +63,13 @@ def test_the_package_passes_mypy_strict(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("Success: no issues found"), result.stdout
+
+
+def test_public_annotations_resolve_at_runtime() -> None:
+    """Tools that read annotations at run time (get_type_hints, autodoc, frameworks) can."""
+    import typing
+
+    from fastevents import PayloadValidationError, compat
+
+    for method in (PayloadValidationError.from_validation_error, compat.ValidationError.from_validation_error):
+        assert typing.get_type_hints(method)["return"] is typing.Self
