@@ -179,21 +179,27 @@ def matches(actual: Any, expected: Any, path: str = "$") -> list[str]:
         return []
     if isinstance(expected, dict) and set(expected) == {"$not"}:
         return [f"{path} is {_short(actual)}"] if not matches(actual, expected["$not"], path) else []
-    if isinstance(expected, dict):
-        has = set(expected) == {"$has"}  # at least these keys, else exactly these
-        wanted = expected["$has"] if has else expected
+    if isinstance(expected, dict) and set(expected) == {"$has"}:
         if not isinstance(actual, dict):
-            return [f"{path} is {repr(actual) if has else _short(actual)}, not an object"]
+            return [f"{path} is {actual!r}, not an object"]
         problems = []
-        if not has and set(actual) != set(wanted):
-            missing = [k for k in wanted if k not in actual]
-            extra = [k for k in actual if k not in wanted]
+        for key, value in expected["$has"].items():
+            if key not in actual:
+                problems.append(f"{path}.{key} is missing")
+            else:
+                problems += matches(actual[key], value, f"{path}.{key}")
+        return problems
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{path} is {_short(actual)}, not an object"]
+        problems = []
+        if set(actual) != set(expected):
+            missing = [k for k in expected if k not in actual]
+            extra = [k for k in actual if k not in expected]
             problems.append(f"{path} keys: missing {missing}, unexpected {extra}")
-        for key, value in wanted.items():
+        for key, value in expected.items():
             if key in actual:
                 problems += matches(actual[key], value, f"{path}.{key}")
-            elif has:
-                problems.append(f"{path}.{key} is missing")
         return problems
     if isinstance(expected, list):
         if not isinstance(actual, list) or len(actual) != len(expected):
