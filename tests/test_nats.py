@@ -240,12 +240,8 @@ def test_handlers_run_concurrently_up_to_the_limit(nats_server: NatsProcess) -> 
     assert elapsed < 60 * 0.3
 
 
-@pytest.mark.slow
-def test_events_past_the_pending_limit_are_answered_503_at_once_and_warned_of(
-    nats_server: NatsProcess, caplog: pytest.LogCaptureFixture
-) -> None:
-    """One slot, two pending: of 8 events sent at once, those NATS's client drops are refused
-    with 503 while the first is still being handled (not left to time out); the rest are answered."""
+def _holding_router() -> tuple[EventRouter, asyncio.Event]:
+    """A router whose event ``hold`` v1 is answered once the event returned is set."""
     router = EventRouter()
     release = asyncio.Event()
 
@@ -253,6 +249,17 @@ def test_events_past_the_pending_limit_are_answered_503_at_once_and_warned_of(
     async def hold(event: Event) -> Any:
         await release.wait()
         return {}
+
+    return router, release
+
+
+@pytest.mark.slow
+def test_events_past_the_pending_limit_are_answered_503_at_once_and_warned_of(
+    nats_server: NatsProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One slot, two pending: of 8 events sent at once, those NATS's client drops are refused
+    with 503 while the first is still being handled (not left to time out); the rest are answered."""
+    router, release = _holding_router()
 
     async def main() -> tuple[list[Any], list[Any]]:
         async with (
@@ -286,13 +293,7 @@ def test_events_past_the_pending_limit_are_answered_503_at_once_and_warned_of(
 def test_a_refusal_that_cannot_be_sent_does_not_stop_the_server_reading(nats_server: NatsProcess) -> None:
     """The 503 is published from nats-py's read loop, which an exception would end: one that
     fails is logged, its caller times out, and every later event is still answered."""
-    router = EventRouter()
-    release = asyncio.Event()
-
-    @router.event("hold", 1)
-    async def hold(event: Event) -> Any:
-        await release.wait()
-        return {}
+    router, release = _holding_router()
 
     async def main() -> tuple[list[Any], Any]:
         async with (
