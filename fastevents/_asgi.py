@@ -355,29 +355,30 @@ class EventsApp:
             while True:
                 kind = (await receive())["type"]
                 if kind == "lifespan.startup":
-                    phase, self.state = "startup", "starting"
-                elif kind == "lifespan.shutdown":
-                    phase, self.state = "shutdown", "stopping"
-                else:
-                    continue
-                try:
-                    if phase == "startup":
+                    self.state = "starting"
+                    try:
                         await stack.enter_async_context(self.processor.router.lifespan_context())
-                    else:
+                    except Exception as exc:
+                        # The server reports the reason (one line); the traceback at DEBUG.
+                        await _lifespan_failed(send, "startup", exc, logging.DEBUG)
+                        return
+                    self.state = "serving"
+                    await send({"type": "lifespan.startup.complete"})
+                elif kind == "lifespan.shutdown":
+                    self.state = "stopping"
+                    try:
                         await stack.aclose()
-                except Exception as exc:
-                    # The server reports the reason (one line): a failed startup's traceback is
-                    # logged at DEBUG only, a failed shutdown's in full.
-                    level = logging.DEBUG if phase == "startup" else logging.ERROR
-                    logger.log(level, "fastevents: the lifespan's %s failed", phase, exc_info=True)
-                    reason = f"lifespan {phase} failed: {type(exc).__name__}: {exc}"
-                    await send({"type": f"lifespan.{phase}.failed", "message": reason})
-                    return
-                if phase == "shutdown":
+                    except Exception as exc:
+                        await _lifespan_failed(send, "shutdown", exc, logging.ERROR)
+                        return
                     await send({"type": "lifespan.shutdown.complete"})
                     return
-                self.state = "serving"
-                await send({"type": "lifespan.startup.complete"})
+
+
+async def _lifespan_failed(send: Send, phase: str, exc: Exception, level: int) -> None:
+    """Tell the server that the lifespan's ``phase`` failed, and why; log it at ``level``."""
+    logger.log(level, "fastevents: the lifespan's %s failed", phase, exc_info=exc)
+    await send({"type": f"lifespan.{phase}.failed", "message": f"lifespan {phase} failed: {type(exc).__name__}: {exc}"})
 
 
 def asgi_app(
