@@ -73,9 +73,9 @@ def serve(args: argparse.Namespace) -> int:
         _fail(str(exc), EXIT_USAGE)
     path = "/" + args.path.strip("/")
     also_serve, nats_line = _nats_serving(args, limits)
-    if args.no_http and (args.catalogue or args.health_path is not None):
-        _fail("serve: --catalogue and --health-path are HTTP paths, and --no-http serves no HTTP", EXIT_USAGE)
     if args.no_http:
+        if args.catalogue or args.health_path is not None:
+            _fail("serve: --catalogue and --health-path are HTTP paths, and --no-http serves no HTTP", EXIT_USAGE)
         print(f"fastevents: {nats_line} (pid {os.getpid()})", flush=True)
         return _server.run(args.target, path, limits, args.workers, args.log_level, None, also_serve=also_serve)
 

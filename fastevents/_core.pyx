@@ -52,8 +52,9 @@ cdef extern from "Python.h":
 # msgspec stores Struct fields as member slots; their offsets come from the fields' member
 # descriptors (CPython's PyMemberDef), checked once here. Reading a slot at its offset skips
 # the attribute lookup through the type's MRO (what it buys: BENCHMARKS.md, "What the
-# compiled core's tricks buy", made by benchmarks/core_tricks.py). It is sound only for events, so every entry point
-# checks that what it reads is one (``_read`` after the caller's decode, ``Pending``).
+# compiled core's tricks buy", made by benchmarks/core_tricks.py). It is sound only for
+# events, so every entry point checks that what it reads is one (``_read`` after the
+# caller's decode, ``Pending``).
 
 cdef extern from "structmember.h":
     ctypedef struct PyMemberDef:

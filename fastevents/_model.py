@@ -303,7 +303,6 @@ class ResponseEvent(Event):
 
 # --- reading from the wire ------------------------------------------------------------
 
-
 _wire_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
