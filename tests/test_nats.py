@@ -301,15 +301,17 @@ def test_a_refusal_that_cannot_be_sent_does_not_stop_the_server_reading(nats_ser
             NatsEventClient(nats_server.url, subject="refusing", timeout=2) as client,
         ):
             publish = server.nc.publish
+            refusal_failed = asyncio.Event()
 
             async def failing(subject: str, payload: bytes = b"", **options: Any) -> None:
                 if payload == b"Service Unavailable":
+                    refusal_failed.set()
                     raise nats.errors.ConnectionDrainingError
                 await publish(subject, payload, **options)
 
             server.nc.publish = failing
             calls = [asyncio.ensure_future(client.send_event("hold", 1)) for _ in range(6)]
-            await asyncio.sleep(0.5)
+            await asyncio.wait_for(refusal_failed.wait(), 10)  # a drop, and its refusal raised
             release.set()
             outcomes = await asyncio.gather(*calls, return_exceptions=True)
             return outcomes, await client.send_event("hold", 1)
@@ -330,7 +332,8 @@ def test_drops_are_all_told_at_most_once_per_period(
         drops = _nats._Drops("server")
         for number in range(1000):
             drops.count("users.events", refused=number % 2 == 0)
-        await asyncio.sleep(0.2)  # the rest told once, then nothing more to tell
+        while drops.timer is not None:  # the rest told once, then a period with nothing to tell
+            await asyncio.sleep(0.01)
         drops.count("_INBOX.x", refused=False)  # a client's inbox: an answer, nobody to refuse
 
     with caplog.at_level("WARNING", logger="fastevents.nats"):
