@@ -39,7 +39,11 @@ COPIED: dict[str, tuple[str, str]] = {
         "timeout_keep_alive_task, server_state)",
     ),
     f"{_PROTOCOL}.connection_made": ("6efb565ff3d36b91", "connection_made: the connection is counted before the cap"),
-    f"{_PROTOCOL}.connection_lost": ("c91a4c9bf2e29c55", "connection_lost: what the deadlines and the cap release"),
+    f"{_PROTOCOL}.connection_lost": (
+        "c91a4c9bf2e29c55",
+        "connection_lost: what the deadlines and the cap release; it tells only self.cycle of the "
+        "disconnect, so _in_flight (a cycle with requests pipelined behind it) is told there too",
+    ),
     f"{_PROTOCOL}.data_received": ("010a7ae59a5d3b1a", "data_received: inlined there, keep the copy in step"),
     f"{_PROTOCOL}.on_message_begin": (
         "96d377fdc7c2baef",
@@ -48,7 +52,8 @@ COPIED: dict[str, tuple[str, str]] = {
     f"{_PROTOCOL}.on_headers_complete": (
         "1ea8589acfad92d8",
         "data_received: a new cycle is how the end of the headers is detected; on_headers_complete: "
-        "the direct path's cycle, else uvicorn's",
+        "the direct path's cycle, else uvicorn's, a pipelined one queued with pipeline.appendleft "
+        "behind the cycle in flight (_in_flight)",
     ),
     f"{_PROTOCOL}.on_body": ("dba9c32aeba35b6a", "on_body: the direct cycle takes the body, else uvicorn's cycle"),
     f"{_PROTOCOL}.on_message_complete": (
@@ -57,7 +62,8 @@ COPIED: dict[str, tuple[str, str]] = {
     ),
     f"{_PROTOCOL}.on_response_complete": (
         "64e254f28e389e76",
-        "on_response_complete: called, then the cap's bookkeeping",
+        "on_response_complete: called, then the cap's bookkeeping; it starts pipeline[-1] "
+        "(pop from the right), which _in_flight names beforehand",
     ),
     f"{_PROTOCOL}.eof_received": (
         "5652627579a02369",
